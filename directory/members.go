@@ -1,0 +1,303 @@
+package directory
+
+import (
+	"context"
+	"strings"
+
+	filter "github.com/scim2/filter-parser/v2"
+
+	"github.com/timecamp/timecamp-scim/failure"
+	"github.com/timecamp/timecamp-scim/schemas"
+	"github.com/timecamp/timecamp-scim/store"
+)
+
+// memberDelta is a change to a group's members: optionally "start from no
+// members", then ids to add and ids to remove.
+type memberDelta struct {
+	replaceAll bool
+	add        []string
+	adding     map[string]bool
+	removing   map[string]bool
+}
+
+func newMemberDelta() *memberDelta {
+	return &memberDelta{adding: map[string]bool{}, removing: map[string]bool{}}
+}
+
+func (d *memberDelta) empty() bool {
+	return !d.replaceAll && len(d.adding) == 0 && len(d.removing) == 0
+}
+
+func (d *memberDelta) addIDs(ids []string) {
+	for _, id := range ids {
+		delete(d.removing, id)
+		if !d.adding[id] {
+			d.adding[id] = true
+			d.add = append(d.add, id)
+		}
+	}
+}
+
+func (d *memberDelta) removeIDs(ids []string) {
+	for _, id := range ids {
+		if d.adding[id] {
+			delete(d.adding, id)
+		}
+		if !d.replaceAll {
+			d.removing[id] = true
+		}
+	}
+}
+
+func (d *memberDelta) clear() {
+	d.replaceAll = true
+	d.add, d.adding, d.removing = nil, map[string]bool{}, map[string]bool{}
+}
+
+// adds returns the ids to add, in the order given.
+func (d *memberDelta) adds() []string {
+	out := make([]string, 0, len(d.adding))
+	for _, id := range d.add {
+		if d.adding[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (d *memberDelta) removes() []string {
+	out := make([]string, 0, len(d.removing))
+	for id := range d.removing {
+		out = append(out, id)
+	}
+	return out
+}
+
+// apply records one PATCH operation on "members".
+func (d *memberDelta) apply(kind string, path filter.Path, value any) error {
+	if path.SubAttribute != nil || path.AttributePath.SubAttribute != nil {
+		return failure.InvalidPath("a member's sub-attributes cannot be changed; remove the member and add it again")
+	}
+	if path.ValueExpression != nil {
+		if kind != "remove" {
+			return failure.InvalidPath("members[...] can only be removed; add members with \"path\": \"members\"")
+		}
+		ids, err := memberIDsFromFilter(path.ValueExpression)
+		if err != nil {
+			return err
+		}
+		d.removeIDs(ids)
+		return nil
+	}
+	switch kind {
+	case "remove":
+		if value == nil {
+			d.clear()
+			return nil
+		}
+		ids, err := memberIDs(value)
+		if err != nil {
+			return err
+		}
+		d.removeIDs(ids)
+	case "replace":
+		ids, err := memberIDs(value)
+		if err != nil {
+			return err
+		}
+		d.clear()
+		d.addIDs(ids)
+	default:
+		ids, err := memberIDs(value)
+		if err != nil {
+			return err
+		}
+		d.addIDs(ids)
+	}
+	return nil
+}
+
+// memberIDs reads member ids from a value: a list of {"value": id} objects
+// (or one such object, or bare ids).
+func memberIDs(v any) ([]string, error) {
+	var ids []string
+	for i, el := range asList(v) {
+		var id any = el
+		if m, ok := el.(map[string]any); ok {
+			id = nil
+			for k, sv := range m {
+				if strings.EqualFold(k, "value") {
+					id = sv
+				}
+			}
+		}
+		s, ok := id.(string)
+		if !ok || strings.TrimSpace(s) == "" {
+			return nil, failure.InvalidValue("members[%d] needs a \"value\" holding the id of a user", i)
+		}
+		ids = append(ids, strings.TrimSpace(s))
+	}
+	return ids, nil
+}
+
+// memberIDsFromFilter reads the ids of value eq "<id>" comparisons joined by
+// "or", the forms clients use to pick members to remove.
+func memberIDsFromFilter(e filter.Expression) ([]string, error) {
+	switch x := e.(type) {
+	case *filter.AttributeExpression:
+		s, ok := x.CompareValue.(string)
+		if x.Operator == filter.EQ && ok && strings.EqualFold(x.AttributePath.AttributeName, "value") && x.AttributePath.SubAttribute == nil {
+			return []string{s}, nil
+		}
+	case *filter.LogicalExpression:
+		if x.Operator == filter.OR {
+			l, err := memberIDsFromFilter(x.Left)
+			if err != nil {
+				return nil, err
+			}
+			r, err := memberIDsFromFilter(x.Right)
+			if err != nil {
+				return nil, err
+			}
+			return append(l, r...), nil
+		}
+	}
+	return nil, failure.InvalidFilter("members are picked by id: members[value eq \"<id>\"] (several joined with or)")
+}
+
+// membersFromAttributes takes "members" out of a POST or PUT body's
+// attributes: members live in their own collection.
+func membersFromAttributes(attrs map[string]any) ([]string, error) {
+	v, ok := attrs["members"]
+	if !ok {
+		return nil, nil
+	}
+	delete(attrs, "members")
+	return memberIDs(v)
+}
+
+// checkMembers makes sure every id to add is a user of the account.
+func (s *Service) checkMembers(ctx context.Context, account string, ids []string) error {
+	found, err := s.store.Existing(ctx, schemas.User, account, ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if !found[id] {
+			return failure.InvalidValue("members: there is no user with id %q in this account", id)
+		}
+	}
+	return nil
+}
+
+// applyMembers writes a membership change of a group.
+func (s *Service) applyMembers(ctx context.Context, account, group string, d *memberDelta) error {
+	adds := d.adds()
+	if d.replaceAll {
+		current, err := s.store.Members(ctx, account, group)
+		if err != nil {
+			return err
+		}
+		keep := map[string]bool{}
+		for _, id := range adds {
+			keep[id] = true
+		}
+		var drop []string
+		for _, id := range current {
+			if !keep[id] {
+				drop = append(drop, id)
+			}
+		}
+		if _, err := s.store.RemoveMembers(ctx, account, group, drop); err != nil {
+			return err
+		}
+	} else if _, err := s.store.RemoveMembers(ctx, account, group, d.removes()); err != nil {
+		return err
+	}
+	if _, err := s.store.AddMembers(ctx, account, group, adds); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Expand adds the attributes computed from memberships (a group's members,
+// a user's groups) to resources, when want says they will be returned. It
+// reads the memberships of all the resources at once, not one by one.
+func (s *Service) Expand(ctx context.Context, rs []*store.Resource, want func(attr string) bool) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	rt := rs[0].Type
+	var attr, side string
+	var other *schemas.ResourceType
+	switch rt.Name {
+	case schemas.Group.Name:
+		attr, side, other = "members", store.GroupSide, schemas.User
+	case schemas.User.Name:
+		attr, side, other = "groups", store.MemberSide, schemas.Group
+	default:
+		return nil
+	}
+	if !want(attr) {
+		return nil
+	}
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.ID
+	}
+	account := rs[0].Account
+	links, err := s.store.MembershipsOf(ctx, account, side, ids)
+	if err != nil {
+		return err
+	}
+	var otherIDs []string
+	for _, l := range links {
+		otherIDs = append(otherIDs, l...)
+	}
+	names, err := s.store.Names(ctx, other, account, dedupe(otherIDs), "displayName", "userName")
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		list := []any{}
+		for _, id := range links[r.ID] {
+			el := map[string]any{"value": id}
+			if n := displayOf(names[id]); n != "" {
+				el["display"] = n
+			}
+			if rt.Name == schemas.Group.Name {
+				el["type"] = "User"
+			} else {
+				el["type"] = "direct"
+			}
+			list = append(list, el)
+		}
+		if len(list) > 0 {
+			r.Attributes[attr] = list
+		} else {
+			delete(r.Attributes, attr)
+		}
+	}
+	return nil
+}
+
+func displayOf(attrs map[string]any) string {
+	for _, k := range []string{"displayName", "userName"} {
+		if s, ok := attrs[k].(string); ok && s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func dedupe(ids []string) []string {
+	seen := map[string]bool{}
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}

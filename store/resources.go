@@ -1,0 +1,225 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/timecamp/timecamp-scim/failure"
+	"github.com/timecamp/timecamp-scim/schemas"
+)
+
+// Resource is a stored SCIM resource of one account.
+type Resource struct {
+	Type    *schemas.ResourceType
+	ID      string
+	Account string
+	// Attributes are the SCIM attributes in canonical form (see
+	// schemas.Normalize), extension attributes under their schema URN;
+	// without id, meta and schemas, and without attributes computed from
+	// other documents (members, groups) unless a caller added them.
+	Attributes map[string]any
+	// PasswordHash is the hash of the user's password; never returned.
+	PasswordHash string
+	// Version counts the writes to the resource; it is the ETag.
+	Version  int64
+	Created  time.Time
+	Modified time.Time
+}
+
+// ErrVersionMismatch is returned by conditional writes when the resource
+// changed since the version the caller read.
+var ErrVersionMismatch = errors.New("store: resource version changed")
+
+func (s *Store) coll(rt *schemas.ResourceType) *mongo.Collection {
+	return s.db.Collection(kindOf(rt).collection)
+}
+
+// Insert stores a new resource at version 1.
+func (s *Store) Insert(ctx context.Context, r *Resource) error {
+	t := now()
+	r.Version, r.Created, r.Modified = 1, t, t
+	if _, err := s.coll(r.Type).InsertOne(ctx, toDocument(r)); err != nil {
+		return s.uniquenessError(r, err)
+	}
+	return nil
+}
+
+// InsertMany stores new resources in one round trip. The result has one
+// entry per resource: nil, or the error that kept it out (a uniqueness
+// conflict). Resources that failed are not stored; the others are.
+func (s *Store) InsertMany(ctx context.Context, rs []*Resource) ([]error, error) {
+	errs := make([]error, len(rs))
+	if len(rs) == 0 {
+		return errs, nil
+	}
+	t := now()
+	docs := make([]any, len(rs))
+	for i, r := range rs {
+		r.Version, r.Created, r.Modified = 1, t, t
+		docs[i] = toDocument(r)
+	}
+	_, err := s.coll(rs[0].Type).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	if err == nil {
+		return errs, nil
+	}
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+		return nil, err
+	}
+	for _, we := range bwe.WriteErrors {
+		if we.Index < 0 || we.Index >= len(rs) {
+			return nil, err
+		}
+		errs[we.Index] = s.uniquenessError(rs[we.Index], mongo.WriteException{WriteErrors: []mongo.WriteError{we.WriteError}})
+	}
+	return errs, nil
+}
+
+// uniquenessError turns a duplicate-key error into the SCIM uniqueness
+// error naming the value; other errors pass through.
+func (s *Store) uniquenessError(r *Resource, err error) error {
+	if !isDuplicateKey(err) {
+		return err
+	}
+	k := kindOf(r.Type)
+	v, _ := r.Attributes[k.unique].(string)
+	return failure.Uniqueness("%s %q is already taken by another %s in this account (compared without regard to case)", k.unique, v, r.Type.Name)
+}
+
+// Get returns a resource of the account.
+func (s *Store) Get(ctx context.Context, rt *schemas.ResourceType, account, id string) (*Resource, error) {
+	var d document
+	err := s.coll(rt).FindOne(ctx, bson.M{"_id": id, "account": account}, options.FindOne().SetProjection(bson.M{"n": 0})).Decode(&d)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, notFound(rt, id)
+		}
+		return nil, err
+	}
+	return fromDocument(rt, &d), nil
+}
+
+func notFound(rt *schemas.ResourceType, id string) error {
+	return failure.NotFoundf("%s %q not found", rt.Name, id)
+}
+
+// Replace writes r over the stored resource if that is still at version
+// expect; r.Version and r.Modified are advanced. A resource that changed in
+// between gives ErrVersionMismatch, one that is gone a not-found failure.
+func (s *Store) Replace(ctx context.Context, r *Resource, expect int64) error {
+	next := *r
+	next.Version, next.Modified = expect+1, now()
+	unlock := s.lockWrites()
+	res, err := s.coll(r.Type).ReplaceOne(ctx, bson.M{"_id": r.ID, "account": r.Account, "version": expect}, toDocument(&next))
+	unlock()
+	if err != nil {
+		return s.uniquenessError(r, err)
+	}
+	if res.MatchedCount == 0 {
+		return s.whyNotMatched(ctx, r.Type, r.Account, r.ID)
+	}
+	r.Version, r.Modified = next.Version, next.Modified
+	return nil
+}
+
+// Touch advances a resource's version and modification time without
+// changing its attributes (its membership changed), if it is still at
+// version expect.
+func (s *Store) Touch(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) (int64, time.Time, error) {
+	t := now()
+	unlock := s.lockWrites()
+	res, err := s.coll(rt).UpdateOne(ctx,
+		bson.M{"_id": id, "account": account, "version": expect},
+		bson.M{"$set": bson.M{"version": expect + 1, "modified": t}})
+	unlock()
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	if res.MatchedCount == 0 {
+		return 0, time.Time{}, s.whyNotMatched(ctx, rt, account, id)
+	}
+	return expect + 1, t, nil
+}
+
+// Delete removes a resource if it is still at version expect (0: any).
+func (s *Store) Delete(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) error {
+	q := bson.M{"_id": id, "account": account}
+	if expect > 0 {
+		q["version"] = expect
+	}
+	unlock := s.lockWrites()
+	res, err := s.coll(rt).DeleteOne(ctx, q)
+	unlock()
+	if err != nil {
+		return err
+	}
+	if res.DeletedCount == 0 {
+		return s.whyNotMatched(ctx, rt, account, id)
+	}
+	return nil
+}
+
+func (s *Store) whyNotMatched(ctx context.Context, rt *schemas.ResourceType, account, id string) error {
+	n, err := s.coll(rt).CountDocuments(ctx, bson.M{"_id": id, "account": account})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return notFound(rt, id)
+	}
+	return ErrVersionMismatch
+}
+
+// Existing returns which of the ids are resources of the account.
+func (s *Store) Existing(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) (map[string]bool, error) {
+	found := map[string]bool{}
+	err := forChunks(ids, func(chunk []string) error {
+		cur, err := s.coll(rt).Find(ctx, bson.M{"account": account, "_id": bson.M{"$in": chunk}}, options.Find().SetProjection(bson.M{"_id": 1}))
+		if err != nil {
+			return err
+		}
+		defer cur.Close(ctx)
+		for cur.Next(ctx) {
+			var d struct {
+				ID string `bson:"_id"`
+			}
+			if err := cur.Decode(&d); err != nil {
+				return err
+			}
+			found[d.ID] = true
+		}
+		return cur.Err()
+	})
+	return found, err
+}
+
+// Names returns, for each of the ids that is a resource of the account, the
+// values of the named top-level attributes (for display names).
+func (s *Store) Names(ctx context.Context, rt *schemas.ResourceType, account string, ids []string, attrs ...string) (map[string]map[string]any, error) {
+	out := map[string]map[string]any{}
+	proj := bson.M{"_id": 1}
+	for _, a := range attrs {
+		proj["a."+a] = 1
+	}
+	err := forChunks(ids, func(chunk []string) error {
+		cur, err := s.coll(rt).Find(ctx, bson.M{"account": account, "_id": bson.M{"$in": chunk}}, options.Find().SetProjection(proj))
+		if err != nil {
+			return err
+		}
+		defer cur.Close(ctx)
+		for cur.Next(ctx) {
+			var d document
+			if err := cur.Decode(&d); err != nil {
+				return err
+			}
+			out[d.ID] = decodeAttributes(rt, d.A)
+		}
+		return cur.Err()
+	})
+	return out, err
+}

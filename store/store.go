@@ -1,0 +1,189 @@
+// Package store keeps accounts, tokens and SCIM resources in MongoDB.
+//
+// There is one implementation, on go.mongodb.org/mongo-driver/v2. It runs on
+// MongoDB ≥ 6.0 and on FerretDB 1.24, which Open starts in-process when no
+// MongoDB URI is configured. It therefore uses only what both support: no
+// transactions, no collations, no change streams, no $elemMatch on fields.
+//
+// Documents: every document carries its account id and every query is scoped
+// by it. A resource document holds the SCIM attributes as given ("a"), a
+// lower-cased copy of its case-insensitive strings ("n", which backs
+// case-insensitive equality and the unique indexes) and a version used for
+// optimistic concurrency. Group membership is one document per (group,
+// member) so that adding a member to a large group is one insert.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+)
+
+// Config says which database to use.
+type Config struct {
+	// URI of a MongoDB deployment; empty starts the embedded database.
+	URI string
+	// Database name.
+	Database string
+	// DataDir holds the embedded database's files.
+	DataDir string
+	// Logger receives the embedded database's warnings.
+	Logger *slog.Logger
+}
+
+// Store is the persistence layer. It is safe for concurrent use.
+type Store struct {
+	client *mongo.Client
+	db     *mongo.Database
+	emb    *embedded
+
+	// writeMu serialises conditional writes on the embedded database:
+	// FerretDB 1.x applies an update as read-modify-write, so two concurrent
+	// conditional updates of one document could both succeed. The embedded
+	// database has a single server process, so a process-wide lock restores
+	// the atomicity MongoDB gives each single-document write. Nil on MongoDB.
+	writeMu *sync.Mutex
+
+	// Embedded reports whether the store runs on the in-process database.
+	Embedded bool
+}
+
+// Open connects to the configured database, starting the embedded one when
+// no URI is given (or reusing the one a running server serves from the same
+// data folder), and makes sure the indexes exist.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Store{}
+	uri := cfg.URI
+	if uri == "" {
+		s.Embedded = true
+		s.writeMu = &sync.Mutex{}
+		if running, ok := runningEmbedded(cfg.DataDir); ok {
+			uri = running
+		} else {
+			emb, err := startEmbedded(cfg.DataDir, slog.New(warnOnly{log.Handler()}))
+			if err != nil {
+				return nil, err
+			}
+			s.emb, uri = emb, emb.uri
+		}
+	}
+	opts := options.Client().ApplyURI(uri).
+		SetBSONOptions(&options.BSONOptions{DefaultDocumentMap: true}).
+		SetServerSelectionTimeout(10 * time.Second)
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		s.closeEmbedded()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	s.client = client
+	s.db = client.Database(cfg.Database)
+	if err := s.Ping(ctx); err != nil {
+		s.Close(context.Background())
+		return nil, fmt.Errorf("reach database: %w", err)
+	}
+	if err := s.ensureIndexes(ctx); err != nil {
+		s.Close(context.Background())
+		return nil, fmt.Errorf("create indexes: %w", err)
+	}
+	return s, nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return s.client.Ping(ctx, readpref.Primary())
+}
+
+// Close disconnects and stops the embedded database if this store started it.
+func (s *Store) Close(ctx context.Context) {
+	if s.client != nil {
+		_ = s.client.Disconnect(ctx)
+	}
+	s.closeEmbedded()
+}
+
+func (s *Store) closeEmbedded() {
+	if s.emb != nil {
+		s.emb.close()
+		s.emb = nil
+	}
+}
+
+// DropDatabase removes every collection (tests use it to start clean).
+func (s *Store) DropDatabase(ctx context.Context) error {
+	return s.db.Drop(ctx)
+}
+
+// lockWrites serialises a conditional write on the embedded database.
+func (s *Store) lockWrites() func() {
+	if s.writeMu == nil {
+		return func() {}
+	}
+	s.writeMu.Lock()
+	return s.writeMu.Unlock
+}
+
+// index describes one index the store needs.
+type index struct {
+	collection string
+	keys       bson.D
+	unique     bool
+}
+
+func (s *Store) ensureIndexes(ctx context.Context) error {
+	for _, ix := range allIndexes() {
+		m := mongo.IndexModel{Keys: ix.keys}
+		if ix.unique {
+			m.Options = options.Index().SetUnique(true)
+		}
+		if _, err := s.db.Collection(ix.collection).Indexes().CreateOne(ctx, m); err != nil {
+			return fmt.Errorf("%s %v: %w", ix.collection, ix.keys, err)
+		}
+	}
+	return nil
+}
+
+func allIndexes() []index {
+	ixs := []index{
+		{collAccounts, bson.D{{Key: "nameLower", Value: 1}}, true},
+		{collTokens, bson.D{{Key: "hash", Value: 1}}, true},
+		{collTokens, bson.D{{Key: "account", Value: 1}}, false},
+		{collMemberships, bson.D{{Key: "account", Value: 1}, {Key: "group", Value: 1}, {Key: "member", Value: 1}}, true},
+		{collMemberships, bson.D{{Key: "account", Value: 1}, {Key: "member", Value: 1}}, false},
+	}
+	for _, k := range kinds {
+		ixs = append(ixs, k.indexes()...)
+	}
+	return ixs
+}
+
+// warnOnly passes on warnings and errors only.
+type warnOnly struct{ slog.Handler }
+
+func (w warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && w.Handler.Enabled(ctx, l)
+}
+
+func (w warnOnly) WithAttrs(as []slog.Attr) slog.Handler { return warnOnly{w.Handler.WithAttrs(as)} }
+func (w warnOnly) WithGroup(n string) slog.Handler       { return warnOnly{w.Handler.WithGroup(n)} }
+
+// isDuplicateKey reports a unique-index violation.
+func isDuplicateKey(err error) bool { return mongo.IsDuplicateKeyError(err) }
+
+// errNoDocuments is returned by single-document reads that found nothing.
+var errNoDocuments = mongo.ErrNoDocuments
+
+func isNotFound(err error) bool { return errors.Is(err, errNoDocuments) }
