@@ -9,8 +9,8 @@ import (
 	filter "github.com/scim2/filter-parser/v2"
 
 	"github.com/timecamp/timecamp-scim/failure"
-	"github.com/timecamp/timecamp-scim/scimfilter"
 	"github.com/timecamp/timecamp-scim/schemas"
+	"github.com/timecamp/timecamp-scim/scimfilter"
 )
 
 // PatchOp is one PATCH operation as the client sent it (RFC 7644 §3.5.2).

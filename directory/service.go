@@ -262,4 +262,3 @@ func backoff(attempt int) {
 	d := time.Duration(1+min(attempt, 10)) * time.Millisecond
 	time.Sleep(d + time.Duration(rand.Int64N(int64(d))))
 }
-

@@ -16,16 +16,16 @@ type Kind int
 
 // The kinds of failure, each mapped to one HTTP status by the scim package.
 const (
-	Invalid        Kind = iota + 1 // 400: the request is wrong
-	Unauthorized                   // 401: no or bad credentials
-	Forbidden                      // 403: a rule of the account refuses it
-	NotFound                       // 404: no such resource in this account
-	Conflict                       // 409: it would break uniqueness
-	Precondition                   // 412: If-Match did not match
-	TooLarge                       // 413: the request is over a limit
-	TooManyRequests                // 429: slow down
-	NotImplemented                 // 501: the server does not do that
-	Unavailable                    // 503: a dependency is down
+	Invalid         Kind = iota + 1 // 400: the request is wrong
+	Unauthorized                    // 401: no or bad credentials
+	Forbidden                       // 403: a rule of the account refuses it
+	NotFound                        // 404: no such resource in this account
+	Conflict                        // 409: it would break uniqueness
+	Precondition                    // 412: If-Match did not match
+	TooLarge                        // 413: the request is over a limit
+	TooManyRequests                 // 429: slow down
+	NotImplemented                  // 501: the server does not do that
+	Unavailable                     // 503: a dependency is down
 )
 
 // SCIM error types (RFC 7644 §3.12) used with Invalid and Conflict.

@@ -20,12 +20,12 @@ const (
 	GroupURN          = "urn:ietf:params:scim:schemas:core:2.0:Group"
 	EnterpriseUserURN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
-	ListResponseURN = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-	PatchOpURN      = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+	ListResponseURN  = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+	PatchOpURN       = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 	SearchRequestURN = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
-	ErrorURN        = "urn:ietf:params:scim:api:messages:2.0:Error"
-	BulkRequestURN  = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
-	BulkResponseURN = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
+	ErrorURN         = "urn:ietf:params:scim:api:messages:2.0:Error"
+	BulkRequestURN   = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+	BulkResponseURN  = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 
 	ServiceProviderConfigURN = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 	ResourceTypeURN          = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"

@@ -9,8 +9,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/timecamp/timecamp-scim/failure"
-	"github.com/timecamp/timecamp-scim/scimfilter"
 	"github.com/timecamp/timecamp-scim/schemas"
+	"github.com/timecamp/timecamp-scim/scimfilter"
 )
 
 // Query selects a page of resources of one account.

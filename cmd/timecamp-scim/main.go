@@ -1,0 +1,80 @@
+// Command timecamp-scim is the SCIM 2.0 provisioning server of a
+// TimeCamp-style account, and its management commands.
+//
+//	timecamp-scim serve                 run the server
+//	timecamp-scim accounts create|list|show
+//	timecamp-scim tokens create|list|revoke
+//
+// Every command reads the same settings (flags or SCIM_* environment
+// variables); run "timecamp-scim serve -h" to list them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `timecamp-scim: SCIM 2.0 provisioning for TimeCamp accounts
+
+Usage:
+  timecamp-scim serve [flags]                              run the server
+  timecamp-scim accounts create --name NAME [--seats N]    add an account, print its id
+  timecamp-scim accounts list                              list accounts
+  timecamp-scim accounts show ACCOUNT                      show an account
+  timecamp-scim tokens create --account ACCOUNT --name N   add a SCIM token, print it once
+  timecamp-scim tokens list --account ACCOUNT              list an account's tokens
+  timecamp-scim tokens revoke --account ACCOUNT TOKEN_ID   revoke a token
+
+ACCOUNT is an account id or name. Settings come from flags or SCIM_*
+environment variables; "timecamp-scim serve -h" lists them.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "timecamp-scim:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+// exitCode is 2 for usage errors, 1 for the rest.
+func exitCode(err error) int {
+	var u usageError
+	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{"no command given"}
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr)
+	case "accounts":
+		return accounts(ctx, args[1:], stdout, stderr)
+	case "tokens":
+		return tokens(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+}

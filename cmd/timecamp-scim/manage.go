@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/timecamp/timecamp-scim/config"
+	"github.com/timecamp/timecamp-scim/failure"
+	"github.com/timecamp/timecamp-scim/store"
+)
+
+// command is a management command: its flags, then its work on the store.
+type command struct {
+	fs   *flag.FlagSet
+	cfg  *config.Config
+	args []string
+}
+
+func newCommand(name string, stderr io.Writer) *command {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return &command{fs: fs, cfg: config.FromEnvironment(fs)}
+}
+
+// open parses the flags and opens the store: the database of a running
+// server on the same data folder, or the embedded database itself.
+func (c *command) open(ctx context.Context, args []string) (*store.Store, error) {
+	if err := c.fs.Parse(args); err != nil {
+		return nil, err
+	}
+	c.args = c.fs.Args()
+	if err := c.cfg.Validate(); err != nil {
+		return nil, usageError{err.Error()}
+	}
+	c.cfg.LogLevel = "warn"
+	return openStore(ctx, c.cfg)
+}
+
+func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"accounts: give create, list or show"}
+	}
+	c := newCommand("accounts "+args[0], stderr)
+	switch args[0] {
+	case "create":
+		name := c.fs.String("name", "", "account name (required)")
+		seats := c.fs.Int("seats", 0, "number of seats (licences); 0 means unlimited")
+		st, err := c.open(ctx, args[1:])
+		if err != nil {
+			return err
+		}
+		defer st.Close(context.Background())
+		if *name == "" {
+			return usageError{"accounts create: --name is required"}
+		}
+		a, err := st.CreateAccount(ctx, *name, *seats)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, a.ID)
+		return nil
+	case "list":
+		st, err := c.open(ctx, args[1:])
+		if err != nil {
+			return err
+		}
+		defer st.Close(context.Background())
+		list, err := st.Accounts(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tSEATS")
+		for _, a := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", a.ID, a.Name, seatsText(a.Seats))
+		}
+		return tw.Flush()
+	case "show":
+		st, err := c.open(ctx, args[1:])
+		if err != nil {
+			return err
+		}
+		defer st.Close(context.Background())
+		if len(c.args) != 1 {
+			return usageError{"accounts show: give one account id or name"}
+		}
+		a, err := findAccount(ctx, st, c.args[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "id:      %s\nname:    %s\nseats:   %s\ncreated: %s\n", a.ID, a.Name, seatsText(a.Seats), a.Created.Format("2006-01-02 15:04:05Z07:00"))
+		return nil
+	}
+	return usageError{fmt.Sprintf("accounts: unknown command %q (create, list, show)", args[0])}
+}
+
+func seatsText(n int) string {
+	if n == 0 {
+		return "unlimited"
+	}
+	return fmt.Sprint(n)
+}
+
+func tokens(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"tokens: give create, list or revoke"}
+	}
+	c := newCommand("tokens "+args[0], stderr)
+	account := c.fs.String("account", "", "account id or name (required)")
+	var name *string
+	if args[0] == "create" {
+		name = c.fs.String("name", "", "what the token is for, e.g. okta or entra (required)")
+	}
+	st, err := c.open(ctx, args[1:])
+	if err != nil {
+		return err
+	}
+	defer st.Close(context.Background())
+	if *account == "" {
+		return usageError{"tokens " + args[0] + ": --account is required"}
+	}
+	a, err := findAccount(ctx, st, *account)
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "create":
+		if *name == "" {
+			return usageError{"tokens create: --name is required"}
+		}
+		secret, _, err := st.CreateToken(ctx, a.ID, *name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, secret)
+		fmt.Fprintln(stderr, "Keep this token now: it is stored hashed and cannot be shown again.")
+		return nil
+	case "list":
+		list, err := st.Tokens(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tCREATED")
+		for _, t := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", t.ID, t.Name, t.Created.Format("2006-01-02 15:04:05Z07:00"))
+		}
+		return tw.Flush()
+	case "revoke":
+		if len(c.args) != 1 {
+			return usageError{"tokens revoke: give the id of the token (see tokens list)"}
+		}
+		if err := st.RevokeToken(ctx, a.ID, c.args[0]); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "revoked", c.args[0])
+		return nil
+	}
+	return usageError{fmt.Sprintf("tokens: unknown command %q (create, list, revoke)", args[0])}
+}
+
+// findAccount accepts an account id or name.
+func findAccount(ctx context.Context, st *store.Store, ref string) (*store.Account, error) {
+	a, err := st.Account(ctx, ref)
+	if failure.Is(err, failure.NotFound) {
+		return st.AccountByName(ctx, ref)
+	}
+	return a, err
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/timecamp/timecamp-scim/config"
+	"github.com/timecamp/timecamp-scim/directory"
+	"github.com/timecamp/timecamp-scim/scim"
+	"github.com/timecamp/timecamp-scim/store"
+)
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := config.FromEnvironment(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageError{err.Error()}
+	}
+	log := cfg.Logger()
+
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close(context.Background())
+	if st.Embedded {
+		log.Info("using the embedded database (FerretDB, SQLite); set SCIM_MONGODB_URI for production", "data_dir", cfg.DataDir)
+	}
+	if cfg.BootstrapToken != "" {
+		if err := bootstrap(ctx, st, cfg.BootstrapToken); err != nil {
+			return fmt.Errorf("bootstrap token: %w", err)
+		}
+		if len(cfg.BootstrapToken) < 16 {
+			log.Warn("SCIM_BOOTSTRAP_TOKEN is short; use a long random secret outside of trials")
+		}
+		log.Info("account \"default\" accepts the bootstrap token")
+	}
+
+	srv := scim.New(directory.New(st), scim.Options{BaseURL: cfg.BaseURL, Logger: log})
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "scim", "/scim/v2")
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	return store.Open(ctx, store.Config{
+		URI:      cfg.MongoURI,
+		Database: cfg.Database,
+		DataDir:  cfg.DataDir,
+		Logger:   cfg.Logger(),
+	})
+}
+
+// bootstrap makes account "default" exist and accept the token.
+func bootstrap(ctx context.Context, st *store.Store, token string) error {
+	acct, err := st.EnsureAccount(ctx, "default", 0)
+	if err != nil {
+		return err
+	}
+	return st.PutToken(ctx, acct.ID, "bootstrap", token)
+}

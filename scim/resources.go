@@ -1,0 +1,437 @@
+package scim
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/timecamp/timecamp-scim/directory"
+	"github.com/timecamp/timecamp-scim/failure"
+	"github.com/timecamp/timecamp-scim/schemas"
+	"github.com/timecamp/timecamp-scim/scimfilter"
+	"github.com/timecamp/timecamp-scim/store"
+)
+
+// resourceHandler serves one resource type's endpoints.
+type resourceHandler struct {
+	s  *Server
+	rt *schemas.ResourceType
+}
+
+// listParams are the query parameters of a list or search (RFC 7644 §3.4).
+type listParams struct {
+	filter     string
+	sortBy     string
+	descending bool
+	startIndex int
+	count      int
+	attributes []string
+	excluded   []string
+}
+
+func (h *resourceHandler) list(w http.ResponseWriter, r *http.Request) {
+	p, err := listParamsFromQuery(r.URL.Query())
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	h.respondList(w, r, p)
+}
+
+func (h *resourceHandler) search(w http.ResponseWriter, r *http.Request) {
+	body, err := decodeObject(r)
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	p, err := listParamsFromSearch(body)
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	h.respondList(w, r, p)
+}
+
+func (h *resourceHandler) respondList(w http.ResponseWriter, r *http.Request, p listParams) {
+	q := store.Query{SortBy: p.sortBy, Descending: p.descending, StartIndex: p.startIndex, Count: p.count}
+	if p.filter != "" {
+		expr, err := scimfilter.Parse(p.filter)
+		if err != nil {
+			h.s.writeError(w, r, err)
+			return
+		}
+		q.Filter = expr
+	}
+	acct := accountOf(r.Context())
+	page, err := h.s.dir.List(r.Context(), acct.ID, h.rt, q)
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	proj := newProjection(h.rt, p.attributes, p.excluded)
+	if err := h.s.dir.Expand(r.Context(), page.Resources, proj.wants); err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	resources := make([]any, 0, len(page.Resources))
+	for _, res := range page.Resources {
+		resources = append(resources, proj.apply(h.s.representation(r, res)))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"schemas":      []string{schemas.ListResponseURN},
+		"totalResults": page.Total,
+		"startIndex":   p.startIndex,
+		"itemsPerPage": len(resources),
+		"Resources":    resources,
+	})
+}
+
+func (h *resourceHandler) get(w http.ResponseWriter, r *http.Request) {
+	res, err := h.s.dir.Get(r.Context(), accountOf(r.Context()).ID, h.rt, mux.Vars(r)["id"])
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" && directory.VersionMatches(inm, res.Version) {
+		w.Header().Set("ETag", directory.ETag(res.Version))
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.respond(w, r, res, http.StatusOK)
+}
+
+func (h *resourceHandler) create(w http.ResponseWriter, r *http.Request) {
+	body, err := decodeObject(r)
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	res, err := h.s.dir.Create(r.Context(), accountOf(r.Context()).ID, h.rt, body)
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", location(h.s.base(r), h.rt, res.ID))
+	h.respond(w, r, res, http.StatusCreated)
+}
+
+func (h *resourceHandler) replace(w http.ResponseWriter, r *http.Request) {
+	body, err := decodeObject(r)
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	res, err := h.s.dir.Replace(r.Context(), accountOf(r.Context()).ID, h.rt, mux.Vars(r)["id"], body, r.Header.Get("If-Match"))
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	h.respond(w, r, res, http.StatusOK)
+}
+
+func (h *resourceHandler) patch(w http.ResponseWriter, r *http.Request) {
+	body, err := decodeObject(r)
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	ops, err := patchOperations(body)
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	res, err := h.s.dir.Patch(r.Context(), accountOf(r.Context()).ID, h.rt, mux.Vars(r)["id"], ops, r.Header.Get("If-Match"))
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	proj := h.projection(r)
+	if h.rt == schemas.Group && touchesMembers(ops) && !proj.given() {
+		// Returning the group would mean reading all its members, which for
+		// a large group costs far more than the change; RFC 7644 §3.5.2
+		// allows 204. Ask with ?attributes= or ?excludedAttributes= to get
+		// the group back.
+		w.Header().Set("ETag", directory.ETag(res.Version))
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	h.respond(w, r, res, http.StatusOK)
+}
+
+func (h *resourceHandler) delete(w http.ResponseWriter, r *http.Request) {
+	err := h.s.dir.Delete(r.Context(), accountOf(r.Context()).ID, h.rt, mux.Vars(r)["id"], r.Header.Get("If-Match"))
+	if err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *resourceHandler) projection(r *http.Request) projection {
+	q := r.URL.Query()
+	return newProjection(h.rt, splitList(q.Get("attributes")), splitList(q.Get("excludedAttributes")))
+}
+
+// respond writes one resource, with the request's attribute selection.
+func (h *resourceHandler) respond(w http.ResponseWriter, r *http.Request, res *store.Resource, status int) {
+	proj := h.projection(r)
+	if err := h.s.dir.Expand(r.Context(), []*store.Resource{res}, proj.wants); err != nil {
+		h.s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", directory.ETag(res.Version))
+	writeJSON(w, status, proj.apply(h.s.representation(r, res)))
+}
+
+// touchesMembers reports whether PATCH operations change group members.
+func touchesMembers(ops []directory.PatchOp) bool {
+	for _, op := range ops {
+		p := strings.ToLower(strings.TrimSpace(op.Path))
+		if strings.HasPrefix(p, "members") {
+			return true
+		}
+		if p == "" {
+			if m, ok := op.Value.(map[string]any); ok {
+				for k := range m {
+					if strings.EqualFold(k, "members") {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+func listParamsFromQuery(q url.Values) (listParams, error) {
+	p := listParams{
+		filter:     q.Get("filter"),
+		sortBy:     strings.TrimSpace(q.Get("sortBy")),
+		attributes: splitList(q.Get("attributes")),
+		excluded:   splitList(q.Get("excludedAttributes")),
+	}
+	var err error
+	if p.startIndex, err = intParam(q.Get("startIndex"), "startIndex", 1); err != nil {
+		return p, err
+	}
+	if p.count, err = intParam(q.Get("count"), "count", MaxResults); err != nil {
+		return p, err
+	}
+	if p.descending, err = sortOrder(q.Get("sortOrder")); err != nil {
+		return p, err
+	}
+	p.clamp()
+	return p, nil
+}
+
+// clamp applies RFC 7644 §3.4.2.4: startIndex below 1 means 1, a negative
+// count means 0, and no page is larger than MaxResults.
+func (p *listParams) clamp() {
+	p.startIndex = max(p.startIndex, 1)
+	p.count = min(max(p.count, 0), MaxResults)
+}
+
+func intParam(s, name string, def int) (int, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, failure.InvalidValue("%s must be an integer, got %q", name, s)
+	}
+	return n, nil
+}
+
+func sortOrder(s string) (descending bool, err error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "ascending":
+		return false, nil
+	case "descending":
+		return true, nil
+	}
+	return false, failure.InvalidValue("sortOrder must be \"ascending\" or \"descending\", got %q", s)
+}
+
+// listParamsFromSearch reads a POST .search body (RFC 7644 §3.4.3).
+func listParamsFromSearch(body map[string]any) (listParams, error) {
+	p := listParams{startIndex: 1, count: MaxResults}
+	if err := requireSchema(body, schemas.SearchRequestURN); err != nil {
+		return p, err
+	}
+	for k, v := range body {
+		var err error
+		switch strings.ToLower(k) {
+		case "filter":
+			p.filter, err = stringField(k, v)
+		case "sortby":
+			p.sortBy, err = stringField(k, v)
+		case "sortorder":
+			var s string
+			if s, err = stringField(k, v); err == nil {
+				p.descending, err = sortOrder(s)
+			}
+		case "startindex":
+			p.startIndex, err = intField(k, v)
+		case "count":
+			p.count, err = intField(k, v)
+		case "attributes":
+			p.attributes, err = listField(k, v)
+		case "excludedattributes":
+			p.excluded, err = listField(k, v)
+		}
+		if err != nil {
+			return p, err
+		}
+	}
+	p.clamp()
+	return p, nil
+}
+
+func stringField(name string, v any) (string, error) {
+	if v == nil {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", failure.InvalidValue("%s must be a string", name)
+	}
+	return strings.TrimSpace(s), nil
+}
+
+func intField(name string, v any) (int, error) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return 0, failure.InvalidValue("%s must be an integer", name)
+	}
+	i, err := strconv.Atoi(n.String())
+	if err != nil {
+		return 0, failure.InvalidValue("%s must be an integer, got %s", name, n)
+	}
+	return i, nil
+}
+
+// listField reads a list of attribute names: a JSON array, or a
+// comma-separated string as in the query form.
+func listField(name string, v any) ([]string, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return splitList(x), nil
+	case []any:
+		var out []string
+		for _, el := range x {
+			s, ok := el.(string)
+			if !ok {
+				return nil, failure.InvalidValue("%s must list attribute names", name)
+			}
+			out = append(out, splitList(s)...)
+		}
+		return out, nil
+	}
+	return nil, failure.InvalidValue("%s must list attribute names", name)
+}
+
+// requireSchema checks that a message body names its message schema.
+func requireSchema(body map[string]any, urn string) error {
+	for k, v := range body {
+		if !strings.EqualFold(k, "schemas") {
+			continue
+		}
+		list, _ := v.([]any)
+		for _, s := range list {
+			if str, ok := s.(string); ok && strings.EqualFold(str, urn) {
+				return nil
+			}
+		}
+	}
+	return failure.InvalidSyntax("the body must name its message schema: \"schemas\": [%q]", urn)
+}
+
+// patchOperations reads a PatchOp message (RFC 7644 §3.5.2).
+func patchOperations(body map[string]any) ([]directory.PatchOp, error) {
+	if err := requireSchema(body, schemas.PatchOpURN); err != nil {
+		return nil, err
+	}
+	var raw any
+	for k, v := range body {
+		if strings.EqualFold(k, "Operations") {
+			raw = v
+		}
+	}
+	list, ok := raw.([]any)
+	if !ok || len(list) == 0 {
+		return nil, failure.InvalidValue("a PATCH needs \"Operations\": a list of {\"op\", \"path\", \"value\"}")
+	}
+	ops := make([]directory.PatchOp, 0, len(list))
+	for i, el := range list {
+		m, ok := el.(map[string]any)
+		if !ok {
+			return nil, failure.InvalidSyntax("Operations[%d] must be an object", i)
+		}
+		var op directory.PatchOp
+		for k, v := range m {
+			switch strings.ToLower(k) {
+			case "op":
+				op.Op, _ = v.(string)
+			case "path":
+				if v != nil {
+					s, ok := v.(string)
+					if !ok {
+						return nil, failure.InvalidPath("Operations[%d].path must be a string", i)
+					}
+					op.Path = s
+				}
+			case "value":
+				op.Value = v
+			}
+		}
+		if op.Op == "" {
+			return nil, failure.InvalidSyntax("Operations[%d] needs an \"op\": add, replace or remove", i)
+		}
+		ops = append(ops, op)
+	}
+	return ops, nil
+}
+
+// decodeObject reads a JSON object body. Numbers stay json.Number so that
+// integers are not rounded through float64.
+func decodeObject(r *http.Request) (map[string]any, error) {
+	body := http.MaxBytesReader(nil, r.Body, maxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			return nil, failure.TooLargef("the request body is larger than %d bytes", maxBodyBytes)
+		case errors.Is(err, io.EOF):
+			return nil, failure.InvalidSyntax("the request body is empty; send a JSON object")
+		}
+		return nil, failure.InvalidSyntax("the request body is not valid JSON: %s", jsonErrorDetail(err))
+	}
+	if dec.More() {
+		return nil, failure.InvalidSyntax("the request body holds more than one JSON value")
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, failure.InvalidSyntax("the request body must be a JSON object")
+	}
+	return m, nil
+}
+
+func jsonErrorDetail(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return se.Error() + " at byte " + strconv.FormatInt(se.Offset, 10)
+	}
+	return err.Error()
+}

@@ -1,0 +1,208 @@
+// Package scim is the HTTP face of the server: the SCIM 2.0 protocol
+// (RFC 7644) over the directory service, with bearer-token authentication,
+// discovery documents, and the mapping of failures to SCIM errors.
+package scim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/timecamp/timecamp-scim/directory"
+	"github.com/timecamp/timecamp-scim/failure"
+	"github.com/timecamp/timecamp-scim/schemas"
+	"github.com/timecamp/timecamp-scim/store"
+)
+
+// Prefix is where the SCIM API is mounted.
+const Prefix = "/scim/v2"
+
+// Limits of the API, advertised in /ServiceProviderConfig.
+const (
+	// MaxResults is the most resources one list response holds.
+	MaxResults = 1000
+	// maxBodyBytes bounds a single-resource request body (a group with
+	// many members is the largest).
+	maxBodyBytes = 16 << 20
+)
+
+// Options configure the server.
+type Options struct {
+	// BaseURL is the public URL of the server (scheme and host, maybe a
+	// path), used in meta.location. Empty: taken from each request.
+	BaseURL string
+	Logger  *slog.Logger
+}
+
+// Server serves the SCIM API.
+type Server struct {
+	dir     *directory.Service
+	store   *store.Store
+	baseURL string
+	log     *slog.Logger
+}
+
+// New returns a server over the directory service.
+func New(dir *directory.Service, opts Options) *Server {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Server{dir: dir, store: dir.Store(), baseURL: strings.TrimRight(opts.BaseURL, "/"), log: log}
+}
+
+// Routes mounts the SCIM API (and the health checks) on a router.
+func (s *Server) Routes(r *mux.Router) {
+	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
+
+	api := r.PathPrefix(Prefix).Subrouter()
+	api.Use(s.authenticate)
+	api.HandleFunc("/ServiceProviderConfig", s.serviceProviderConfig).Methods(http.MethodGet)
+	api.HandleFunc("/ResourceTypes", s.resourceTypes).Methods(http.MethodGet)
+	api.HandleFunc("/ResourceTypes/{name}", s.resourceType).Methods(http.MethodGet)
+	api.HandleFunc("/Schemas", s.schemas).Methods(http.MethodGet)
+	api.HandleFunc("/Schemas/{id}", s.schema).Methods(http.MethodGet)
+	for _, rt := range schemas.ResourceTypes() {
+		h := &resourceHandler{s: s, rt: rt}
+		api.HandleFunc(rt.Endpoint, h.list).Methods(http.MethodGet)
+		api.HandleFunc(rt.Endpoint, h.create).Methods(http.MethodPost)
+		api.HandleFunc(rt.Endpoint+"/.search", h.search).Methods(http.MethodPost)
+		api.HandleFunc(rt.Endpoint+"/{id}", h.get).Methods(http.MethodGet)
+		api.HandleFunc(rt.Endpoint+"/{id}", h.replace).Methods(http.MethodPut)
+		api.HandleFunc(rt.Endpoint+"/{id}", h.patch).Methods(http.MethodPatch)
+		api.HandleFunc(rt.Endpoint+"/{id}", h.delete).Methods(http.MethodDelete)
+	}
+	for _, p := range []string{"/Me", "/.search", "/Bulk"} {
+		path := p
+		api.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			s.writeError(w, r, failure.NotImplementedf("%s is not supported by this server", path))
+		})
+	}
+	api.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, failure.NotFoundf("there is no SCIM endpoint %s", r.URL.Path))
+	})
+	api.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		status, body := errorResponse(r.Context(), s.log, failure.NotImplementedf("%s %s is not supported", r.Method, r.URL.Path))
+		status = http.StatusMethodNotAllowed
+		body.Status = "405"
+		writeJSON(w, status, body)
+	})
+}
+
+// Handler returns the complete HTTP handler with the server's middleware:
+// request ids, access logs, panic recovery and tolerant paths.
+func (s *Server) Handler(extra ...func(*mux.Router)) http.Handler {
+	r := mux.NewRouter()
+	s.Routes(r)
+	for _, f := range extra {
+		f(r)
+	}
+	return s.middleware(r)
+}
+
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := newRequestID()
+		info := &requestInfo{id: id}
+		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
+		r = r.WithContext(ctx)
+		w.Header().Set("X-Request-Id", id)
+		// Clients differ on a trailing slash ("/Users/"): both mean the same.
+		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+			r.URL.Path = strings.TrimRight(p, "/")
+			r.URL.RawPath = ""
+		}
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.ErrorContext(ctx, "panic", "request_id", id, "panic", fmt.Sprint(p))
+				if !rec.wrote {
+					s.writeError(rec, r, fmt.Errorf("panic: %v", p))
+				}
+			}
+			s.log.InfoContext(ctx, "request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+				"status", rec.status, "duration_ms", time.Since(start).Milliseconds(), "account", info.account)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// requestInfo is what the access log reports about a request; handlers
+// fill it in as they learn (the account once authenticated).
+type requestInfo struct {
+	id      string
+	account string
+}
+
+type requestInfoKey struct{}
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func requestID(ctx context.Context) string {
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		return info.id
+	}
+	return ""
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintln(w, `{"status":"ok"}`)
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if err := s.store.Ping(r.Context()); err != nil {
+		s.log.WarnContext(r.Context(), "database not reachable", "error", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, `{"status":"database unreachable"}`)
+		return
+	}
+	fmt.Fprintln(w, `{"status":"ready"}`)
+}
+
+// base returns the URL the SCIM API is reachable at, for meta.location.
+func (s *Server) base(r *http.Request) string {
+	if s.baseURL != "" {
+		return s.baseURL + Prefix
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
+		scheme = p
+	}
+	return scheme + "://" + r.Host + Prefix
+}
