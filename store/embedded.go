@@ -127,3 +127,13 @@ func (e *embedded) close() {
 	e.stop()
 	<-e.done
 }
+
+// StartEmbedded starts an embedded database on its own (tests share one
+// across a test binary) and returns its URI and a function that stops it.
+func StartEmbedded(dataDir string, log *slog.Logger) (string, func(), error) {
+	e, err := startEmbedded(dataDir, slog.New(warnOnly{log.Handler()}))
+	if err != nil {
+		return "", nil, err
+	}
+	return e.uri, e.close, nil
+}

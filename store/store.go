@@ -45,15 +45,17 @@ type Store struct {
 	db     *mongo.Database
 	emb    *embedded
 
-	// writeMu serialises conditional writes on the embedded database:
-	// FerretDB 1.x applies an update as read-modify-write, so two concurrent
-	// conditional updates of one document could both succeed. The embedded
-	// database has a single server process, so a process-wide lock restores
+	// writeMu serialises conditional writes on FerretDB: FerretDB 1.x
+	// applies an update as read-modify-write, so two concurrent conditional
+	// updates of one document could both succeed. With one server process
+	// (the embedded database has exactly one), a process-wide lock restores
 	// the atomicity MongoDB gives each single-document write. Nil on MongoDB.
 	writeMu *sync.Mutex
 
 	// Embedded reports whether the store runs on the in-process database.
 	Embedded bool
+	// FerretDB reports whether the database is FerretDB (embedded or not).
+	FerretDB bool
 }
 
 // Open connects to the configured database, starting the embedded one when
@@ -68,7 +70,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	uri := cfg.URI
 	if uri == "" {
 		s.Embedded = true
-		s.writeMu = &sync.Mutex{}
 		if running, ok := runningEmbedded(cfg.DataDir); ok {
 			uri = running
 		} else {
@@ -93,11 +94,29 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.Close(context.Background())
 		return nil, fmt.Errorf("reach database: %w", err)
 	}
+	if s.FerretDB, err = isFerretDB(ctx, client); err != nil {
+		s.Close(context.Background())
+		return nil, fmt.Errorf("identify database: %w", err)
+	}
+	if s.FerretDB {
+		s.writeMu = &sync.Mutex{}
+	}
 	if err := s.ensureIndexes(ctx); err != nil {
 		s.Close(context.Background())
 		return nil, fmt.Errorf("create indexes: %w", err)
 	}
 	return s, nil
+}
+
+// isFerretDB tells FerretDB from MongoDB: its buildInfo has
+// "ferretdbVersion".
+func isFerretDB(ctx context.Context, client *mongo.Client) (bool, error) {
+	var info bson.M
+	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return false, err
+	}
+	_, ok := info["ferretdbVersion"]
+	return ok, nil
 }
 
 // Ping checks that the database answers.

@@ -1,0 +1,260 @@
+// Package scimtest runs the SCIM server in tests: a real HTTP server
+// (httptest) over a store on a real database, with an account and its
+// token, and a small client that speaks SCIM JSON.
+package scimtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/timecamp/timecamp-scim/directory"
+	"github.com/timecamp/timecamp-scim/scim"
+	"github.com/timecamp/timecamp-scim/store"
+	"github.com/timecamp/timecamp-scim/store/storetest"
+)
+
+// Env is a running server with one account.
+type Env struct {
+	Server  *httptest.Server
+	Store   *store.Store
+	Account *store.Account
+	Client  *Client
+}
+
+// New starts a server on a fresh database, with account "acme" (unlimited
+// seats) and a token for it.
+func New(t testing.TB) *Env {
+	t.Helper()
+	st := storetest.New(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := scim.New(directory.New(st), scim.Options{Logger: log})
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	e := &Env{Server: hs, Store: st}
+	e.Account, e.Client = e.NewAccount(t, "acme", 0)
+	return e
+}
+
+// NewAccount adds an account and returns it with a client using its token.
+func (e *Env) NewAccount(t testing.TB, name string, seats int) (*store.Account, *Client) {
+	t.Helper()
+	ctx := context.Background()
+	a, err := e.Store.CreateAccount(ctx, name, seats)
+	if err != nil {
+		t.Fatalf("create account: %v", err)
+	}
+	token, _, err := e.Store.CreateToken(ctx, a.ID, "test")
+	if err != nil {
+		t.Fatalf("create token: %v", err)
+	}
+	return a, &Client{Base: e.Server.URL + scim.Prefix, Token: token}
+}
+
+// Client sends SCIM requests.
+type Client struct {
+	Base  string // e.g. http://127.0.0.1:1234/scim/v2
+	Token string
+}
+
+// Response is a SCIM response with its body decoded when it is JSON.
+type Response struct {
+	Status int
+	Header http.Header
+	Raw    []byte
+	Body   map[string]any
+}
+
+// Do sends a request. body is JSON-encoded unless it is a string or
+// []byte; headers are "Name: value" pairs.
+func (c *Client) Do(t testing.TB, method, path string, body any, headers ...string) *Response {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			t.Fatalf("encode body: %v", err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	url := path
+	if !strings.HasPrefix(path, "http") {
+		url = c.Base + path
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/scim+json")
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ":")
+		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := &Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
+	if len(raw) > 0 && raw[0] == '{' {
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
+		_ = d.Decode(&r.Body)
+	}
+	return r
+}
+
+// Get, Post, Put, Patch and Delete are Do with a method.
+func (c *Client) Get(t testing.TB, path string, headers ...string) *Response {
+	t.Helper()
+	return c.Do(t, http.MethodGet, path, nil, headers...)
+}
+
+func (c *Client) Post(t testing.TB, path string, body any, headers ...string) *Response {
+	t.Helper()
+	return c.Do(t, http.MethodPost, path, body, headers...)
+}
+
+func (c *Client) Put(t testing.TB, path string, body any, headers ...string) *Response {
+	t.Helper()
+	return c.Do(t, http.MethodPut, path, body, headers...)
+}
+
+func (c *Client) Patch(t testing.TB, path string, ops ...map[string]any) *Response {
+	t.Helper()
+	return c.Do(t, http.MethodPatch, path, PatchBody(ops...))
+}
+
+func (c *Client) Delete(t testing.TB, path string, headers ...string) *Response {
+	t.Helper()
+	return c.Do(t, http.MethodDelete, path, nil, headers...)
+}
+
+// PatchBody wraps operations in a PatchOp message.
+func PatchBody(ops ...map[string]any) map[string]any {
+	list := make([]any, len(ops))
+	for i, op := range ops {
+		list[i] = op
+	}
+	return map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": list}
+}
+
+// Op builds one PATCH operation; path may be empty.
+func Op(op, path string, value any) map[string]any {
+	m := map[string]any{"op": op}
+	if path != "" {
+		m["path"] = path
+	}
+	if value != nil {
+		m["value"] = value
+	}
+	return m
+}
+
+// Expect fails the test unless the response has the status.
+func (r *Response) Expect(t testing.TB, status int) *Response {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status %d, want %d; body: %s", r.Status, status, r.Raw)
+	}
+	return r
+}
+
+// Str returns a string at a dotted path of the body ("meta.version").
+func (r *Response) Str(path string) string {
+	s, _ := r.At(path).(string)
+	return s
+}
+
+// At returns the value at a dotted path of the body; numeric segments
+// index lists ("Resources.0.id"). Keys may contain dots when written whole
+// (extension URNs are looked up before splitting).
+func (r *Response) At(path string) any {
+	return At(r.Body, path)
+}
+
+// At walks a decoded JSON value along a dotted path.
+func At(v any, path string) any {
+	for path != "" {
+		m, isMap := v.(map[string]any)
+		if isMap {
+			// Try the longest key that prefixes the path (URNs hold dots).
+			found := false
+			for k, val := range m {
+				if path == k || strings.HasPrefix(path, k+".") {
+					v, path, found = val, strings.TrimPrefix(strings.TrimPrefix(path, k), "."), true
+					break
+				}
+			}
+			if !found {
+				return nil
+			}
+			continue
+		}
+		l, isList := v.([]any)
+		if !isList {
+			return nil
+		}
+		seg, rest, _ := strings.Cut(path, ".")
+		i := 0
+		for _, c := range seg {
+			if c < '0' || c > '9' {
+				return nil
+			}
+			i = i*10 + int(c-'0')
+		}
+		if i >= len(l) {
+			return nil
+		}
+		v, path = l[i], rest
+	}
+	return v
+}
+
+// UserBody returns a minimal User for POST.
+func UserBody(userName string, extra ...map[string]any) map[string]any {
+	m := map[string]any{
+		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
+		"userName": userName,
+	}
+	for _, e := range extra {
+		for k, v := range e {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// GroupBody returns a Group for POST with the given member ids.
+func GroupBody(displayName string, memberIDs ...string) map[string]any {
+	members := []any{}
+	for _, id := range memberIDs {
+		members = append(members, map[string]any{"value": id})
+	}
+	m := map[string]any{
+		"schemas":     []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+		"displayName": displayName,
+	}
+	if len(members) > 0 {
+		m["members"] = members
+	}
+	return m
+}
