@@ -1,14 +1,23 @@
-// Package directory holds the rules of an account's directory: creating,
-// replacing, patching and deleting users and groups, with their
-// memberships, on top of package store. It knows nothing of HTTP; the scim
-// package (single requests and Bulk alike) calls it.
+// Package directory holds the rules of an account's directory: users,
+// groups and projects, with TimeCamp's roles, group tree, project access,
+// tracking permissions, seats and account owner, on top of package store.
+// It knows nothing of HTTP; the scim package (single requests and Bulk
+// alike) calls it.
+//
+// Every write follows one shape: read the current state, compute the new
+// one and everything it implies (derived attributes, seats taken or freed,
+// users whose role changes), check the account's rules, then write —
+// seats are reserved before and released if the write fails, so a refused
+// change stores nothing. There are no multi-document transactions (the
+// embedded database has none); follow-up writes (the users a group change
+// affects) are idempotent recomputations.
 package directory
 
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
-	"reflect"
 	"strconv"
 	"time"
 
@@ -17,50 +26,46 @@ import (
 	"github.com/timecamp/timecamp-scim/store"
 )
 
-// Service applies directory operations for one account at a time.
+// Service applies directory operations.
 type Service struct {
 	store *store.Store
+	log   *slog.Logger
 }
 
 // New returns a service on the store.
-func New(st *store.Store) *Service { return &Service{store: st} }
+func New(st *store.Store, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{store: st, log: log}
+}
 
 // Store returns the underlying store.
 func (s *Service) Store() *store.Store { return s.store }
 
 // Create adds a resource from a POST (or Bulk POST) body.
 func (s *Service) Create(ctx context.Context, account string, rt *schemas.ResourceType, body map[string]any) (*store.Resource, error) {
+	acct, err := s.store.Account(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	if rt == schemas.User {
+		dropInheritedInput(body)
+	}
 	attrs, err := rt.Normalize(body)
 	if err != nil {
 		return nil, err
 	}
 	r := &store.Resource{Type: rt, ID: store.NewID(), Account: account, Attributes: attrs}
-	var members []string
 	switch rt {
 	case schemas.User:
-		if err := takePassword(r, attrs); err != nil {
-			return nil, err
-		}
-		if _, ok := attrs["active"]; !ok {
-			attrs["active"] = true // a provisioned user is active unless told otherwise
-		}
+		return s.createUser(ctx, acct, r)
 	case schemas.Group:
-		if members, err = membersFromAttributes(attrs); err != nil {
-			return nil, err
-		}
-		if err := s.checkMembers(ctx, account, members); err != nil {
-			return nil, err
-		}
+		return s.createGroup(ctx, acct, r)
+	case schemas.Project:
+		return s.createProject(ctx, acct, r)
 	}
-	if err := s.store.Insert(ctx, r); err != nil {
-		return nil, err
-	}
-	if len(members) > 0 {
-		if _, err := s.store.AddMembers(ctx, account, r.ID, members); err != nil {
-			return nil, err
-		}
-	}
-	return r, nil
+	return nil, failure.NotImplementedf("%s cannot be created", rt.Name)
 }
 
 // Get returns a resource of the account.
@@ -74,8 +79,12 @@ func (s *Service) List(ctx context.Context, account string, rt *schemas.Resource
 }
 
 // Replace replaces a resource from a PUT body (RFC 7644 §3.5.1): attributes
-// the body omits are cleared, except the password, which is kept.
+// the body omits are cleared (settings with a default return to it),
+// except the password, which is kept.
 func (s *Service) Replace(ctx context.Context, account string, rt *schemas.ResourceType, id string, body map[string]any, ifMatch string) (*store.Resource, error) {
+	if rt == schemas.User {
+		dropInheritedInput(body)
+	}
 	attrs, err := rt.Normalize(body)
 	if err != nil {
 		return nil, err
@@ -90,7 +99,7 @@ func (s *Service) Replace(ctx context.Context, account string, rt *schemas.Resou
 		members.clear()
 		members.addIDs(ids)
 	}
-	return s.update(ctx, account, rt, id, ifMatch, func(cur *store.Resource) (*change, error) {
+	return s.update(ctx, account, rt, id, ifMatch, func(acct *store.Account, cur *store.Resource) (*change, error) {
 		next := *cur
 		next.Attributes = deepCopy(attrs).(map[string]any)
 		if rt == schemas.User {
@@ -98,7 +107,7 @@ func (s *Service) Replace(ctx context.Context, account string, rt *schemas.Resou
 				return nil, err
 			}
 		}
-		return &change{next: &next, members: members}, nil
+		return s.changeOf(ctx, acct, cur, &next, members)
 	})
 }
 
@@ -107,12 +116,16 @@ func (s *Service) Patch(ctx context.Context, account string, rt *schemas.Resourc
 	if len(ops) == 0 {
 		return nil, failure.InvalidValue("a PATCH needs at least one operation in \"Operations\"")
 	}
-	return s.update(ctx, account, rt, id, ifMatch, func(cur *store.Resource) (*change, error) {
+	return s.update(ctx, account, rt, id, ifMatch, func(acct *store.Account, cur *store.Resource) (*change, error) {
 		var members *memberDelta
 		if rt == schemas.Group {
 			members = newMemberDelta()
 		}
-		p := newPatcher(rt, cur.Attributes, members)
+		attrs := cur.Attributes
+		if rt == schemas.User {
+			attrs = ownView(attrs) // PATCH edits the user's own project entries
+		}
+		p := newPatcher(rt, attrs, members)
 		for i, op := range ops {
 			if err := p.apply(op); err != nil {
 				return nil, inOperation(err, i, len(ops))
@@ -125,7 +138,7 @@ func (s *Service) Patch(ctx context.Context, account string, rt *schemas.Resourc
 		next.Attributes = p.attrs
 		if p.password != nil {
 			if rt != schemas.User {
-				return nil, failure.InvalidPath("%s has no password", rt.Name)
+				return nil, failure.InvalidPath("a %s has no password", rt.Name)
 			}
 			h, err := hashPassword(*p.password)
 			if err != nil {
@@ -133,63 +146,120 @@ func (s *Service) Patch(ctx context.Context, account string, rt *schemas.Resourc
 			}
 			next.PasswordHash = h
 		}
-		c := &change{members: members}
-		if p.password != nil || !reflect.DeepEqual(cur.Attributes, p.attrs) {
-			c.next = &next
-		}
-		return c, nil
+		return s.changeOf(ctx, acct, cur, &next, members)
 	})
 }
 
-// inOperation says which operation failed when there are several.
-func inOperation(err error, i, n int) error {
-	f, ok := failure.As(err)
-	if !ok || n == 1 {
-		return err
+// changeOf computes what replacing cur by next implies, by resource type.
+func (s *Service) changeOf(ctx context.Context, acct *store.Account, cur, next *store.Resource, members *memberDelta) (*change, error) {
+	switch cur.Type {
+	case schemas.User:
+		return s.userChange(ctx, acct, cur, next)
+	case schemas.Group:
+		return s.groupChange(ctx, acct, cur, next, members)
+	case schemas.Project:
+		return s.projectChange(ctx, acct, cur, next)
 	}
-	g := *f
-	g.Detail = "operation " + strconv.Itoa(i+1) + ": " + f.Detail
-	return &g
+	return nil, failure.NotImplementedf("%s cannot be changed", cur.Type.Name)
 }
 
-// Delete removes a resource and its memberships.
+// Delete removes a resource and what hangs on it.
 func (s *Service) Delete(ctx context.Context, account string, rt *schemas.ResourceType, id, ifMatch string) error {
-	var expect int64
-	if ifMatch != "" {
-		cur, err := s.store.Get(ctx, rt, account, id)
-		if err != nil {
-			return err
-		}
-		if !VersionMatches(ifMatch, cur.Version) {
-			return preconditionFailed(rt, id, cur.Version)
-		}
-		expect = cur.Version
-	}
-	err := s.store.Delete(ctx, rt, account, id, expect)
-	if errors.Is(err, store.ErrVersionMismatch) {
-		return failure.Preconditionf("%s %q changed while it was being deleted; read it again", rt.Name, id)
-	}
+	acct, err := s.store.Account(ctx, account)
 	if err != nil {
 		return err
 	}
+	cur, err := s.store.Get(ctx, rt, account, id)
+	if err != nil {
+		return err
+	}
+	if ifMatch != "" && !VersionMatches(ifMatch, cur.Version) {
+		return preconditionFailed(rt, id, cur.Version)
+	}
 	switch rt {
 	case schemas.User:
-		return s.store.LeaveAllGroups(ctx, account, id)
+		return s.deleteUser(ctx, acct, cur)
 	case schemas.Group:
-		return s.store.ClearMembers(ctx, account, id)
+		return s.deleteGroup(ctx, acct, cur)
+	case schemas.Project:
+		return s.deleteProject(ctx, acct, cur)
+	}
+	return failure.NotImplementedf("%s cannot be deleted", rt.Name)
+}
+
+// deleteDocument deletes a resource at the version read.
+func (s *Service) deleteDocument(ctx context.Context, cur *store.Resource) error {
+	err := s.store.Delete(ctx, cur.Type, cur.Account, cur.ID, cur.Version)
+	if errors.Is(err, store.ErrVersionMismatch) {
+		return failure.Preconditionf("%s %q changed while it was being deleted; read it again", cur.Type.Name, cur.ID)
+	}
+	return err
+}
+
+// change is what a write computed from the current resource.
+type change struct {
+	// next is the new resource; nil when its document stays as it is.
+	next *store.Resource
+	// members are membership changes (groups).
+	members *memberDelta
+	// seats is the net number of seats the write takes (negative: frees).
+	seats int
+	// claimOwner makes the resource's user the account owner.
+	claimOwner bool
+	// after runs once the write succeeded: recomputing the users a group
+	// change affects, the paths of moved groups.
+	after func(context.Context) error
+}
+
+func (c *change) empty() bool {
+	return c.next == nil && (c.members == nil || c.members.empty()) && c.after == nil
+}
+
+// errOwnerTaken: another user became the account owner while this write
+// was being prepared; it is computed again.
+var errOwnerTaken = errors.New("directory: account owner taken concurrently")
+
+// commit reserves what the change needs, writes, and gives back what it
+// reserved if the write fails: a refused or failed change stores nothing
+// and takes no seat.
+func (s *Service) commit(ctx context.Context, account, id string, c *change, write func() error) error {
+	if err := s.store.ReserveSeats(ctx, account, c.seats); err != nil {
+		return err
+	}
+	undo := func(claimed bool) {
+		// Best effort: a counter left off by a crash here is corrected by
+		// the recount at start-up.
+		if err := s.store.AdjustSeats(context.WithoutCancel(ctx), account, -max(c.seats, 0)); err != nil {
+			s.log.Warn("could not give back reserved seats", "account", account, "error", err)
+		}
+		if claimed {
+			_ = s.store.ReleaseOwner(context.WithoutCancel(ctx), account, id)
+		}
+	}
+	if c.claimOwner {
+		ok, err := s.store.ClaimOwner(ctx, account, id)
+		if err != nil || !ok {
+			undo(false)
+			if err == nil {
+				err = errOwnerTaken
+			}
+			return err
+		}
+	}
+	if err := write(); err != nil {
+		undo(c.claimOwner)
+		return err
+	}
+	if c.seats < 0 {
+		if err := s.store.AdjustSeats(ctx, account, c.seats); err != nil {
+			s.log.Warn("could not free seats", "account", account, "error", err)
+		}
 	}
 	return nil
 }
 
-// change is what an update computed from the current resource: the new
-// resource (nil when its document stays as it is) and membership changes.
-type change struct {
-	next    *store.Resource
-	members *memberDelta
-}
-
-// maxAttempts bounds the retries of an update that keeps meeting
-// concurrent writers.
+// maxAttempts bounds the retries of a write that keeps meeting concurrent
+// writers.
 const maxAttempts = 50
 
 // update reads a resource, computes a change and writes it on condition
@@ -197,9 +267,13 @@ const maxAttempts = 50
 // wrote in between, it starts again from the new version, so concurrent
 // updates (two PATCHes adding members to one group) are never lost; with
 // If-Match the client pinned the version, and a change answers 412.
-func (s *Service) update(ctx context.Context, account string, rt *schemas.ResourceType, id, ifMatch string, compute func(*store.Resource) (*change, error)) (*store.Resource, error) {
+func (s *Service) update(ctx context.Context, account string, rt *schemas.ResourceType, id, ifMatch string, compute func(*store.Account, *store.Resource) (*change, error)) (*store.Resource, error) {
 	checkedMembers := false
 	for attempt := 0; ; attempt++ {
+		acct, err := s.store.Account(ctx, account)
+		if err != nil {
+			return nil, err
+		}
 		cur, err := s.store.Get(ctx, rt, account, id)
 		if err != nil {
 			return nil, err
@@ -207,9 +281,12 @@ func (s *Service) update(ctx context.Context, account string, rt *schemas.Resour
 		if ifMatch != "" && !VersionMatches(ifMatch, cur.Version) {
 			return nil, preconditionFailed(rt, id, cur.Version)
 		}
-		c, err := compute(cur)
+		c, err := compute(acct, cur)
 		if err != nil {
 			return nil, err
+		}
+		if c.empty() {
+			return cur, nil // nothing changes: the version stays
 		}
 		hasMembers := c.members != nil && !c.members.empty()
 		if hasMembers && !checkedMembers {
@@ -219,19 +296,17 @@ func (s *Service) update(ctx context.Context, account string, rt *schemas.Resour
 			checkedMembers = true
 		}
 		result := cur
-		switch {
-		case c.next != nil:
-			err = s.store.Replace(ctx, c.next, cur.Version)
-			result = c.next
-		case hasMembers:
-			var v int64
-			v, result.Modified, err = s.store.Touch(ctx, rt, account, id, cur.Version)
-			result.Version = v
-		default:
-			return cur, nil // nothing changes: the version stays
-		}
-		if errors.Is(err, store.ErrVersionMismatch) {
-			if ifMatch != "" {
+		err = s.commit(ctx, account, id, c, func() error {
+			if c.next != nil {
+				result = c.next
+				return s.store.Replace(ctx, c.next, cur.Version)
+			}
+			v, modified, err := s.store.Touch(ctx, rt, account, id, cur.Version)
+			result.Version, result.Modified = v, modified
+			return err
+		})
+		if errors.Is(err, store.ErrVersionMismatch) || errors.Is(err, errOwnerTaken) {
+			if ifMatch != "" && errors.Is(err, store.ErrVersionMismatch) {
 				return nil, failure.Preconditionf("%s %q changed while this request was applied; read it again", rt.Name, id)
 			}
 			if attempt+1 >= maxAttempts {
@@ -248,8 +323,24 @@ func (s *Service) update(ctx context.Context, account string, rt *schemas.Resour
 				return nil, err
 			}
 		}
+		if c.after != nil {
+			if err := c.after(ctx); err != nil {
+				return nil, err
+			}
+		}
 		return result, nil
 	}
+}
+
+// inOperation says which operation failed when there are several.
+func inOperation(err error, i, n int) error {
+	f, ok := failure.As(err)
+	if !ok || n == 1 {
+		return err
+	}
+	g := *f
+	g.Detail = "operation " + strconv.Itoa(i+1) + ": " + f.Detail
+	return &g
 }
 
 func preconditionFailed(rt *schemas.ResourceType, id string, version int64) error {
@@ -261,4 +352,11 @@ func preconditionFailed(rt *schemas.ResourceType, id string, version int64) erro
 func backoff(attempt int) {
 	d := time.Duration(1+min(attempt, 10)) * time.Millisecond
 	time.Sleep(d + time.Duration(rand.Int64N(int64(d))))
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -1,9 +1,13 @@
 package directory
 
 import (
+	"context"
+	"reflect"
+
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/timecamp/timecamp-scim/failure"
+	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/store"
 )
 
@@ -13,6 +17,126 @@ const (
 	minPasswordLength = 8
 	maxPasswordBytes  = 72
 )
+
+func (s *Service) createUser(ctx context.Context, acct *store.Account, r *store.Resource) (*store.Resource, error) {
+	if err := takePassword(r, r.Attributes); err != nil {
+		return nil, err
+	}
+	applyRoles(nil, r.Attributes)
+	if err := s.checkProjects(ctx, acct.ID, projectIDs(ownProjects(extension(r.Attributes, schemas.TimeCampUserURN)["projects"]))); err != nil {
+		return nil, err
+	}
+	t, err := s.loadTree(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		st := deriveUser(r.Attributes, nil, t, false)
+		c := &change{seats: boolInt(st.counts)}
+		if acct.Owner == "" && st.effectiveRole == schemas.RoleAdministrator && st.counts {
+			c.claimOwner = true
+			extension(r.Attributes, schemas.TimeCampUserURN)["accountOwner"] = true
+		}
+		err := s.commit(ctx, acct.ID, r.ID, c, func() error { return s.store.Insert(ctx, r) })
+		if err == errOwnerTaken && attempt < maxAttempts {
+			if acct, err = s.store.Account(ctx, acct.ID); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+// userChange computes a user's update: derived attributes, seats, and the
+// account owner's protection.
+func (s *Service) userChange(ctx context.Context, acct *store.Account, cur, next *store.Resource) (*change, error) {
+	applyRoles(cur.Attributes, next.Attributes)
+	if err := s.checkProjects(ctx, acct.ID, newProjectIDs(cur, next)); err != nil {
+		return nil, err
+	}
+	groups, err := s.store.GroupsOf(ctx, acct.ID, cur.ID)
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.loadTree(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	isOwner := acct.Owner == cur.ID
+	st := deriveUser(next.Attributes, groups, t, isOwner)
+	if isOwner {
+		if next.Attributes["active"] != true {
+			return nil, ownerProtected(cur, "deactivated")
+		}
+		if st.effectiveRole != schemas.RoleAdministrator {
+			return nil, ownerProtected(cur, "demoted")
+		}
+	}
+	c := &change{seats: boolInt(st.counts) - boolInt(countsTowardSeats(cur))}
+	if !isOwner && acct.Owner == "" && st.effectiveRole == schemas.RoleAdministrator && st.counts {
+		c.claimOwner = true
+		extension(next.Attributes, schemas.TimeCampUserURN)["accountOwner"] = true
+	}
+	if c.claimOwner || next.PasswordHash != cur.PasswordHash || !reflect.DeepEqual(cur.Attributes, next.Attributes) {
+		c.next = next
+	}
+	return c, nil
+}
+
+func (s *Service) deleteUser(ctx context.Context, acct *store.Account, cur *store.Resource) error {
+	if acct.Owner == cur.ID {
+		return ownerProtected(cur, "deleted")
+	}
+	if err := s.deleteDocument(ctx, cur); err != nil {
+		return err
+	}
+	if err := s.store.LeaveAllGroups(ctx, acct.ID, cur.ID); err != nil {
+		return err
+	}
+	if countsTowardSeats(cur) {
+		return s.store.AdjustSeats(ctx, acct.ID, -1)
+	}
+	return nil
+}
+
+func ownerProtected(u *store.Resource, what string) error {
+	return failure.Forbiddenf("%s is the account owner and cannot be %s; transfer the ownership to another administrator first (timecamp-scim accounts transfer-owner)", str(u.Attributes["userName"]), what)
+}
+
+// countsTowardSeats reads whether a stored user uses a seat.
+func countsTowardSeats(u *store.Resource) bool {
+	return extension(u.Attributes, schemas.TimeCampUserURN)["countsTowardSeats"] == true
+}
+
+// TransferOwner makes a user the account owner. The new owner must be an
+// active administrator.
+func (s *Service) TransferOwner(ctx context.Context, account, userID string) error {
+	acct, err := s.store.Account(ctx, account)
+	if err != nil {
+		return err
+	}
+	u, err := s.store.Get(ctx, schemas.User, account, userID)
+	if err != nil {
+		return err
+	}
+	tc := extension(u.Attributes, schemas.TimeCampUserURN)
+	if tc["effectiveRole"] != schemas.RoleAdministrator || u.Attributes["active"] != true {
+		return failure.InvalidValue("%s must be an active administrator to own the account", str(u.Attributes["userName"]))
+	}
+	if err := s.store.SetOwner(ctx, account, userID); err != nil {
+		return err
+	}
+	ids := []string{userID}
+	if acct.Owner != "" && acct.Owner != userID {
+		ids = append(ids, acct.Owner)
+	}
+	_, err = s.syncUsers(ctx, account, ids)
+	return err
+}
 
 // takePassword moves a password out of the attributes into the resource's
 // hash; a body without one keeps the hash the resource has.

@@ -81,19 +81,29 @@ var (
 		Schema:      userSchema(),
 		Extensions: []Extension{
 			{Schema: schema.ExtensionEnterpriseUser()},
+			{Schema: timeCampUserSchema()},
 		},
 	}
 	Group = &ResourceType{
 		Name:        "Group",
 		Endpoint:    "/Groups",
-		Description: "A group of users",
+		Description: "A group of users in the account's group tree",
 		Schema:      groupSchema(),
+		Extensions: []Extension{
+			{Schema: timeCampGroupSchema()},
+		},
+	}
+	Project = &ResourceType{
+		Name:        "Project",
+		Endpoint:    "/Projects",
+		Description: "A TimeCamp project users get access to",
+		Schema:      projectSchema(),
 	}
 )
 
 // ResourceTypes lists every resource type, for discovery and routing.
 func ResourceTypes() []*ResourceType {
-	return []*ResourceType{User, Group}
+	return []*ResourceType{User, Group, Project}
 }
 
 // ByName returns the resource type with the given name ("User").

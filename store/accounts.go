@@ -30,6 +30,12 @@ type Account struct {
 	NameLower string    `bson:"nameLower"`
 	Seats     int       `bson:"seats"` // licences; 0 means unlimited
 	Created   time.Time `bson:"created"`
+	// SeatsUsed counts the users that use a seat. Writes reserve seats here
+	// before they store a user (see ReserveSeats), so that concurrent
+	// requests cannot together exceed Seats.
+	SeatsUsed int `bson:"seatsUsed"`
+	// Owner is the id of the user who owns the account, if any.
+	Owner string `bson:"owner,omitempty"`
 }
 
 // Token is a SCIM bearer token of one account. Only a hash of the secret is

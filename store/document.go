@@ -37,6 +37,9 @@ var kinds = map[string]*kind{
 		rt: schemas.Group, collection: "groups", unique: "displayName",
 		membership: "members", isGroupSide: true,
 	},
+	"Project": {
+		rt: schemas.Project, collection: "projects",
+	},
 }
 
 func kindOf(rt *schemas.ResourceType) *kind {

@@ -223,3 +223,120 @@ func (s *Store) Names(ctx context.Context, rt *schemas.ResourceType, account str
 	})
 	return out, err
 }
+
+// All returns every resource of a kind in the account, in creation order.
+// Only for small collections: the directory reads an account's group tree
+// with it.
+func (s *Store) All(ctx context.Context, rt *schemas.ResourceType, account string) ([]*Resource, error) {
+	cur, err := s.coll(rt).Find(ctx, bson.M{"account": account},
+		options.Find().SetSort(bson.D{{Key: "created", Value: 1}, {Key: "_id", Value: 1}}).SetProjection(bson.M{"n": 0}))
+	if err != nil {
+		return nil, err
+	}
+	defer cur.Close(ctx)
+	var out []*Resource
+	for cur.Next(ctx) {
+		var d document
+		if err := cur.Decode(&d); err != nil {
+			return nil, err
+		}
+		out = append(out, fromDocument(rt, &d))
+	}
+	return out, cur.Err()
+}
+
+// GetMany returns the account's resources with the given ids (those that
+// exist), a thousand per query.
+func (s *Store) GetMany(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) ([]*Resource, error) {
+	var out []*Resource
+	err := forChunks(ids, func(chunk []string) error {
+		cur, err := s.coll(rt).Find(ctx, bson.M{"account": account, "_id": bson.M{"$in": chunk}}, options.Find().SetProjection(bson.M{"n": 0}))
+		if err != nil {
+			return err
+		}
+		defer cur.Close(ctx)
+		for cur.Next(ctx) {
+			var d document
+			if err := cur.Decode(&d); err != nil {
+				return err
+			}
+			out = append(out, fromDocument(rt, &d))
+		}
+		return cur.Err()
+	})
+	return out, err
+}
+
+// ReplaceMany writes resources over their stored versions in batches, each
+// on condition that the stored one is still at expect[i]. The result has
+// one entry per resource: nil, ErrVersionMismatch, or another error.
+func (s *Store) ReplaceMany(ctx context.Context, rs []*Resource, expect []int64) ([]error, error) {
+	errs := make([]error, len(rs))
+	for start := 0; start < len(rs); start += idChunk {
+		end := min(start+idChunk, len(rs))
+		models := make([]mongo.WriteModel, 0, end-start)
+		nexts := make([]Resource, end-start)
+		for i := start; i < end; i++ {
+			next := *rs[i]
+			next.Version, next.Modified = expect[i]+1, now()
+			nexts[i-start] = next
+			models = append(models, mongo.NewReplaceOneModel().
+				SetFilter(bson.M{"_id": next.ID, "account": next.Account, "version": expect[i]}).
+				SetReplacement(toDocument(&next)))
+		}
+		// Unordered: one conflict must not stop the others. The result
+		// does not say which replacement matched nothing, so each is
+		// checked against its version afterwards.
+		unlock := s.lockWrites()
+		_, err := s.coll(rs[start].Type).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+		unlock()
+		var bwe mongo.BulkWriteException
+		if err != nil && !errors.As(err, &bwe) {
+			return nil, err
+		}
+		failed := map[int]error{}
+		for _, we := range bwe.WriteErrors {
+			failed[we.Index] = s.uniquenessError(rs[start+we.Index], mongo.WriteException{WriteErrors: []mongo.WriteError{we.WriteError}})
+		}
+		ids := make([]string, 0, end-start)
+		for i := start; i < end; i++ {
+			ids = append(ids, rs[i].ID)
+		}
+		versions, err := s.versions(ctx, rs[start].Type, rs[start].Account, ids)
+		if err != nil {
+			return nil, err
+		}
+		for i := start; i < end; i++ {
+			switch {
+			case failed[i-start] != nil:
+				errs[i] = failed[i-start]
+			case versions[rs[i].ID] == nexts[i-start].Version && versions[rs[i].ID] != expect[i]:
+				rs[i].Version, rs[i].Modified = nexts[i-start].Version, nexts[i-start].Modified
+			default:
+				errs[i] = ErrVersionMismatch
+			}
+		}
+	}
+	return errs, nil
+}
+
+// versions returns the current version of each of the ids.
+func (s *Store) versions(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	cur, err := s.coll(rt).Find(ctx, bson.M{"account": account, "_id": bson.M{"$in": ids}}, options.Find().SetProjection(bson.M{"version": 1}))
+	if err != nil {
+		return nil, err
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var d struct {
+			ID      string `bson:"_id"`
+			Version int64  `bson:"version"`
+		}
+		if err := cur.Decode(&d); err != nil {
+			return nil, err
+		}
+		out[d.ID] = d.Version
+	}
+	return out, cur.Err()
+}

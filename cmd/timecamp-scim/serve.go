@@ -46,7 +46,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("account \"default\" accepts the bootstrap token")
 	}
 
-	srv := scim.New(directory.New(st), scim.Options{BaseURL: cfg.BaseURL, Logger: log})
+	srv := scim.New(directory.New(st, log), scim.Options{BaseURL: cfg.BaseURL, Logger: log})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err

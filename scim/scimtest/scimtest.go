@@ -34,7 +34,7 @@ func New(t testing.TB) *Env {
 	t.Helper()
 	st := storetest.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := scim.New(directory.New(st), scim.Options{Logger: log})
+	srv := scim.New(directory.New(st, log), scim.Options{Logger: log})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	e := &Env{Server: hs, Store: st}

@@ -1,0 +1,257 @@
+package directory
+
+import (
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/timecamp/timecamp-scim/schemas"
+)
+
+const defaultProjectRole = "member"
+
+// userState is what the server derives for a user from its own attributes,
+// its groups, the group tree and the account.
+type userState struct {
+	effectiveRole string
+	counts        bool // uses a seat
+	owner         bool
+}
+
+// applyDefaults fills in the TimeCamp settings a user has unless told
+// otherwise (role user, no tracking permissions, notifications on) and
+// applies the rule that a time-tracking admin may create projects and see
+// rates.
+func applyDefaults(attrs map[string]any) {
+	tc := ensureExtension(attrs, schemas.TimeCampUserURN)
+	if str(tc["role"]) == "" {
+		tc["role"] = schemas.RoleUser
+	}
+	for _, p := range schemas.TrackingPermissions {
+		if _, ok := tc[p].(bool); !ok {
+			tc[p] = false
+		}
+	}
+	if tc["timeTrackingAdmin"] == true {
+		tc["canCreateProjects"], tc["canViewRates"] = true, true
+	}
+	for _, n := range schemas.NotificationAttributes {
+		if _, ok := tc[n].(bool); !ok {
+			tc[n] = true
+		}
+	}
+	if _, ok := tc["allProjects"].(bool); !ok {
+		tc["allProjects"] = false
+	}
+	if _, ok := attrs["active"].(bool); !ok {
+		attrs["active"] = true
+	}
+}
+
+// roleFromRoles returns the account role the core "roles" attribute names:
+// its primary value, or its only value, when that is a role name. Entra ID
+// sends app-role assignments this way.
+func roleFromRoles(attrs map[string]any) (string, bool) {
+	list := asList(attrs["roles"])
+	var pick any
+	for _, el := range list {
+		if m, ok := el.(map[string]any); ok && m["primary"] == true {
+			pick = m["value"]
+		}
+	}
+	if pick == nil && len(list) == 1 {
+		if m, ok := list[0].(map[string]any); ok {
+			pick = m["value"]
+		}
+	}
+	v := strings.ToLower(strings.TrimSpace(str(pick)))
+	if schemas.RoleRank(v) < 0 {
+		return "", false
+	}
+	return v, true
+}
+
+// applyRoles sets the account role from "roles" when this write changed
+// "roles" and did not itself set the role.
+func applyRoles(old, next map[string]any) {
+	var oldRoles, oldRole any
+	if old != nil {
+		oldRoles, oldRole = old["roles"], extension(old, schemas.TimeCampUserURN)["role"]
+	}
+	if reflect.DeepEqual(oldRoles, next["roles"]) {
+		return
+	}
+	tc := ensureExtension(next, schemas.TimeCampUserURN)
+	if old != nil && !reflect.DeepEqual(oldRole, tc["role"]) {
+		return // the role itself was written: it wins
+	}
+	if old == nil && tc["role"] != nil {
+		return
+	}
+	if role, ok := roleFromRoles(next); ok {
+		tc["role"] = role
+	}
+}
+
+// deriveUser sets the attributes the server keeps for a user: its
+// effective role, whether it uses a seat, whether it owns the account, and
+// its project access merged from its own and its groups' grants.
+func deriveUser(attrs map[string]any, groupIDs []string, t *tree, owner bool) userState {
+	applyDefaults(attrs)
+	tc := extension(attrs, schemas.TimeCampUserURN)
+	grantedRole, grantedProjects := t.grants(groupIDs)
+	st := userState{effectiveRole: higherRole(str(tc["role"]), grantedRole), owner: owner}
+	st.counts = attrs["active"] == true && st.effectiveRole != schemas.RoleGuest
+	tc["effectiveRole"] = st.effectiveRole
+	tc["countsTowardSeats"] = st.counts
+	tc["accountOwner"] = owner
+	if projects := mergeProjects(ownProjects(tc["projects"]), grantedProjects); len(projects) > 0 {
+		tc["projects"] = projects
+	} else {
+		delete(tc, "projects")
+	}
+	return st
+}
+
+// ownProjects returns the project entries given to the user directly (not
+// inherited from a group), each with a role.
+func ownProjects(v any) []any {
+	var out []any
+	for _, el := range asList(v) {
+		m, ok := el.(map[string]any)
+		if !ok || m["inherited"] == true || str(m["value"]) == "" {
+			continue
+		}
+		e := map[string]any{"value": m["value"], "role": orDefault(str(m["role"]), defaultProjectRole)}
+		out = append(out, e)
+	}
+	return out
+}
+
+// mergeProjects joins own entries and group grants: one entry per project
+// with the higher role; "inherited" marks access the user has only through
+// a group.
+func mergeProjects(own []any, granted map[string]string) []any {
+	byProject := map[string]map[string]any{}
+	var order []string
+	for _, el := range own {
+		m := el.(map[string]any)
+		id := str(m["value"])
+		if prev, dup := byProject[id]; dup {
+			prev["role"] = higherProjectRole(str(prev["role"]), str(m["role"]))
+			continue
+		}
+		e := map[string]any{"value": id, "role": m["role"], "inherited": false}
+		byProject[id] = e
+		order = append(order, id)
+	}
+	ids := make([]string, 0, len(granted))
+	for id := range granted {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if e, ok := byProject[id]; ok {
+			e["role"] = higherProjectRole(str(e["role"]), granted[id])
+			continue
+		}
+		byProject[id] = map[string]any{"value": id, "role": granted[id], "inherited": true}
+		order = append(order, id)
+	}
+	out := make([]any, 0, len(order))
+	for _, id := range order {
+		out = append(out, byProject[id])
+	}
+	return out
+}
+
+// ownView returns a copy of a user's attributes as the user's own writes
+// see them: without inherited project entries, which the server derives.
+func ownView(attrs map[string]any) map[string]any {
+	c := deepCopy(attrs).(map[string]any)
+	if tc := extension(c, schemas.TimeCampUserURN); tc != nil {
+		if own := ownProjects(tc["projects"]); len(own) > 0 {
+			tc["projects"] = own
+		} else {
+			delete(tc, "projects")
+		}
+	}
+	return c
+}
+
+// dropInheritedInput removes inherited project entries from a PUT or POST
+// body before it is read: a client that sends back what it read must not
+// turn group grants into the user's own.
+func dropInheritedInput(body map[string]any) {
+	for k, v := range body {
+		if !strings.EqualFold(k, schemas.TimeCampUserURN) {
+			continue
+		}
+		tc, ok := v.(map[string]any)
+		if !ok {
+			continue
+		}
+		for pk, pv := range tc {
+			if !strings.EqualFold(pk, "projects") {
+				continue
+			}
+			var kept []any
+			for _, el := range asList(pv) {
+				if m, ok := el.(map[string]any); ok && isTrue(valueOf(m, "inherited")) {
+					continue
+				}
+				kept = append(kept, el)
+			}
+			tc[pk] = kept
+		}
+	}
+}
+
+func valueOf(m map[string]any, key string) any {
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v
+		}
+	}
+	return nil
+}
+
+func isTrue(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case string:
+		return strings.EqualFold(x, "true")
+	}
+	return false
+}
+
+// groupGrantsOf normalises a group's TimeCamp settings: project grants get
+// a role.
+func normaliseGroupGrants(attrs map[string]any) {
+	tc := extension(attrs, schemas.TimeCampGroupURN)
+	if tc == nil {
+		return
+	}
+	var projects []any
+	seen := map[string]int{}
+	for _, el := range asList(tc["projects"]) {
+		m, ok := el.(map[string]any)
+		if !ok || str(m["value"]) == "" {
+			continue
+		}
+		role := orDefault(str(m["role"]), defaultProjectRole)
+		if i, dup := seen[str(m["value"])]; dup {
+			prev := projects[i].(map[string]any)
+			prev["role"] = higherProjectRole(str(prev["role"]), role)
+			continue
+		}
+		seen[str(m["value"])] = len(projects)
+		projects = append(projects, map[string]any{"value": m["value"], "role": role})
+	}
+	if len(projects) > 0 {
+		tc["projects"] = projects
+	} else {
+		delete(tc, "projects")
+	}
+}

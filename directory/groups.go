@@ -1,0 +1,212 @@
+package directory
+
+import (
+	"context"
+	"reflect"
+
+	"github.com/timecamp/timecamp-scim/schemas"
+	"github.com/timecamp/timecamp-scim/store"
+)
+
+func (s *Service) createGroup(ctx context.Context, acct *store.Account, r *store.Resource) (*store.Resource, error) {
+	members, err := membersFromAttributes(r.Attributes)
+	if err != nil {
+		return nil, err
+	}
+	normaliseGroupGrants(r.Attributes)
+	t, err := s.loadTree(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	n := nodeOf(r)
+	if err := t.checkPlacement(r.ID, n.parent); err != nil {
+		return nil, err
+	}
+	if err := s.checkProjects(ctx, acct.ID, grantedProjectIDs(n)); err != nil {
+		return nil, err
+	}
+	if err := s.checkMembers(ctx, acct.ID, members); err != nil {
+		return nil, err
+	}
+	t = t.with(n)
+	ensureExtension(r.Attributes, schemas.TimeCampGroupURN)["path"] = t.path(r.ID)
+	delta := newMemberDelta()
+	delta.addIDs(members)
+	planned, err := s.planUsers(ctx, acct, t, members, membershipPlan{group: r.ID, delta: delta})
+	if err != nil {
+		return nil, err
+	}
+	c := &change{seats: planned}
+	if err := s.commit(ctx, acct.ID, r.ID, c, func() error { return s.store.Insert(ctx, r) }); err != nil {
+		return nil, err
+	}
+	if len(members) > 0 {
+		if _, err := s.store.AddMembers(ctx, acct.ID, r.ID, members); err != nil {
+			return nil, err
+		}
+		taken, err := s.syncUsers(ctx, acct.ID, members)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.settleSeats(ctx, acct.ID, planned, taken); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// groupChange computes a group's update: its place in the tree, and the
+// users whose role or project access it changes (its members, and those
+// of its descendants when what it grants or where it hangs changes).
+func (s *Service) groupChange(ctx context.Context, acct *store.Account, cur, next *store.Resource, members *memberDelta) (*change, error) {
+	normaliseGroupGrants(next.Attributes)
+	t, err := s.loadTree(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	before, after := nodeOf(cur), nodeOf(next)
+	if after.parent != before.parent {
+		if err := t.checkPlacement(cur.ID, after.parent); err != nil {
+			return nil, err
+		}
+	}
+	if !reflect.DeepEqual(before.projects, after.projects) {
+		if err := s.checkProjects(ctx, acct.ID, grantedProjectIDs(after)); err != nil {
+			return nil, err
+		}
+	}
+	t = t.with(after)
+	ensureExtension(next.Attributes, schemas.TimeCampGroupURN)["path"] = t.path(cur.ID)
+
+	// The users whose derived attributes may change.
+	var affected []string
+	grantsChanged := before.grantsRole != after.grantsRole || before.parent != after.parent || !reflect.DeepEqual(before.projects, after.projects)
+	subtree := append([]string{cur.ID}, t.descendants(cur.ID)...)
+	if grantsChanged {
+		ids, err := s.membersOf(ctx, acct.ID, subtree)
+		if err != nil {
+			return nil, err
+		}
+		affected = append(affected, ids...)
+	}
+	hasMembers := members != nil && !members.empty()
+	if hasMembers {
+		affected = append(affected, members.adds()...)
+		affected = append(affected, members.removes()...)
+		if members.replaceAll && !grantsChanged {
+			ids, err := s.store.Members(ctx, acct.ID, cur.ID)
+			if err != nil {
+				return nil, err
+			}
+			affected = append(affected, ids...)
+		}
+	}
+	affected = dedupe(affected)
+	planned, err := s.planUsers(ctx, acct, t, affected, membershipPlan{group: cur.ID, delta: members})
+	if err != nil {
+		return nil, err
+	}
+
+	c := &change{members: members, seats: planned}
+	if !reflect.DeepEqual(cur.Attributes, next.Attributes) {
+		c.next = next
+	}
+	renamed := before.name != after.name || before.parent != after.parent
+	if len(affected) > 0 || renamed {
+		c.after = func(ctx context.Context) error {
+			if renamed {
+				if err := s.refreshPaths(ctx, acct, t.descendants(cur.ID)); err != nil {
+					return err
+				}
+			}
+			taken, err := s.syncUsers(ctx, acct.ID, affected)
+			if err != nil {
+				return err
+			}
+			return s.settleSeats(ctx, acct.ID, planned, taken)
+		}
+	}
+	return c, nil
+}
+
+// deleteGroup removes a group; its children move to its parent and its
+// members lose what it granted.
+func (s *Service) deleteGroup(ctx context.Context, acct *store.Account, cur *store.Resource) error {
+	t, err := s.loadTree(ctx, acct)
+	if err != nil {
+		return err
+	}
+	descendants := t.descendants(cur.ID)
+	affected, err := s.membersOf(ctx, acct.ID, append([]string{cur.ID}, descendants...))
+	if err != nil {
+		return err
+	}
+	after := t.without(cur.ID)
+	planned, err := s.planUsers(ctx, acct, after, affected, membershipPlan{group: cur.ID, deleted: true})
+	if err != nil {
+		return err
+	}
+	if err := s.commit(ctx, acct.ID, cur.ID, &change{seats: planned}, func() error { return s.deleteDocument(ctx, cur) }); err != nil {
+		return err
+	}
+	if err := s.store.ClearMembers(ctx, acct.ID, cur.ID); err != nil {
+		return err
+	}
+	if err := s.reparentChildren(ctx, acct, cur, t); err != nil {
+		return err
+	}
+	if err := s.refreshPaths(ctx, acct, descendants); err != nil {
+		return err
+	}
+	taken, err := s.syncUsers(ctx, acct.ID, affected)
+	if err != nil {
+		return err
+	}
+	return s.settleSeats(ctx, acct.ID, planned, taken)
+}
+
+// reparentChildren moves a deleted group's children to its parent.
+func (s *Service) reparentChildren(ctx context.Context, acct *store.Account, gone *store.Resource, t *tree) error {
+	parent := nodeOf(gone).parent
+	for id, n := range t.groups {
+		if n.parent != gone.ID {
+			continue
+		}
+		_, err := s.update(ctx, acct.ID, schemas.Group, id, "", func(_ *store.Account, cur *store.Resource) (*change, error) {
+			next := *cur
+			next.Attributes = deepCopy(cur.Attributes).(map[string]any)
+			tc := ensureExtension(next.Attributes, schemas.TimeCampGroupURN)
+			if parent == "" {
+				delete(tc, "parent")
+			} else {
+				tc["parent"] = parent
+			}
+			return &change{next: &next}, nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// membersOf returns the members of the groups.
+func (s *Service) membersOf(ctx context.Context, account string, groups []string) ([]string, error) {
+	links, err := s.store.MembershipsOf(ctx, account, store.GroupSide, groups)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, ids := range links {
+		out = append(out, ids...)
+	}
+	return dedupe(out), nil
+}
+
+func grantedProjectIDs(n *node) []string {
+	ids := make([]string, 0, len(n.projects))
+	for _, p := range n.projects {
+		ids = append(ids, p.project)
+	}
+	return ids
+}

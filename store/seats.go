@@ -1,0 +1,121 @@
+package store
+
+import (
+	"context"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/timecamp/timecamp-scim/failure"
+	"github.com/timecamp/timecamp-scim/schemas"
+)
+
+// countsTowardSeatsField is where a user document says it uses a seat.
+var countsTowardSeatsField = "a." + storageKey(schemas.TimeCampUserURN) + ".countsTowardSeats"
+
+// ReserveSeats takes n more seats of the account, or refuses when that
+// would exceed its seats. The check and the increment are one conditional
+// update, so concurrent requests cannot both take the last seat. Callers
+// release the seats again if the write they reserved for fails.
+func (s *Store) ReserveSeats(ctx context.Context, accountID string, n int) error {
+	if n <= 0 {
+		return nil
+	}
+	acct, err := s.Account(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	q := bson.M{"_id": accountID}
+	if acct.Seats > 0 {
+		q["seatsUsed"] = bson.M{"$lte": acct.Seats - n}
+	}
+	unlock := s.lockWrites()
+	res, err := s.db.Collection(collAccounts).UpdateOne(ctx, q, bson.M{"$inc": bson.M{"seatsUsed": n}})
+	unlock()
+	if err != nil {
+		return err
+	}
+	if res.MatchedCount == 0 {
+		if acct, err = s.Account(ctx, accountID); err != nil {
+			return err
+		}
+		return failure.Forbiddenf("seat limit reached: %d of %d seats in use; add seats to the account, deactivate a user or make them a guest", acct.SeatsUsed, acct.Seats)
+	}
+	return nil
+}
+
+// AdjustSeats changes the seats in use by n without a limit check: to give
+// seats back (n < 0), or to record seats a follow-up write took.
+func (s *Store) AdjustSeats(ctx context.Context, accountID string, n int) error {
+	if n == 0 {
+		return nil
+	}
+	unlock := s.lockWrites()
+	defer unlock()
+	_, err := s.db.Collection(collAccounts).UpdateOne(ctx, bson.M{"_id": accountID}, bson.M{"$inc": bson.M{"seatsUsed": n}})
+	return err
+}
+
+// SeatsInUse counts the account's users that use a seat.
+func (s *Store) SeatsInUse(ctx context.Context, accountID string) (int, error) {
+	n, err := s.coll(schemas.User).CountDocuments(ctx, bson.M{"account": accountID, countsTowardSeatsField: true})
+	return int(n), err
+}
+
+// RecountSeats sets the account's seats in use from its users. A crash
+// between a reservation and its write can leave the counter off; the
+// server recounts at start-up.
+func (s *Store) RecountSeats(ctx context.Context, accountID string) (int, error) {
+	n, err := s.SeatsInUse(ctx, accountID)
+	if err != nil {
+		return 0, err
+	}
+	unlock := s.lockWrites()
+	defer unlock()
+	_, err = s.db.Collection(collAccounts).UpdateOne(ctx, bson.M{"_id": accountID}, bson.M{"$set": bson.M{"seatsUsed": n}})
+	return int(n), err
+}
+
+// SetSeats changes the number of seats of an account (0: unlimited).
+func (s *Store) SetSeats(ctx context.Context, accountID string, seats int) error {
+	if seats < 0 {
+		return failure.InvalidValue("seats must be 0 (unlimited) or more, got %d", seats)
+	}
+	unlock := s.lockWrites()
+	defer unlock()
+	res, err := s.db.Collection(collAccounts).UpdateOne(ctx, bson.M{"_id": accountID}, bson.M{"$set": bson.M{"seats": seats}})
+	if err == nil && res.MatchedCount == 0 {
+		return failure.NotFoundf("no account %q", accountID)
+	}
+	return err
+}
+
+// ClaimOwner makes the user the account's owner if it has none, and
+// reports whether it did.
+func (s *Store) ClaimOwner(ctx context.Context, accountID, userID string) (bool, error) {
+	unlock := s.lockWrites()
+	defer unlock()
+	res, err := s.db.Collection(collAccounts).UpdateOne(ctx,
+		bson.M{"_id": accountID, "$or": bson.A{bson.M{"owner": bson.M{"$exists": false}}, bson.M{"owner": ""}}},
+		bson.M{"$set": bson.M{"owner": userID}})
+	if err != nil {
+		return false, err
+	}
+	return res.MatchedCount == 1, nil
+}
+
+// ReleaseOwner clears the owner if it is still the user (undoing a claim
+// whose write failed).
+func (s *Store) ReleaseOwner(ctx context.Context, accountID, userID string) error {
+	unlock := s.lockWrites()
+	defer unlock()
+	_, err := s.db.Collection(collAccounts).UpdateOne(ctx, bson.M{"_id": accountID, "owner": userID}, bson.M{"$set": bson.M{"owner": ""}})
+	return err
+}
+
+// SetOwner makes the user the account's owner.
+func (s *Store) SetOwner(ctx context.Context, accountID, userID string) error {
+	unlock := s.lockWrites()
+	defer unlock()
+	_, err := s.db.Collection(collAccounts).UpdateOne(ctx, bson.M{"_id": accountID}, bson.M{"$set": bson.M{"owner": userID}})
+	return err
+}
