@@ -220,20 +220,31 @@ func (s *Service) applyMembers(ctx context.Context, account, group string, d *me
 	return nil
 }
 
-// Expand adds the attributes computed from memberships (a group's members,
-// a user's groups) to resources, when want says they will be returned. It
-// reads the memberships of all the resources at once, not one by one.
+// Expand adds the attributes computed at read time, when want says they
+// will be returned: a group's members and a user's groups (from
+// memberships), and the names of the projects a user has access to. It
+// reads what all the resources need at once, not one by one.
 func (s *Service) Expand(ctx context.Context, rs []*store.Resource, want func(attr string) bool) error {
 	if len(rs) == 0 {
 		return nil
 	}
+	if err := s.expandMemberships(ctx, rs, want); err != nil {
+		return err
+	}
+	if rs[0].Type == schemas.User {
+		return s.expandProjectNames(ctx, rs)
+	}
+	return nil
+}
+
+func (s *Service) expandMemberships(ctx context.Context, rs []*store.Resource, want func(attr string) bool) error {
 	rt := rs[0].Type
 	var attr, side string
 	var other *schemas.ResourceType
-	switch rt.Name {
-	case schemas.Group.Name:
+	switch rt {
+	case schemas.Group:
 		attr, side, other = "members", store.GroupSide, schemas.User
-	case schemas.User.Name:
+	case schemas.User:
 		attr, side, other = "groups", store.MemberSide, schemas.Group
 	default:
 		return nil
@@ -265,7 +276,7 @@ func (s *Service) Expand(ctx context.Context, rs []*store.Resource, want func(at
 			if n := displayOf(names[id]); n != "" {
 				el["display"] = n
 			}
-			if rt.Name == schemas.Group.Name {
+			if rt == schemas.Group {
 				el["type"] = "User"
 			} else {
 				el["type"] = "direct"
@@ -276,6 +287,31 @@ func (s *Service) Expand(ctx context.Context, rs []*store.Resource, want func(at
 			r.Attributes[attr] = list
 		} else {
 			delete(r.Attributes, attr)
+		}
+	}
+	return nil
+}
+
+// expandProjectNames fills in "display" of users' project entries.
+func (s *Service) expandProjectNames(ctx context.Context, rs []*store.Resource) error {
+	var ids []string
+	for _, r := range rs {
+		ids = append(ids, projectIDs(asList(extension(r.Attributes, schemas.TimeCampUserURN)["projects"]))...)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	names, err := s.store.Names(ctx, schemas.Project, rs[0].Account, dedupe(ids), "displayName")
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		for _, el := range asList(extension(r.Attributes, schemas.TimeCampUserURN)["projects"]) {
+			if m, ok := el.(map[string]any); ok {
+				if n := displayOf(names[str(m["value"])]); n != "" {
+					m["display"] = n
+				}
+			}
 		}
 	}
 	return nil

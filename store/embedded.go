@@ -92,8 +92,6 @@ func startEmbedded(dataDir string, log *slog.Logger) (*embedded, error) {
 		Listener:  ferretdb.ListenerConfig{Unix: sock},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + abs + "/",
-		// FerretDB logs every connection at info level; only its problems
-		// interest an operator of this server.
 		Logger: log.With("component", "embedded-db"),
 	})
 	if err != nil {
@@ -131,7 +129,7 @@ func (e *embedded) close() {
 // StartEmbedded starts an embedded database on its own (tests share one
 // across a test binary) and returns its URI and a function that stops it.
 func StartEmbedded(dataDir string, log *slog.Logger) (string, func(), error) {
-	e, err := startEmbedded(dataDir, slog.New(warnOnly{log.Handler()}))
+	e, err := startEmbedded(dataDir, slog.New(errorsOnly{log.Handler()}))
 	if err != nil {
 		return "", nil, err
 	}

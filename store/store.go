@@ -73,7 +73,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if running, ok := runningEmbedded(cfg.DataDir); ok {
 			uri = running
 		} else {
-			emb, err := startEmbedded(cfg.DataDir, slog.New(warnOnly{log.Handler()}))
+			emb, err := startEmbedded(cfg.DataDir, slog.New(errorsOnly{log.Handler()}))
 			if err != nil {
 				return nil, err
 			}
@@ -189,15 +189,17 @@ func allIndexes() []index {
 	return ixs
 }
 
-// warnOnly passes on warnings and errors only.
-type warnOnly struct{ slog.Handler }
+// errorsOnly passes on errors only: FerretDB logs every connection at info
+// level and, at warn level, each command it does not know (the driver's
+// endSessions on every disconnect).
+type errorsOnly struct{ slog.Handler }
 
-func (w warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelWarn && w.Handler.Enabled(ctx, l)
+func (w errorsOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelError && w.Handler.Enabled(ctx, l)
 }
 
-func (w warnOnly) WithAttrs(as []slog.Attr) slog.Handler { return warnOnly{w.Handler.WithAttrs(as)} }
-func (w warnOnly) WithGroup(n string) slog.Handler       { return warnOnly{w.Handler.WithGroup(n)} }
+func (w errorsOnly) WithAttrs(as []slog.Attr) slog.Handler { return errorsOnly{w.Handler.WithAttrs(as)} }
+func (w errorsOnly) WithGroup(n string) slog.Handler       { return errorsOnly{w.Handler.WithGroup(n)} }
 
 // isDuplicateKey reports a unique-index violation.
 func isDuplicateKey(err error) bool { return mongo.IsDuplicateKeyError(err) }

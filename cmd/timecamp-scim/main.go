@@ -26,12 +26,14 @@ Usage:
   timecamp-scim serve [flags]                              run the server
   timecamp-scim accounts create --name NAME [--seats N]    add an account, print its id
   timecamp-scim accounts list                              list accounts
-  timecamp-scim accounts show ACCOUNT                      show an account
+  timecamp-scim accounts show ACCOUNT                      show an account (seats in use, owner)
+  timecamp-scim accounts set-seats ACCOUNT N               change the seats (0: unlimited)
+  timecamp-scim accounts transfer-owner ACCOUNT USER       make another administrator the owner
   timecamp-scim tokens create --account ACCOUNT --name N   add a SCIM token, print it once
   timecamp-scim tokens list --account ACCOUNT              list an account's tokens
   timecamp-scim tokens revoke --account ACCOUNT TOKEN_ID   revoke a token
 
-ACCOUNT is an account id or name. Settings come from flags or SCIM_*
+ACCOUNT is an account id or name, USER a user id or userName. Settings come from flags or SCIM_*
 environment variables; "timecamp-scim serve -h" lists them.
 `
 

@@ -5,10 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"text/tabwriter"
 
 	"github.com/timecamp/timecamp-scim/config"
+	"github.com/timecamp/timecamp-scim/directory"
 	"github.com/timecamp/timecamp-scim/failure"
+	"github.com/timecamp/timecamp-scim/schemas"
+	"github.com/timecamp/timecamp-scim/scimfilter"
 	"github.com/timecamp/timecamp-scim/store"
 )
 
@@ -28,15 +32,31 @@ func newCommand(name string, stderr io.Writer) *command {
 // open parses the flags and opens the store: the database of a running
 // server on the same data folder, or the embedded database itself.
 func (c *command) open(ctx context.Context, args []string) (*store.Store, error) {
-	if err := c.fs.Parse(args); err != nil {
+	if err := c.parse(args); err != nil {
 		return nil, err
 	}
-	c.args = c.fs.Args()
 	if err := c.cfg.Validate(); err != nil {
 		return nil, usageError{err.Error()}
 	}
 	c.cfg.LogLevel = "warn"
 	return openStore(ctx, c.cfg)
+}
+
+// parse reads flags placed anywhere among the arguments
+// ("accounts show Acme --data-dir /srv/scim" as well as flags first).
+func (c *command) parse(args []string) error {
+	c.args = nil
+	for {
+		if err := c.fs.Parse(args); err != nil {
+			return err
+		}
+		rest := c.fs.Args()
+		if len(rest) == 0 {
+			return nil
+		}
+		c.args = append(c.args, rest[0])
+		args = rest[1:]
+	}
 }
 
 func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -91,10 +111,86 @@ func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "id:      %s\nname:    %s\nseats:   %s\ncreated: %s\n", a.ID, a.Name, seatsText(a.Seats), a.Created.Format("2006-01-02 15:04:05Z07:00"))
+		inUse, err := st.SeatsInUse(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		owner := "(none yet: the first active administrator becomes the owner)"
+		if a.Owner != "" {
+			owner = a.Owner
+			if u, err := st.Get(ctx, schemas.User, a.ID, a.Owner); err == nil {
+				owner = fmt.Sprintf("%s (%s)", u.Attributes["userName"], a.Owner)
+			}
+		}
+		fmt.Fprintf(stdout, "id:      %s\nname:    %s\nseats:   %d in use / %s\nowner:   %s\ncreated: %s\n",
+			a.ID, a.Name, inUse, seatsText(a.Seats), owner, a.Created.Format("2006-01-02 15:04:05Z07:00"))
+		return nil
+	case "set-seats":
+		st, err := c.open(ctx, args[1:])
+		if err != nil {
+			return err
+		}
+		defer st.Close(context.Background())
+		if len(c.args) != 2 {
+			return usageError{"accounts set-seats: give an account and a number of seats (0: unlimited)"}
+		}
+		a, err := findAccount(ctx, st, c.args[0])
+		if err != nil {
+			return err
+		}
+		n, err := strconv.Atoi(c.args[1])
+		if err != nil {
+			return usageError{fmt.Sprintf("accounts set-seats: %q is not a number", c.args[1])}
+		}
+		if err := st.SetSeats(ctx, a.ID, n); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s now has %s seats\n", a.Name, seatsText(n))
+		return nil
+	case "transfer-owner":
+		st, err := c.open(ctx, args[1:])
+		if err != nil {
+			return err
+		}
+		defer st.Close(context.Background())
+		if len(c.args) != 2 {
+			return usageError{"accounts transfer-owner: give an account and the new owner's id or userName"}
+		}
+		a, err := findAccount(ctx, st, c.args[0])
+		if err != nil {
+			return err
+		}
+		u, err := findUser(ctx, st, a.ID, c.args[1])
+		if err != nil {
+			return err
+		}
+		if err := directory.New(st, nil).TransferOwner(ctx, a.ID, u.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s now owns %s\n", u.Attributes["userName"], a.Name)
 		return nil
 	}
-	return usageError{fmt.Sprintf("accounts: unknown command %q (create, list, show)", args[0])}
+	return usageError{fmt.Sprintf("accounts: unknown command %q (create, list, show, set-seats, transfer-owner)", args[0])}
+}
+
+// findUser accepts a user id or userName.
+func findUser(ctx context.Context, st *store.Store, account, ref string) (*store.Resource, error) {
+	u, err := st.Get(ctx, schemas.User, account, ref)
+	if !failure.Is(err, failure.NotFound) {
+		return u, err
+	}
+	expr, err := scimfilter.Parse(fmt.Sprintf("userName eq %q", ref))
+	if err != nil {
+		return nil, err
+	}
+	page, err := st.Find(ctx, schemas.User, account, store.Query{Filter: expr, Count: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(page.Resources) == 0 {
+		return nil, failure.NotFoundf("no user %q in this account", ref)
+	}
+	return page.Resources[0], nil
 }
 
 func seatsText(n int) string {

@@ -46,6 +46,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("account \"default\" accepts the bootstrap token")
 	}
 
+	if err := recountSeats(ctx, st); err != nil {
+		return fmt.Errorf("recount seats: %w", err)
+	}
 	srv := scim.New(directory.New(st, log), scim.Options{BaseURL: cfg.BaseURL, Logger: log})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -82,6 +85,21 @@ func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
 		DataDir:  cfg.DataDir,
 		Logger:   cfg.Logger(),
 	})
+}
+
+// recountSeats corrects each account's seat counter from its users (a
+// crash between a seat reservation and its write leaves it off).
+func recountSeats(ctx context.Context, st *store.Store) error {
+	accounts, err := st.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range accounts {
+		if _, err := st.RecountSeats(ctx, a.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // bootstrap makes account "default" exist and accept the token.
