@@ -442,7 +442,7 @@ func TestPasswordRules(t *testing.T) {
 	id := u.Str("id")
 	responses := []*scimtest.Response{
 		u,
-		c.Get(t, "/Users/" + id),
+		c.Get(t, "/Users/"+id),
 		c.Get(t, "/Users?attributes=password,userName"),
 		c.Patch(t, "/Users/"+id, scimtest.Op("replace", "password", "another long secret")),
 		c.Put(t, "/Users/"+id, scimtest.UserBody("pw@acme.test", map[string]any{"password": "third long secret"})),

@@ -92,7 +92,7 @@ func startEmbedded(dataDir string, log *slog.Logger) (*embedded, error) {
 		Listener:  ferretdb.ListenerConfig{Unix: sock},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + abs + "/",
-		Logger: log.With("component", "embedded-db"),
+		Logger:    log.With("component", "embedded-db"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start embedded database: %w", err)

@@ -198,8 +198,10 @@ func (w errorsOnly) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= slog.LevelError && w.Handler.Enabled(ctx, l)
 }
 
-func (w errorsOnly) WithAttrs(as []slog.Attr) slog.Handler { return errorsOnly{w.Handler.WithAttrs(as)} }
-func (w errorsOnly) WithGroup(n string) slog.Handler       { return errorsOnly{w.Handler.WithGroup(n)} }
+func (w errorsOnly) WithAttrs(as []slog.Attr) slog.Handler {
+	return errorsOnly{w.Handler.WithAttrs(as)}
+}
+func (w errorsOnly) WithGroup(n string) slog.Handler { return errorsOnly{w.Handler.WithGroup(n)} }
 
 // isDuplicateKey reports a unique-index violation.
 func isDuplicateKey(err error) bool { return mongo.IsDuplicateKeyError(err) }
