@@ -19,24 +19,50 @@ const (
 )
 
 func (s *Service) createUser(ctx context.Context, acct *store.Account, r *store.Resource) (*store.Resource, error) {
-	if err := takePassword(r, r.Attributes); err != nil {
+	if err := readNewUser(r); err != nil {
 		return nil, err
 	}
-	applyRoles(nil, r.Attributes)
-	if err := s.checkProjects(ctx, acct.ID, projectIDs(ownProjects(extension(r.Attributes, schemas.TimeCampUserURN)["projects"]))); err != nil {
+	if err := s.checkProjects(ctx, acct.ID, ownProjectIDs(r)); err != nil {
 		return nil, err
 	}
 	t, err := s.loadTree(ctx, acct)
 	if err != nil {
 		return nil, err
 	}
+	return s.insertUser(ctx, acct, t, r)
+}
+
+// readNewUser takes what a new user's body says beyond its attributes: the
+// password (hashed) and an account role named by "roles".
+func readNewUser(r *store.Resource) error {
+	if err := takePassword(r, r.Attributes); err != nil {
+		return err
+	}
+	applyRoles(nil, r.Attributes)
+	return nil
+}
+
+func ownProjectIDs(r *store.Resource) []string {
+	return projectIDs(ownProjects(extension(r.Attributes, schemas.TimeCampUserURN)["projects"]))
+}
+
+// newUserChange computes what creating a user implies — its derived
+// attributes, the seat it takes, whether it becomes the account owner —
+// without writing anything.
+func newUserChange(acct *store.Account, t *tree, r *store.Resource) *change {
+	st := deriveUser(r.Attributes, nil, t, false)
+	c := &change{next: r, seats: boolInt(st.counts)}
+	if acct.Owner == "" && st.effectiveRole == schemas.RoleAdministrator && st.counts {
+		c.claimOwner = true
+		extension(r.Attributes, schemas.TimeCampUserURN)["accountOwner"] = true
+	}
+	return c
+}
+
+// insertUser stores a new user whose input was read and checked.
+func (s *Service) insertUser(ctx context.Context, acct *store.Account, t *tree, r *store.Resource) (*store.Resource, error) {
 	for attempt := 0; ; attempt++ {
-		st := deriveUser(r.Attributes, nil, t, false)
-		c := &change{seats: boolInt(st.counts)}
-		if acct.Owner == "" && st.effectiveRole == schemas.RoleAdministrator && st.counts {
-			c.claimOwner = true
-			extension(r.Attributes, schemas.TimeCampUserURN)["accountOwner"] = true
-		}
+		c := newUserChange(acct, t, r)
 		err := s.commit(ctx, acct.ID, r.ID, c, func() error { return s.store.Insert(ctx, r) })
 		if err == errOwnerTaken && attempt < maxAttempts {
 			if acct, err = s.store.Account(ctx, acct.ID); err != nil {

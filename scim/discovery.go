@@ -20,7 +20,7 @@ func (s *Server) serviceProviderConfig(w http.ResponseWriter, r *http.Request) {
 		"schemas":          []string{schemas.ServiceProviderConfigURN},
 		"documentationUri": "https://github.com/timecamp/timecamp-scim#readme",
 		"patch":            map[string]any{"supported": true},
-		"bulk":             map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+		"bulk":             map[string]any{"supported": true, "maxOperations": BulkMaxOperations, "maxPayloadSize": BulkMaxPayload},
 		"filter":           map[string]any{"supported": true, "maxResults": MaxResults},
 		"changePassword":   map[string]any{"supported": true},
 		"sort":             map[string]any{"supported": true},

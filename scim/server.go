@@ -80,7 +80,8 @@ func (s *Server) Routes(r *mux.Router) {
 		api.HandleFunc(rt.Endpoint+"/{id}", h.patch).Methods(http.MethodPatch)
 		api.HandleFunc(rt.Endpoint+"/{id}", h.delete).Methods(http.MethodDelete)
 	}
-	for _, p := range []string{"/Me", "/.search", "/Bulk"} {
+	api.HandleFunc("/Bulk", s.bulk).Methods(http.MethodPost)
+	for _, p := range []string{"/Me", "/.search"} {
 		path := p
 		api.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, failure.NotImplementedf("%s is not supported by this server", path))
