@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -199,8 +200,16 @@ func (w warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
 func (w warnOnly) WithAttrs(as []slog.Attr) slog.Handler { return warnOnly{w.Handler.WithAttrs(as)} }
 func (w warnOnly) WithGroup(n string) slog.Handler       { return warnOnly{w.Handler.WithGroup(n)} }
 
-// isDuplicateKey reports a unique-index violation.
-func isDuplicateKey(err error) bool { return mongo.IsDuplicateKeyError(err) }
+// isDuplicateKey reports a unique-index violation. FerretDB 1.24 reports
+// one caused by an update (not an insert) as an InternalError whose message
+// carries SQLite's "UNIQUE constraint failed" instead of code 11000.
+func isDuplicateKey(err error) bool {
+	if mongo.IsDuplicateKeyError(err) {
+		return true
+	}
+	var ce mongo.CommandError
+	return errors.As(err, &ce) && strings.Contains(ce.Message, "UNIQUE constraint failed")
+}
 
 // errNoDocuments is returned by single-document reads that found nothing.
 var errNoDocuments = mongo.ErrNoDocuments
