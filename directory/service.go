@@ -223,7 +223,22 @@ func (s *Service) update(ctx context.Context, account string, rt *schemas.Resour
 		case c.next != nil:
 			err = s.store.Replace(ctx, c.next, cur.Version)
 			result = c.next
+		case hasMembers && ifMatch == "":
+			// Only memberships change, each its own document: no write
+			// can be lost, so apply them and advance the version only if
+			// a membership was actually added or removed.
+			n, err := s.applyMembers(ctx, account, id, c.members)
+			if err != nil || n == 0 {
+				return cur, err
+			}
+			result.Version, result.Modified, err = s.store.Bump(ctx, rt, account, id)
+			if err != nil {
+				return nil, err
+			}
+			return result, nil
 		case hasMembers:
+			// With If-Match the version must still be the client's when
+			// the members change: claim it first.
 			var v int64
 			v, result.Modified, err = s.store.Touch(ctx, rt, account, id, cur.Version)
 			result.Version = v
@@ -244,7 +259,7 @@ func (s *Service) update(ctx context.Context, account string, rt *schemas.Resour
 			return nil, err
 		}
 		if hasMembers {
-			if err := s.applyMembers(ctx, account, id, c.members); err != nil {
+			if _, err := s.applyMembers(ctx, account, id, c.members); err != nil {
 				return nil, err
 			}
 		}
