@@ -134,7 +134,7 @@ func TestDiscovery(t *testing.T) {
 			c.Get(t, "/ResourceTypes"),
 			c.Get(t, "/Schemas"),
 			c.Get(t, "/Users"),
-			c.Get(t, "/Users/" + id),
+			c.Get(t, "/Users/"+id),
 			c.Post(t, "/Users", scimtest.UserBody("media2@example.com")),
 			c.Put(t, "/Users/"+id, scimtest.UserBody("media@example.com")),
 			c.Patch(t, "/Users/"+id, scimtest.Op("replace", "title", "x")),
