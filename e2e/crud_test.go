@@ -57,7 +57,12 @@ func TestCRUD(t *testing.T) {
 			"emails":      arr{obj{"type": "work", "value": "crud@example.com", "primary": true}},
 			enterpriseURN: obj{"department": "Ops"},
 		})
+		body["id"] = "client-chosen-id"
+		body["meta"] = obj{"created": "2000-01-01T00:00:00Z", "resourceType": "Group"}
 		created := c.Post(t, "/Users", body).Expect(t, http.StatusCreated)
+		if created.Str("id") == "client-chosen-id" || strings.HasPrefix(created.Str("meta.created"), "2000") {
+			t.Fatalf("POST took read-only attributes from the body: %s", created.Raw)
+		}
 		id := created.Str("id")
 		checkMeta(t, c, created, "User", "/Users")
 		if loc := created.Header.Get("Location"); loc == "" || loc != created.Str("meta.location") {

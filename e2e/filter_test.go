@@ -228,6 +228,8 @@ func TestFilters(t *testing.T) {
 		expectSet(t, n, c.Get(t, filterPath("/Groups", `members.value eq "`+bob+`"`)), g1, g2)
 		expectSet(t, n, c.Get(t, filterPath("/Groups", `members eq "`+dave+`"`)))
 		expectSet(t, n, c.Get(t, filterPath("/Groups", `members pr`)), g1, g2)
+		expectSet(t, n, c.Get(t, filterPath("/Groups", `not (members eq "`+alice+`")`)), g2, g3)
+		expectSet(t, n, c.Get(t, filterPath("/Groups", `members eq "`+alice+`" or members eq "`+bob+`"`)), g1, g2)
 	})
 	t.Run("groups members value path without members", func(t *testing.T) {
 		r := c.Get(t, filterPath("/Groups", `members[value eq "`+alice+`"]`, "excludedAttributes", "members"))
@@ -254,6 +256,8 @@ func TestFilters(t *testing.T) {
 		expectSet(t, n, c.Get(t, filterPath("/Users", `groups eq "`+g1+`"`)), alice, bob)
 		expectSet(t, n, c.Get(t, filterPath("/Users", `groups eq "`+g2+`"`)), bob)
 		expectSet(t, n, c.Get(t, filterPath("/Users", `groups.value eq "`+g2+`"`)), bob)
+		expectSet(t, n, c.Get(t, filterPath("/Users", `groups[value eq "`+g2+`"]`)), bob)
+		expectSet(t, n, c.Get(t, filterPath("/Users", `groups ne "`+g1+`"`)), carol, dave)
 		expectSet(t, n, c.Get(t, filterPath("/Users", `groups eq "`+g3+`"`)))
 		expectSet(t, n, c.Get(t, filterPath("/Users", `groups eq "`+g1+`" and title eq "Manager"`)), bob)
 		expectSet(t, n, c.Get(t, filterPath("/Users", `not (groups pr)`)), carol, dave)

@@ -350,6 +350,9 @@ func TestPatchGroupMembers(t *testing.T) {
 		patchMembers(t, g, scimtest.Op("add", "members", arr{obj{"value": u[2]}, obj{"value": u[4]}}))
 		patchMembers(t, g, scimtest.Op("remove", "members", nil))
 		wantMembers(t, g)
+		patchMembers(t, g, scimtest.Op("add", "members", arr{obj{"value": u[2]}}))
+		patchMembers(t, g, scimtest.Op("replace", "members", arr{}))
+		wantMembers(t, g)
 	})
 
 	t.Run("Entra ID style", func(t *testing.T) {
@@ -389,6 +392,7 @@ func TestPatchGroupMembers(t *testing.T) {
 			scimtest.Op("add", "members", arr{obj{"value": "no-such-user"}}),
 			scimtest.Op("add", "members", arr{obj{"display": "no value"}}),
 			scimtest.Op("replace", "members[value eq \""+u[0]+"\"].display", "x"),
+			scimtest.Op("remove", "displayName", nil),
 		} {
 			r := c.Patch(t, "/Groups/"+g,
 				scimtest.Op("replace", "displayName", "renamed"),

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/timecamp/timecamp-scim/scim/scimtest"
 )
@@ -88,11 +89,18 @@ func TestVersions(t *testing.T) {
 		u1 := createUser(t, c, "gm1@example.com")
 		u2 := createUser(t, c, "gm2@example.com")
 		g := createGroup(t, c, "If-Match group", u1)
-		old := c.Get(t, "/Groups/"+g).Expect(t, http.StatusOK).Str("meta.version")
+		before := c.Get(t, "/Groups/"+g).Expect(t, http.StatusOK)
+		old := before.Str("meta.version")
+		time.Sleep(5 * time.Millisecond)
 		cur := c.Do(t, http.MethodPatch, "/Groups/"+g, scimtest.PatchBody(scimtest.Op("add", "members", arr{obj{"value": u2}})), "If-Match: "+old).Expect(t, http.StatusNoContent).Header.Get("ETag")
 		if cur == old || cur == "" {
 			t.Fatalf("version after a member change: %q (was %q)", cur, old)
 		}
+		after := c.Get(t, "/Groups/"+g).Expect(t, http.StatusOK)
+		if after.Str("meta.lastModified") <= before.Str("meta.lastModified") {
+			t.Fatalf("lastModified %s not advanced by a member change (was %s)", after.Str("meta.lastModified"), before.Str("meta.lastModified"))
+		}
+		expectSet(t, nil, c.Get(t, filterPath("/Groups", `meta.lastModified gt "`+before.Str("meta.lastModified")+`"`)), g)
 		expectError(t, c.Do(t, http.MethodPatch, "/Groups/"+g, scimtest.PatchBody(scimtest.Op("remove", "members", nil)), "If-Match: "+old), http.StatusPreconditionFailed, "")
 		expectError(t, c.Do(t, http.MethodPut, "/Groups/"+g, scimtest.GroupBody("If-Match group"), "If-Match: "+old), http.StatusPreconditionFailed, "")
 		expectError(t, c.Do(t, http.MethodDelete, "/Groups/"+g, nil, "If-Match: "+old), http.StatusPreconditionFailed, "")
