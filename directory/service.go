@@ -232,6 +232,12 @@ func (s *Service) update(ctx context.Context, account string, rt *schemas.Resour
 				return cur, err
 			}
 			result.Version, result.Modified, err = s.store.Bump(ctx, rt, account, id)
+			if failure.Is(err, failure.NotFound) {
+				// Deleted meanwhile: drop the memberships just written.
+				if cerr := s.store.ClearMembers(ctx, account, id); cerr != nil {
+					return nil, cerr
+				}
+			}
 			if err != nil {
 				return nil, err
 			}
