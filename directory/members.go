@@ -190,34 +190,34 @@ func (s *Service) checkMembers(ctx context.Context, account string, ids []string
 	return nil
 }
 
-// applyMembers writes a membership change of a group.
-func (s *Service) applyMembers(ctx context.Context, account, group string, d *memberDelta) error {
+// applyMembers writes a membership change of a group and returns how many
+// memberships it added or removed.
+func (s *Service) applyMembers(ctx context.Context, account, group string, d *memberDelta) (int, error) {
 	adds := d.adds()
+	var drop []string
 	if d.replaceAll {
 		current, err := s.store.Members(ctx, account, group)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		keep := map[string]bool{}
 		for _, id := range adds {
 			keep[id] = true
 		}
-		var drop []string
 		for _, id := range current {
 			if !keep[id] {
 				drop = append(drop, id)
 			}
 		}
-		if _, err := s.store.RemoveMembers(ctx, account, group, drop); err != nil {
-			return err
-		}
-	} else if _, err := s.store.RemoveMembers(ctx, account, group, d.removes()); err != nil {
-		return err
+	} else {
+		drop = d.removes()
 	}
-	if _, err := s.store.AddMembers(ctx, account, group, adds); err != nil {
-		return err
+	removed, err := s.store.RemoveMembers(ctx, account, group, drop)
+	if err != nil {
+		return removed, err
 	}
-	return nil
+	added, err := s.store.AddMembers(ctx, account, group, adds)
+	return removed + added, err
 }
 
 // Expand adds the attributes computed at read time, when want says they

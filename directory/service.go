@@ -296,14 +296,38 @@ func (s *Service) update(ctx context.Context, account string, rt *schemas.Resour
 			checkedMembers = true
 		}
 		result := cur
+		membersWritten := false
 		err = s.commit(ctx, account, id, c, func() error {
-			if c.next != nil {
+			switch {
+			case c.next != nil:
 				result = c.next
 				return s.store.Replace(ctx, c.next, cur.Version)
+			case !hasMembers:
+				return nil // only follow-up work (c.after)
+			case ifMatch == "":
+				// Only memberships change, each its own document: no write
+				// can be lost, so apply them first and advance the version
+				// only if a membership was actually added or removed.
+				membersWritten = true
+				n, err := s.applyMembers(ctx, account, id, c.members)
+				if err != nil || n == 0 {
+					return err
+				}
+				result.Version, result.Modified, err = s.store.Bump(ctx, rt, account, id)
+				if failure.Is(err, failure.NotFound) {
+					// Deleted meanwhile: drop the memberships just written.
+					if cerr := s.store.ClearMembers(ctx, account, id); cerr != nil {
+						return cerr
+					}
+				}
+				return err
+			default:
+				// With If-Match the version must still be the client's
+				// when the members change: claim it first.
+				v, modified, err := s.store.Touch(ctx, rt, account, id, cur.Version)
+				result.Version, result.Modified = v, modified
+				return err
 			}
-			v, modified, err := s.store.Touch(ctx, rt, account, id, cur.Version)
-			result.Version, result.Modified = v, modified
-			return err
 		})
 		if errors.Is(err, store.ErrVersionMismatch) || errors.Is(err, errOwnerTaken) {
 			if ifMatch != "" && errors.Is(err, store.ErrVersionMismatch) {
@@ -318,8 +342,8 @@ func (s *Service) update(ctx context.Context, account string, rt *schemas.Resour
 		if err != nil {
 			return nil, err
 		}
-		if hasMembers {
-			if err := s.applyMembers(ctx, account, id, c.members); err != nil {
+		if hasMembers && !membersWritten {
+			if _, err := s.applyMembers(ctx, account, id, c.members); err != nil {
 				return nil, err
 			}
 		}

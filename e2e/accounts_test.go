@@ -8,7 +8,7 @@ import (
 	"github.com/timecamp/timecamp-scim/scim/scimtest"
 )
 
-const tcUser = "urn:ietf:params:scim:schemas:extension:timecamp:2.0:User"
+const tcUser = timecampUserURN
 
 // accounts show reports seats in use against the total, and the owner;
 // transfer-owner hands the account to another administrator.

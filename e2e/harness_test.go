@@ -61,7 +61,12 @@ func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
 	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), token: randomToken(), env: extra}
 	s.start()
-	t.Cleanup(s.stop)
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() && s.logs != nil {
+			t.Logf("server logs (errors and warnings):\n%s", problems(s.logs.String()))
+		}
+	})
 	return s
 }
 
@@ -134,6 +139,17 @@ func (s *server) run(args ...string) (string, error) {
 		return out.String(), fmt.Errorf("%v: %s", err, strings.TrimSpace(errOut.String()))
 	}
 	return out.String(), nil
+}
+
+// problems returns the log lines above info level (the access log is long).
+func problems(logs string) string {
+	var out []string
+	for _, line := range strings.Split(logs, "\n") {
+		if line != "" && !strings.Contains(line, "level=INFO") {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func freeAddr(t *testing.T) string {

@@ -116,8 +116,8 @@ func (p projection) apply(full map[string]any) map[string]any {
 		return out
 	}
 	for _, a := range p.exclude {
-		if a.Is(schemas.AttrID) {
-			continue // returned always
+		if a.Is(schemas.AttrID) || a.Is(schemas.AttrSchemas) || (a.Sub == nil && a.Def.Returned() == "always") {
+			continue // returned always (RFC 7643 §7), whatever excludedAttributes says
 		}
 		removePath(full, a)
 	}

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,15 +89,69 @@ func (s *Server) Routes(r *mux.Router) {
 			s.writeError(w, r, failure.NotImplementedf("%s is not supported by this server", path))
 		})
 	}
-	api.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, failure.NotFoundf("there is no SCIM endpoint %s", r.URL.Path))
-	})
-	api.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	methodNotAllowed := func(w http.ResponseWriter, r *http.Request, allow []string) {
 		status, body := errorResponse(r.Context(), s.log, failure.NotImplementedf("%s %s is not supported", r.Method, r.URL.Path))
 		status = http.StatusMethodNotAllowed
 		body.Status = "405"
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+		}
 		writeJSON(w, status, body)
+	}
+	allowed := allowedMethods(api)
+	// Unknown paths and methods answer only to authenticated clients: an
+	// anonymous one learns nothing about the API but that it needs a token.
+	api.NotFoundHandler = s.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// gorilla/mux 1.8.1 reports a method mismatch in a subrouter as
+		// "not found" once a later route matches the prefix: tell the two
+		// apart here.
+		if allow := allowed(r.URL.Path); len(allow) > 0 {
+			methodNotAllowed(w, r, allow)
+			return
+		}
+		s.writeError(w, r, failure.NotFoundf("there is no SCIM endpoint %s", r.URL.Path))
+	}))
+	api.MethodNotAllowedHandler = s.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		methodNotAllowed(w, r, allowed(r.URL.Path))
+	}))
+}
+
+// allowedMethods returns a function listing the methods the router's
+// routes accept for a path (none when no route has the path).
+func allowedMethods(router *mux.Router) func(path string) []string {
+	type route struct {
+		path    *regexp.Regexp
+		methods []string
+	}
+	var routes []route
+	_ = router.Walk(func(r *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		tpl, err := r.GetPathRegexp()
+		if err != nil {
+			return nil
+		}
+		re, err := regexp.Compile(tpl)
+		if err != nil {
+			return nil
+		}
+		methods, err := r.GetMethods()
+		if err != nil {
+			methods = []string{"*"} // any method
+		}
+		routes = append(routes, route{re, methods})
+		return nil
 	})
+	return func(path string) []string {
+		var out []string
+		for _, r := range routes {
+			if r.path.MatchString(path) {
+				out = append(out, r.methods...)
+			}
+		}
+		if slices.Contains(out, "*") {
+			return nil // a route takes every method: not a method problem
+		}
+		return out
+	}
 }
 
 // Handler returns the complete HTTP handler with the server's middleware:

@@ -34,6 +34,11 @@ type Page struct {
 // conditions to hold for the same element, which FerretDB cannot express
 // ($elemMatch on fields is not implemented); the database then selects a
 // superset and the page is cut after checking each candidate in memory.
+//
+// Resources without a value for sortBy come last when ascending and first
+// when descending (RFC 7644 §3.4.2.3), where MongoDB would put them first
+// when ascending: the query then runs as two segments, the resources with a
+// value and those without, paged as one list.
 func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account string, q Query) (*Page, error) {
 	tr := &translator{s: s, rt: rt, account: account, decided: map[filter.Expression]map[string]bool{}}
 	where := bson.M{"account": account}
@@ -46,7 +51,7 @@ func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account stri
 		where = bson.M{"$and": bson.A{where, cond}}
 		exact = ex
 	}
-	sort, err := sortSpec(rt, q.SortBy, q.Descending)
+	segs, err := sortSegments(rt, where, q.SortBy, q.Descending)
 	if err != nil {
 		return nil, err
 	}
@@ -55,58 +60,98 @@ func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account stri
 	}
 	coll := s.coll(rt)
 	page := &Page{Resources: []*Resource{}}
-	opts := options.Find().SetSort(sort).SetProjection(bson.M{"n": 0})
 	if exact {
-		n, err := coll.CountDocuments(ctx, where)
-		if err != nil {
+		counts := make([]int, len(segs))
+		for i, sg := range segs {
+			n, err := coll.CountDocuments(ctx, sg.where)
+			if err != nil {
+				return nil, err
+			}
+			counts[i] = int(n)
+			page.Total += int(n)
+		}
+		skip, want := q.StartIndex-1, q.Count
+		for i, sg := range segs {
+			if want <= 0 {
+				break
+			}
+			if skip >= counts[i] {
+				skip -= counts[i]
+				continue
+			}
+			opts := options.Find().SetSort(sg.sort).SetProjection(bson.M{"n": 0}).
+				SetSkip(int64(skip)).SetLimit(int64(want))
+			before := len(page.Resources)
+			err := s.each(ctx, rt, sg.where, opts, func(r *Resource) error {
+				page.Resources = append(page.Resources, r)
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			want -= len(page.Resources) - before
+			skip = 0
+		}
+		return page, nil
+	}
+	check := func(r *Resource) error {
+		ok, err := scimfilter.Match(rt, &scimfilter.Target{
+			ID: r.ID, Attributes: r.Attributes, Created: r.Created, Modified: r.Modified, Decided: tr.decided,
+		}, q.Filter)
+		if err != nil || !ok {
+			return err
+		}
+		page.Total++
+		if page.Total >= q.StartIndex && len(page.Resources) < q.Count {
+			page.Resources = append(page.Resources, r)
+		}
+		return nil
+	}
+	for _, sg := range segs {
+		opts := options.Find().SetSort(sg.sort).SetProjection(bson.M{"n": 0})
+		if err := s.each(ctx, rt, sg.where, opts, check); err != nil {
 			return nil, err
 		}
-		page.Total = int(n)
-		if q.Count <= 0 || q.StartIndex > page.Total {
-			return page, nil
-		}
-		opts.SetSkip(int64(q.StartIndex - 1)).SetLimit(int64(q.Count))
 	}
-	cur, err := coll.Find(ctx, where, opts)
+	return page, nil
+}
+
+// each calls visit with every resource a find selects, in order.
+func (s *Store) each(ctx context.Context, rt *schemas.ResourceType, where bson.M, opts *options.FindOptionsBuilder, visit func(*Resource) error) error {
+	cur, err := s.coll(rt).Find(ctx, where, opts)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer cur.Close(ctx)
 	for cur.Next(ctx) {
 		var d document
 		if err := cur.Decode(&d); err != nil {
-			return nil, err
+			return err
 		}
-		r := fromDocument(rt, &d)
-		if !exact {
-			ok, err := scimfilter.Match(rt, &scimfilter.Target{
-				ID: r.ID, Attributes: r.Attributes, Created: r.Created, Modified: r.Modified, Decided: tr.decided,
-			}, q.Filter)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				continue
-			}
-			page.Total++
-			if page.Total < q.StartIndex || len(page.Resources) >= q.Count {
-				continue
-			}
+		if err := visit(fromDocument(rt, &d)); err != nil {
+			return err
 		}
-		page.Resources = append(page.Resources, r)
 	}
-	return page, cur.Err()
+	return cur.Err()
 }
 
-// sortSpec orders by the attribute (case-insensitive strings by their
-// lower-cased copy), then by id so that pages never overlap.
-func sortSpec(rt *schemas.ResourceType, sortBy string, desc bool) (bson.D, error) {
+// segment is one part of a sorted query: its condition and order.
+type segment struct {
+	where bson.M
+	sort  bson.D
+}
+
+// sortSegments orders by the attribute (case-insensitive strings by their
+// lower-cased copy), then by id so that pages never overlap. When the
+// attribute may be absent, the resources without it form a second segment,
+// placed after the others when ascending and before them when descending.
+func sortSegments(rt *schemas.ResourceType, where bson.M, sortBy string, desc bool) ([]segment, error) {
 	dir := 1
 	if desc {
 		dir = -1
 	}
 	if sortBy == "" {
-		return bson.D{{Key: "created", Value: dir}, {Key: "_id", Value: dir}}, nil
+		return []segment{{where, bson.D{{Key: "created", Value: dir}, {Key: "_id", Value: dir}}}}, nil
 	}
 	a, err := rt.ResolveString(sortBy)
 	if err != nil {
@@ -128,10 +173,19 @@ func sortSpec(rt *schemas.ResourceType, sortBy string, desc bool) (bson.D, error
 	if err != nil {
 		return nil, failure.InvalidValue("sortBy: %s", err.(*failure.Error).Detail)
 	}
-	if f == "_id" {
-		return bson.D{{Key: "_id", Value: dir}}, nil
+	switch f {
+	case "_id":
+		return []segment{{where, bson.D{{Key: "_id", Value: dir}}}}, nil
+	case "created", "modified":
+		return []segment{{where, bson.D{{Key: f, Value: dir}, {Key: "_id", Value: dir}}}}, nil
 	}
-	return bson.D{{Key: f, Value: dir}, {Key: "_id", Value: dir}}, nil
+	has := bson.M{f: bson.M{"$exists": true, "$ne": nil}}
+	with := segment{bson.M{"$and": bson.A{where, has}}, bson.D{{Key: f, Value: dir}, {Key: "_id", Value: dir}}}
+	without := segment{bson.M{"$and": bson.A{where, bson.M{"$nor": bson.A{has}}}}, bson.D{{Key: "_id", Value: dir}}}
+	if desc {
+		return []segment{without, with}, nil
+	}
+	return []segment{with, without}, nil
 }
 
 // fieldOf is the document field holding an attribute: its lower-cased copy

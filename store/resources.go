@@ -146,6 +146,31 @@ func (s *Store) Touch(ctx context.Context, rt *schemas.ResourceType, account, id
 	return expect + 1, t, nil
 }
 
+// Bump advances a resource's version and modification time whatever its
+// version (its memberships changed; they live in their own documents) and
+// returns the new version and time.
+func (s *Store) Bump(ctx context.Context, rt *schemas.ResourceType, account, id string) (int64, time.Time, error) {
+	unlock := s.lockWrites()
+	defer unlock()
+	t := now()
+	var d struct {
+		Version int64 `bson:"version"`
+	}
+	err := s.coll(rt).FindOneAndUpdate(ctx,
+		bson.M{"_id": id, "account": account},
+		bson.M{"$inc": bson.M{"version": int64(1)}, "$set": bson.M{"modified": t}},
+		// No projection: FerretDB's findAndModify does not implement one.
+		options.FindOneAndUpdate().SetReturnDocument(options.After),
+	).Decode(&d)
+	if err != nil {
+		if isNotFound(err) {
+			return 0, time.Time{}, notFound(rt, id)
+		}
+		return 0, time.Time{}, err
+	}
+	return d.Version, t, nil
+}
+
 // Delete removes a resource if it is still at version expect (0: any).
 func (s *Store) Delete(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) error {
 	q := bson.M{"_id": id, "account": account}

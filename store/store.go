@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -203,8 +204,16 @@ func (w errorsOnly) WithAttrs(as []slog.Attr) slog.Handler {
 }
 func (w errorsOnly) WithGroup(n string) slog.Handler { return errorsOnly{w.Handler.WithGroup(n)} }
 
-// isDuplicateKey reports a unique-index violation.
-func isDuplicateKey(err error) bool { return mongo.IsDuplicateKeyError(err) }
+// isDuplicateKey reports a unique-index violation. FerretDB 1.24 reports
+// one caused by an update (not an insert) as an InternalError whose message
+// carries SQLite's "UNIQUE constraint failed" instead of code 11000.
+func isDuplicateKey(err error) bool {
+	if mongo.IsDuplicateKeyError(err) {
+		return true
+	}
+	var ce mongo.CommandError
+	return errors.As(err, &ce) && strings.Contains(ce.Message, "UNIQUE constraint failed")
+}
 
 // errNoDocuments is returned by single-document reads that found nothing.
 var errNoDocuments = mongo.ErrNoDocuments
