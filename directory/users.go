@@ -22,6 +22,7 @@ func (s *Service) createUser(ctx context.Context, acct *store.Account, r *store.
 	if err := takePassword(r, r.Attributes); err != nil {
 		return nil, err
 	}
+	invReq := takeInvitationRequests(r.Attributes)
 	applyRoles(nil, r.Attributes)
 	if err := s.checkProjects(ctx, acct.ID, projectIDs(ownProjects(extension(r.Attributes, schemas.TimeCampUserURN)["projects"]))); err != nil {
 		return nil, err
@@ -33,6 +34,9 @@ func (s *Service) createUser(ctx context.Context, acct *store.Account, r *store.
 	for attempt := 0; ; attempt++ {
 		st := deriveUser(r.Attributes, nil, t, false)
 		c := &change{seats: boolInt(st.counts)}
+		if c.outbox, err = s.createInvitation(acct, r, invReq, s.now()); err != nil {
+			return nil, err
+		}
 		if acct.Owner == "" && st.effectiveRole == schemas.RoleAdministrator && st.counts {
 			c.claimOwner = true
 			extension(r.Attributes, schemas.TimeCampUserURN)["accountOwner"] = true
@@ -54,6 +58,7 @@ func (s *Service) createUser(ctx context.Context, acct *store.Account, r *store.
 // userChange computes a user's update: derived attributes, seats, and the
 // account owner's protection.
 func (s *Service) userChange(ctx context.Context, acct *store.Account, cur, next *store.Resource) (*change, error) {
+	invReq := takeInvitationRequests(next.Attributes)
 	applyRoles(cur.Attributes, next.Attributes)
 	if err := s.checkProjects(ctx, acct.ID, newProjectIDs(cur, next)); err != nil {
 		return nil, err
@@ -77,11 +82,15 @@ func (s *Service) userChange(ctx context.Context, acct *store.Account, cur, next
 		}
 	}
 	c := &change{seats: boolInt(st.counts) - boolInt(countsTowardSeats(cur))}
+	if c.outbox, c.voided, err = s.invitationChange(acct, cur, next, invReq, s.now()); err != nil {
+		return nil, err
+	}
 	if !isOwner && acct.Owner == "" && st.effectiveRole == schemas.RoleAdministrator && st.counts {
 		c.claimOwner = true
 		extension(next.Attributes, schemas.TimeCampUserURN)["accountOwner"] = true
 	}
-	if c.claimOwner || next.PasswordHash != cur.PasswordHash || !reflect.DeepEqual(cur.Attributes, next.Attributes) {
+	if c.claimOwner || next.PasswordHash != cur.PasswordHash || !sameInvitation(cur.Invitation, next.Invitation) ||
+		!reflect.DeepEqual(cur.Attributes, next.Attributes) {
 		c.next = next
 	}
 	return c, nil
@@ -96,6 +105,13 @@ func (s *Service) deleteUser(ctx context.Context, acct *store.Account, cur *stor
 	}
 	if err := s.store.LeaveAllGroups(ctx, acct.ID, cur.ID); err != nil {
 		return err
+	}
+	if inv := cur.Invitation; inv != nil && inv.Status == store.InvitationPending {
+		// Deleting revokes: the link no longer finds the user, and an
+		// email not sent yet is dropped (or by the delivery worker).
+		if err := s.store.VoidOutbox(ctx, inv.ID, "user deleted"); err != nil {
+			s.log.Warn("could not drop the email of a deleted user's invitation; the delivery worker will", "error", err)
+		}
 	}
 	if countsTowardSeats(cur) {
 		return s.store.AdjustSeats(ctx, acct.ID, -1)
