@@ -133,7 +133,9 @@ func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
 		if e == nil {
 			return sent, nil
 		}
-		ok, err := w.handle(ctx, e)
+		// A claimed entry is seen through even when ctx ends (shutdown):
+		// an entry left claimed would wait for its lease to run out.
+		ok, err := w.handle(context.WithoutCancel(ctx), e)
 		if err != nil {
 			return sent, err
 		}
