@@ -126,16 +126,18 @@ func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
 	w.init()
 	sent := 0
 	for ctx.Err() == nil {
-		e, err := w.Store.ClaimOutbox(ctx, w.ID, w.Lease)
+		// Claiming and handling a claimed entry are seen through even when
+		// ctx ends (shutdown): an entry left claimed would wait for its
+		// lease to run out.
+		bg := context.WithoutCancel(ctx)
+		e, err := w.Store.ClaimOutbox(bg, w.ID, w.Lease)
 		if err != nil {
 			return sent, err
 		}
 		if e == nil {
 			return sent, nil
 		}
-		// A claimed entry is seen through even when ctx ends (shutdown):
-		// an entry left claimed would wait for its lease to run out.
-		ok, err := w.handle(context.WithoutCancel(ctx), e)
+		ok, err := w.handle(bg, e)
 		if err != nil {
 			return sent, err
 		}

@@ -122,7 +122,7 @@ func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				owner = fmt.Sprintf("%s (%s)", u.Attributes["userName"], a.Owner)
 			}
 		}
-		fmt.Fprintf(stdout, "id:          %s\nname:        %s\nseats:       %d in use / %s\nowner:       %s\ninvitations: %s\ncreated:     %s\n",
+		fmt.Fprintf(stdout, "id:      %s\nname:    %s\nseats:   %d in use / %s\nowner:   %s\ninvites: %s (invitation emails for new users)\ncreated: %s\n",
 			a.ID, a.Name, inUse, seatsText(a.Seats), owner, onOff(!a.InvitationsOff), a.Created.Format("2006-01-02 15:04:05Z07:00"))
 		return nil
 	case "set-seats":
