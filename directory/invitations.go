@@ -244,12 +244,18 @@ func sameInvitation(a, b *store.Invitation) bool {
 
 // viewInvitations shows a pending invitation past its expiry as expired
 // in resources about to be returned (the stored status catches up at the
-// next write or the worker's sweep).
+// next write or the worker's sweep), and "none" for users stored before
+// invitations existed.
 func (s *Service) viewInvitations(rs []*store.Resource) {
 	t := s.now()
 	for _, r := range rs {
 		tc := extension(r.Attributes, schemas.TimeCampUserURN)
-		if tc != nil && tc["invitationStatus"] == store.InvitationPending && effectiveStatus(r.Invitation, t) == store.InvitationExpired {
+		switch {
+		case tc == nil:
+		case tc["invitationStatus"] == nil:
+			// A user stored before invitations existed, not written since.
+			tc["invitationStatus"] = effectiveStatus(r.Invitation, t)
+		case tc["invitationStatus"] == store.InvitationPending && effectiveStatus(r.Invitation, t) == store.InvitationExpired:
 			tc["invitationStatus"] = store.InvitationExpired
 		}
 	}

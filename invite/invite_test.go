@@ -287,6 +287,27 @@ func TestInvitationEmailAndAccept(t *testing.T) {
 	}
 }
 
+func TestSchemaDescribesInvitationAttributes(t *testing.T) {
+	e := newEnv(t, envOptions{noWorker: true})
+	sc := e.c.Get(t, "/Schemas/"+tc).Expect(t, http.StatusOK)
+	want := map[string]string{
+		"invitationStatus": "readOnly default", "invitedAt": "readOnly default", "acceptedAt": "readOnly default",
+		"sendInvitation": "writeOnly never", "resendInvitation": "writeOnly never",
+	}
+	for _, a := range sc.At("attributes").([]any) {
+		m := a.(map[string]any)
+		if w, ok := want[m["name"].(string)]; ok {
+			if got := fmt.Sprint(m["mutability"], " ", m["returned"]); got != w {
+				t.Errorf("%s: %s, want %s", m["name"], got, w)
+			}
+			delete(want, m["name"].(string))
+		}
+	}
+	if len(want) > 0 {
+		t.Fatalf("/Schemas lacks %v", want)
+	}
+}
+
 func TestUnknownAndMalformedLinks(t *testing.T) {
 	e := newEnv(t, envOptions{noWorker: true})
 	for _, path := range []string{"/invitations/short", "/invitations/" + strings.Repeat("A", 43)} {
