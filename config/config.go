@@ -7,9 +7,15 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	netmail "net/mail"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/timecamp/timecamp-scim/mail"
 )
 
 // Config holds every setting of the server and the management commands.
@@ -22,25 +28,33 @@ type Config struct {
 	BootstrapToken string // ensures account "default" accepts this token
 	LogLevel       string // debug, info, warn, error
 	LogFormat      string // text or json
+	SMTPURL        string // smtp:// or smtps:// server for invitation emails; empty: logged
+	MailFrom       string // sender of invitation emails
+	InvitationTTL  string // how long an accept link works, e.g. 168h or 7d
 }
 
 // Setting describes one setting, for flags and the README's table.
 type Setting struct {
 	Flag, Env, Default, Usage string
 	target                    *string
+	// secret settings never show their value (help output included).
+	secret bool
 }
 
 // Settings lists the settings bound to c.
 func (c *Config) Settings() []Setting {
 	return []Setting{
-		{"addr", "SCIM_ADDR", ":8080", "address to listen on", &c.Addr},
-		{"base-url", "SCIM_BASE_URL", "", "public base URL of the server, e.g. https://scim.example.com (default: taken from each request)", &c.BaseURL},
-		{"mongodb-uri", "SCIM_MONGODB_URI", "", "MongoDB connection string (default: the embedded database)", &c.MongoURI},
-		{"mongodb-database", "SCIM_MONGODB_DATABASE", "timecamp_scim", "database name", &c.Database},
-		{"data-dir", "SCIM_DATA_DIR", "./data", "folder of the embedded database", &c.DataDir},
-		{"bootstrap-token", "SCIM_BOOTSTRAP_TOKEN", "", "make account \"default\" accept this SCIM token (prefer the environment variable: flags show in process lists)", &c.BootstrapToken},
-		{"log-level", "SCIM_LOG_LEVEL", "info", "log level: debug, info, warn or error", &c.LogLevel},
-		{"log-format", "SCIM_LOG_FORMAT", "text", "log format: text or json", &c.LogFormat},
+		{"addr", "SCIM_ADDR", ":8080", "address to listen on", &c.Addr, false},
+		{"base-url", "SCIM_BASE_URL", "", "public base URL of the server, e.g. https://scim.example.com (default: taken from each request)", &c.BaseURL, false},
+		{"mongodb-uri", "SCIM_MONGODB_URI", "", "MongoDB connection string (default: the embedded database)", &c.MongoURI, true},
+		{"mongodb-database", "SCIM_MONGODB_DATABASE", "timecamp_scim", "database name", &c.Database, false},
+		{"data-dir", "SCIM_DATA_DIR", "./data", "folder of the embedded database", &c.DataDir, false},
+		{"bootstrap-token", "SCIM_BOOTSTRAP_TOKEN", "", "make account \"default\" accept this SCIM token (prefer the environment variable: flags show in process lists)", &c.BootstrapToken, true},
+		{"log-level", "SCIM_LOG_LEVEL", "info", "log level: debug, info, warn or error", &c.LogLevel, false},
+		{"log-format", "SCIM_LOG_FORMAT", "text", "log format: text or json", &c.LogFormat, false},
+		{"smtp-url", "SCIM_SMTP_URL", "", "SMTP server for invitation emails: smtp://user:password@host:587 (STARTTLS when offered) or smtps://user:password@host:465 (default: emails are written to the log)", &c.SMTPURL, true},
+		{"mail-from", "SCIM_MAIL_FROM", "TimeCamp <no-reply@localhost>", "sender of invitation emails, e.g. \"TimeCamp <no-reply@example.com>\"", &c.MailFrom, false},
+		{"invitation-ttl", "SCIM_INVITATION_TTL", "7d", "how long an invitation link works: a duration such as 7d, 48h or 30m", &c.InvitationTTL, false},
 	}
 }
 
@@ -54,6 +68,9 @@ func Register(fs *flag.FlagSet, lookup func(string) (string, bool)) *Config {
 			def = v
 		}
 		fs.StringVar(s.target, s.Flag, def, s.Usage+" ($"+s.Env+")")
+		if s.secret {
+			fs.Lookup(s.Flag).DefValue = "" // -h must not print it
+		}
 	}
 	return c
 }
@@ -85,7 +102,64 @@ func (c *Config) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("SCIM_LOG_FORMAT must be text or json, got %q", c.LogFormat)
 	}
+	if c.SMTPURL != "" {
+		if _, err := mail.ParseSMTPURL(c.SMTPURL); err != nil {
+			return err
+		}
+	}
+	if a, err := netmail.ParseAddress(c.MailFrom); err != nil || !strings.Contains(a.Address, "@") {
+		return fmt.Errorf("SCIM_MAIL_FROM must be an email address such as \"TimeCamp <no-reply@example.com>\", got %q", c.MailFrom)
+	}
+	if _, err := c.TTL(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// TTL is how long an invitation link works.
+func (c *Config) TTL() (time.Duration, error) {
+	s := strings.TrimSpace(c.InvitationTTL)
+	var d time.Duration
+	var err error
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		var days int
+		days, err = strconv.Atoi(n)
+		d = time.Duration(days) * 24 * time.Hour
+	} else {
+		d, err = time.ParseDuration(s)
+	}
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("SCIM_INVITATION_TTL must be a positive duration such as 7d, 48h or 30m, got %q", c.InvitationTTL)
+	}
+	return d, nil
+}
+
+// SMTP is the configured SMTP server, or nil when invitation emails are
+// logged instead.
+func (c *Config) SMTP() *mail.SMTPConfig {
+	if c.SMTPURL == "" {
+		return nil
+	}
+	sc, _ := mail.ParseSMTPURL(c.SMTPURL)
+	return sc
+}
+
+// PublicBaseURL is the URL invitation links start with: SCIM_BASE_URL, or
+// else http://HOST:PORT from SCIM_ADDR, with localhost for an address that
+// listens on every interface (":8080" gives http://localhost:8080).
+func (c *Config) PublicBaseURL() string {
+	if c.BaseURL != "" {
+		return c.BaseURL
+	}
+	host, port, err := net.SplitHostPort(strings.TrimSpace(c.Addr))
+	if err != nil {
+		return "http://localhost:8080"
+	}
+	switch host {
+	case "", "0.0.0.0", "::":
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // Level is the configured log level.

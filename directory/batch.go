@@ -32,6 +32,7 @@ func (s *Service) CreateUsers(ctx context.Context, account string, bodies []map[
 
 	// Read every body; collect the projects they reference.
 	users := make([]*store.Resource, len(bodies))
+	invReqs := make([]invitationRequests, len(bodies))
 	var projects []string
 	for i, body := range bodies {
 		dropInheritedInput(body)
@@ -41,7 +42,7 @@ func (s *Service) CreateUsers(ctx context.Context, account string, bodies []map[
 			continue
 		}
 		r := &store.Resource{Type: schemas.User, ID: store.NewID(), Account: account, Attributes: attrs}
-		if errs[i] = readNewUser(r); errs[i] == nil {
+		if invReqs[i], errs[i] = readNewUser(r); errs[i] == nil {
 			users[i] = r
 			projects = append(projects, ownProjectIDs(r)...)
 		}
@@ -70,8 +71,9 @@ func (s *Service) CreateUsers(ctx context.Context, account string, bodies []map[
 	// its own (claiming ownership is its own conditional write).
 	if acct.Owner == "" {
 		for k, i := range pending {
-			if c := newUserChange(acct, t, users[i]); c.claimOwner {
-				created[i], errs[i] = s.insertUser(ctx, acct, t, users[i])
+			st := deriveUser(deepCopy(users[i].Attributes).(map[string]any), nil, t, false)
+			if st.effectiveRole == schemas.RoleAdministrator && st.counts {
+				created[i], errs[i] = s.insertUser(ctx, acct, t, users[i], invReqs[i])
 				pending = append(pending[:k:k], pending[k+1:]...)
 				if acct, err = s.store.Account(ctx, account); err != nil {
 					return nil, nil, err
@@ -84,40 +86,77 @@ func (s *Service) CreateUsers(ctx context.Context, account string, bodies []map[
 		return created, errs, nil
 	}
 
-	// The rest in one reservation and one insert.
-	batch := make([]*store.Resource, len(pending))
-	seats := make([]int, len(pending))
+	// The rest in one reservation, one outbox insert and one user insert.
+	batch := make([]*store.Resource, 0, len(pending))
+	changes := make([]*change, 0, len(pending))
+	var kept []int
+	var outbox []*store.OutboxEntry
 	need := 0
-	for k, i := range pending {
-		c := newUserChange(acct, t, users[i])
-		batch[k], seats[k] = users[i], c.seats
+	for _, i := range pending {
+		c, err := s.newUserChange(acct, t, users[i], invReqs[i])
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		batch, changes, kept = append(batch, users[i]), append(changes, c), append(kept, i)
+		if c.outbox != nil {
+			outbox = append(outbox, c.outbox)
+		}
 		need += c.seats
 	}
 	if err := s.store.ReserveSeats(ctx, account, need); err != nil {
 		if !failure.Is(err, failure.Forbidden) {
 			return nil, nil, err
 		}
-		for _, i := range pending {
-			created[i], errs[i] = s.insertUser(ctx, acct, t, users[i])
+		for _, i := range kept {
+			created[i], errs[i] = s.insertUser(ctx, acct, t, users[i], invReqs[i])
 		}
 		return created, errs, nil
 	}
-	insertErrs, err := s.store.InsertMany(ctx, batch)
-	if err != nil {
-		_ = s.store.AdjustSeats(context.WithoutCancel(ctx), account, -need)
+	giveBack := func(seats int, outbox []string) {
+		ctx := context.WithoutCancel(ctx)
+		if err := s.store.AdjustSeats(ctx, account, -seats); err != nil {
+			s.log.Warn("could not give back reserved seats", "account", account, "error", err)
+		}
+		if err := s.store.DeleteOutboxMany(ctx, outbox); err != nil {
+			s.log.Warn("could not remove the emails of users not created; the delivery worker will", "error", err)
+		}
+	}
+	// The emails go in before the users that name them (see package store).
+	if err := s.store.AddOutboxMany(ctx, outbox); err != nil {
+		giveBack(need, nil)
 		return nil, nil, err
 	}
-	unused := 0
-	for k, i := range pending {
+	insertErrs, err := s.store.InsertMany(ctx, batch)
+	if err != nil {
+		giveBack(need, outboxIDs(changes))
+		return nil, nil, err
+	}
+	unusedSeats, unusedOutbox := 0, []string{}
+	for k, i := range kept {
 		if insertErrs[k] != nil {
 			errs[i] = insertErrs[k]
-			unused += seats[k]
+			unusedSeats += changes[k].seats
+			if changes[k].outbox != nil {
+				unusedOutbox = append(unusedOutbox, changes[k].outbox.ID)
+			}
 			continue
 		}
 		created[i] = batch[k]
 	}
-	if err := s.store.AdjustSeats(ctx, account, -unused); err != nil {
-		s.log.Warn("could not give back reserved seats", "account", account, "error", err)
+	giveBack(unusedSeats, unusedOutbox)
+	if len(outbox) > len(unusedOutbox) && s.inv.Notify != nil {
+		s.inv.Notify()
 	}
 	return created, errs, nil
+}
+
+func outboxIDs(cs []*change) []string {
+	var ids []string
+	for _, c := range cs {
+		if c.outbox != nil {
+			ids = append(ids, c.outbox.ID)
+		}
+	}
+	return ids
 }

@@ -232,6 +232,7 @@ func (s *Service) Expand(ctx context.Context, rs []*store.Resource, want func(at
 		return err
 	}
 	if rs[0].Type == schemas.User {
+		s.viewInvitations(rs)
 		return s.expandProjectNames(ctx, rs)
 	}
 	return nil

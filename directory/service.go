@@ -30,6 +30,7 @@ import (
 type Service struct {
 	store *store.Store
 	log   *slog.Logger
+	inv   InvitationSettings
 }
 
 // New returns a service on the store.
@@ -37,7 +38,9 @@ func New(st *store.Store, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{store: st, log: log}
+	s := &Service{store: st, log: log}
+	s.SetInvitationSettings(InvitationSettings{})
+	return s
 }
 
 // Store returns the underlying store.
@@ -209,6 +212,12 @@ type change struct {
 	// after runs once the write succeeded: recomputing the users a group
 	// change affects, the paths of moved groups.
 	after func(context.Context) error
+	// outbox is the email of a new invitation the write issues: stored
+	// before the write, removed if the write fails (see package store).
+	outbox *store.OutboxEntry
+	// voided are invitations the write replaces or revokes; their
+	// emails, if not sent yet, are dropped once the write succeeded.
+	voided []string
 }
 
 func (c *change) empty() bool {
@@ -226,29 +235,48 @@ func (s *Service) commit(ctx context.Context, account, id string, c *change, wri
 	if err := s.store.ReserveSeats(ctx, account, c.seats); err != nil {
 		return err
 	}
-	undo := func(claimed bool) {
+	undo := func(claimed, queued bool) {
 		// Best effort: a counter left off by a crash here is corrected by
-		// the recount at start-up.
+		// the recount at start-up, an outbox entry left behind is
+		// discarded by the delivery worker.
 		if err := s.store.AdjustSeats(context.WithoutCancel(ctx), account, -max(c.seats, 0)); err != nil {
 			s.log.Warn("could not give back reserved seats", "account", account, "error", err)
 		}
 		if claimed {
 			_ = s.store.ReleaseOwner(context.WithoutCancel(ctx), account, id)
 		}
+		if queued {
+			_ = s.store.DeleteOutbox(context.WithoutCancel(ctx), c.outbox.ID)
+		}
 	}
 	if c.claimOwner {
 		ok, err := s.store.ClaimOwner(ctx, account, id)
 		if err != nil || !ok {
-			undo(false)
+			undo(false, false)
 			if err == nil {
 				err = errOwnerTaken
 			}
 			return err
 		}
 	}
+	if c.outbox != nil {
+		// Before the user document that names it: see package store.
+		if err := s.store.AddOutbox(ctx, c.outbox); err != nil {
+			undo(c.claimOwner, false)
+			return err
+		}
+	}
 	if err := write(); err != nil {
-		undo(c.claimOwner)
+		undo(c.claimOwner, c.outbox != nil)
 		return err
+	}
+	for _, inv := range c.voided {
+		if err := s.store.VoidOutbox(ctx, inv, "replaced or revoked before it was sent"); err != nil {
+			s.log.Warn("could not drop the email of a voided invitation; the delivery worker will", "error", err)
+		}
+	}
+	if c.outbox != nil && s.inv.Notify != nil {
+		s.inv.Notify()
 	}
 	if c.seats < 0 {
 		if err := s.store.AdjustSeats(ctx, account, c.seats); err != nil {

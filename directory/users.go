@@ -19,7 +19,8 @@ const (
 )
 
 func (s *Service) createUser(ctx context.Context, acct *store.Account, r *store.Resource) (*store.Resource, error) {
-	if err := readNewUser(r); err != nil {
+	invReq, err := readNewUser(r)
+	if err != nil {
 		return nil, err
 	}
 	if err := s.checkProjects(ctx, acct.ID, ownProjectIDs(r)); err != nil {
@@ -29,17 +30,19 @@ func (s *Service) createUser(ctx context.Context, acct *store.Account, r *store.
 	if err != nil {
 		return nil, err
 	}
-	return s.insertUser(ctx, acct, t, r)
+	return s.insertUser(ctx, acct, t, r, invReq)
 }
 
 // readNewUser takes what a new user's body says beyond its attributes: the
-// password (hashed) and an account role named by "roles".
-func readNewUser(r *store.Resource) error {
+// invitation requests, the password (hashed) and an account role named by
+// "roles".
+func readNewUser(r *store.Resource) (invitationRequests, error) {
+	invReq := takeInvitationRequests(r.Attributes)
 	if err := takePassword(r, r.Attributes); err != nil {
-		return err
+		return invReq, err
 	}
 	applyRoles(nil, r.Attributes)
-	return nil
+	return invReq, nil
 }
 
 func ownProjectIDs(r *store.Resource) []string {
@@ -47,23 +50,30 @@ func ownProjectIDs(r *store.Resource) []string {
 }
 
 // newUserChange computes what creating a user implies — its derived
-// attributes, the seat it takes, whether it becomes the account owner —
-// without writing anything.
-func newUserChange(acct *store.Account, t *tree, r *store.Resource) *change {
+// attributes, the seat it takes, whether it becomes the account owner, its
+// invitation — without writing anything.
+func (s *Service) newUserChange(acct *store.Account, t *tree, r *store.Resource, invReq invitationRequests) (*change, error) {
 	st := deriveUser(r.Attributes, nil, t, false)
 	c := &change{next: r, seats: boolInt(st.counts)}
+	var err error
+	if c.outbox, err = s.createInvitation(acct, r, invReq, s.now()); err != nil {
+		return nil, err
+	}
 	if acct.Owner == "" && st.effectiveRole == schemas.RoleAdministrator && st.counts {
 		c.claimOwner = true
 		extension(r.Attributes, schemas.TimeCampUserURN)["accountOwner"] = true
 	}
-	return c
+	return c, nil
 }
 
 // insertUser stores a new user whose input was read and checked.
-func (s *Service) insertUser(ctx context.Context, acct *store.Account, t *tree, r *store.Resource) (*store.Resource, error) {
+func (s *Service) insertUser(ctx context.Context, acct *store.Account, t *tree, r *store.Resource, invReq invitationRequests) (*store.Resource, error) {
 	for attempt := 0; ; attempt++ {
-		c := newUserChange(acct, t, r)
-		err := s.commit(ctx, acct.ID, r.ID, c, func() error { return s.store.Insert(ctx, r) })
+		c, err := s.newUserChange(acct, t, r, invReq)
+		if err != nil {
+			return nil, err
+		}
+		err = s.commit(ctx, acct.ID, r.ID, c, func() error { return s.store.Insert(ctx, r) })
 		if err == errOwnerTaken && attempt < maxAttempts {
 			if acct, err = s.store.Account(ctx, acct.ID); err != nil {
 				return nil, err
@@ -80,6 +90,7 @@ func (s *Service) insertUser(ctx context.Context, acct *store.Account, t *tree, 
 // userChange computes a user's update: derived attributes, seats, and the
 // account owner's protection.
 func (s *Service) userChange(ctx context.Context, acct *store.Account, cur, next *store.Resource) (*change, error) {
+	invReq := takeInvitationRequests(next.Attributes)
 	applyRoles(cur.Attributes, next.Attributes)
 	if err := s.checkProjects(ctx, acct.ID, newProjectIDs(cur, next)); err != nil {
 		return nil, err
@@ -103,11 +114,15 @@ func (s *Service) userChange(ctx context.Context, acct *store.Account, cur, next
 		}
 	}
 	c := &change{seats: boolInt(st.counts) - boolInt(countsTowardSeats(cur))}
+	if c.outbox, c.voided, err = s.invitationChange(acct, cur, next, invReq, s.now()); err != nil {
+		return nil, err
+	}
 	if !isOwner && acct.Owner == "" && st.effectiveRole == schemas.RoleAdministrator && st.counts {
 		c.claimOwner = true
 		extension(next.Attributes, schemas.TimeCampUserURN)["accountOwner"] = true
 	}
-	if c.claimOwner || next.PasswordHash != cur.PasswordHash || !reflect.DeepEqual(cur.Attributes, next.Attributes) {
+	if c.claimOwner || next.PasswordHash != cur.PasswordHash || !sameInvitation(cur.Invitation, next.Invitation) ||
+		!reflect.DeepEqual(cur.Attributes, next.Attributes) {
 		c.next = next
 	}
 	return c, nil
@@ -122,6 +137,13 @@ func (s *Service) deleteUser(ctx context.Context, acct *store.Account, cur *stor
 	}
 	if err := s.store.LeaveAllGroups(ctx, acct.ID, cur.ID); err != nil {
 		return err
+	}
+	if inv := cur.Invitation; inv != nil && inv.Status == store.InvitationPending {
+		// Deleting revokes: the link no longer finds the user, and an
+		// email not sent yet is dropped (or by the delivery worker).
+		if err := s.store.VoidOutbox(ctx, inv.ID, "user deleted"); err != nil {
+			s.log.Warn("could not drop the email of a deleted user's invitation; the delivery worker will", "error", err)
+		}
 	}
 	if countsTowardSeats(cur) {
 		return s.store.AdjustSeats(ctx, acct.ID, -1)

@@ -9,6 +9,7 @@ package failure
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind is what went wrong, decided where the failure is detected.
@@ -48,6 +49,9 @@ type Error struct {
 	Kind     Kind
 	ScimType string
 	Detail   string
+	// RetryAfter, when set, tells the client when to try again (sent as
+	// the Retry-After header with TooManyRequests and Unavailable).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Detail }
@@ -124,6 +128,14 @@ func TooLargef(format string, args ...any) *Error {
 // Unauthorizedf: the credentials are missing or not valid.
 func Unauthorizedf(format string, args ...any) *Error {
 	return newf(Unauthorized, "", format, args...)
+}
+
+// TooManyRequestsf: the client is over a rate limit; it may try again
+// after retryAfter.
+func TooManyRequestsf(retryAfter time.Duration, format string, args ...any) *Error {
+	e := newf(TooManyRequests, "", format, args...)
+	e.RetryAfter = retryAfter
+	return e
 }
 
 // As returns the *Error in err's chain, if any.

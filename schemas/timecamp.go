@@ -119,11 +119,46 @@ func timeCampUserSchema() schema.Schema {
 		attrs = append(attrs, boolAttr(n, "Email notification preference; on unless turned off."))
 	}
 	attrs = append(attrs, readOnlyBool("countsTowardSeats", "Whether the user uses a seat: active and not a guest."))
+	attrs = append(attrs, invitationAttributes()...)
 	return schema.Schema{
 		ID:          TimeCampUserURN,
 		Name:        optional.NewString("TimeCamp User"),
 		Description: desc("TimeCamp account role, tracking permissions, project access and notification preferences"),
 		Attributes:  attrs,
+	}
+}
+
+// Invitation statuses (the invitationStatus attribute).
+var InvitationStatuses = []string{"pending", "accepted", "expired", "revoked", "none"}
+
+// Write-only invitation requests: read from a write, never stored or
+// returned.
+const (
+	AttrSendInvitation   = "sendInvitation"
+	AttrResendInvitation = "resendInvitation"
+)
+
+func invitationAttributes() []schema.CoreAttribute {
+	readOnlyTime := func(name, description string) schema.CoreAttribute {
+		return schema.SimpleCoreAttribute(schema.SimpleDateTimeParams(schema.DateTimeParams{
+			Name: name, Description: desc(description), Mutability: schema.AttributeMutabilityReadOnly(),
+		}))
+	}
+	writeOnlyBool := func(name, description string) schema.CoreAttribute {
+		return schema.SimpleCoreAttribute(schema.SimpleBooleanParams(schema.BooleanParams{
+			Name: name, Description: desc(description),
+			Mutability: schema.AttributeMutabilityWriteOnly(), Returned: schema.AttributeReturnedNever(),
+		}))
+	}
+	return []schema.CoreAttribute{
+		schema.SimpleCoreAttribute(schema.SimpleStringParams(schema.StringParams{
+			Name: "invitationStatus", CanonicalValues: InvitationStatuses, Mutability: schema.AttributeMutabilityReadOnly(),
+			Description: desc("The user's invitation: pending (an email with an accept link was sent or is on its way), accepted, expired, revoked (the user was deactivated before accepting), or none (no invitation: the account's invitation emails are off, or the create said sendInvitation false)."),
+		})),
+		readOnlyTime("invitedAt", "When the current invitation was issued."),
+		readOnlyTime("acceptedAt", "When the user accepted the invitation."),
+		writeOnlyBool(AttrSendInvitation, "On create only: true sends an invitation email, false sends none (status none); without it the account's default applies."),
+		writeOnlyBool(AttrResendInvitation, "true (PATCH or PUT) issues a fresh accept link, voids the previous one and sends a new email; rate-limited per user."),
 	}
 }
 

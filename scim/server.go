@@ -186,11 +186,20 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 					s.writeError(rec, r, fmt.Errorf("panic: %v", p))
 				}
 			}
-			s.log.InfoContext(ctx, "request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+			s.log.InfoContext(ctx, "request", "request_id", id, "method", r.Method, "path", loggedPath(r.URL.Path),
 				"status", rec.status, "duration_ms", time.Since(start).Milliseconds(), "account", info.account)
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// loggedPath is a request path as the access log shows it: an invitation
+// link's token is a secret and is left out.
+func loggedPath(p string) string {
+	if strings.HasPrefix(p, "/invitations/") {
+		return "/invitations/{token}"
+	}
+	return p
 }
 
 type statusRecorder struct {

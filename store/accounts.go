@@ -36,6 +36,11 @@ type Account struct {
 	SeatsUsed int `bson:"seatsUsed"`
 	// Owner is the id of the user who owns the account, if any.
 	Owner string `bson:"owner,omitempty"`
+	// InvitationsOff turns invitation emails off by default (SSO-only
+	// accounts): new users get invitation status "none" unless the
+	// create asks for one (sendInvitation). Stored inverted so that
+	// accounts created before the setting existed invite.
+	InvitationsOff bool `bson:"invitationsOff,omitempty"`
 }
 
 // Token is a SCIM bearer token of one account. Only a hash of the secret is

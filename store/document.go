@@ -31,6 +31,10 @@ var kinds = map[string]*kind{
 		membership: "groups",
 		extraIndexes: []bson.D{
 			{{Key: "account", Value: 1}, {Key: "n.emails.value", Value: 1}},
+			// Accept links look the user up by the hash of their token;
+			// the expiry sweep finds pending invitations past their expiry.
+			{{Key: "inv.hash", Value: 1}},
+			{{Key: "inv.status", Value: 1}, {Key: "inv.expiresAt", Value: 1}},
 		},
 	},
 	"Group": {
@@ -75,6 +79,9 @@ type document struct {
 	A        map[string]any `bson:"a"`
 	N        map[string]any `bson:"n,omitempty"`
 	Password string         `bson:"pw,omitempty"`
+	// Inv is a user's invitation, kept outside the SCIM attributes (its
+	// token hash is a secret); the attributes carry what clients see.
+	Inv *Invitation `bson:"inv,omitempty"`
 }
 
 // Field names in stored attributes. MongoDB field names cannot hold dots
@@ -90,6 +97,7 @@ func toDocument(r *Resource) *document {
 		A:        encodeAttributes(r.Type, r.Attributes),
 		N:        lowered(r.Type, r.Attributes),
 		Password: r.PasswordHash,
+		Inv:      r.Invitation,
 	}
 }
 
@@ -99,6 +107,7 @@ func fromDocument(rt *schemas.ResourceType, d *document) *Resource {
 		Created: d.Created.UTC(), Modified: d.Modified.UTC(),
 		Attributes:   decodeAttributes(rt, d.A),
 		PasswordHash: d.Password,
+		Invitation:   d.Inv,
 	}
 }
 

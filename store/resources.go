@@ -25,6 +25,11 @@ type Resource struct {
 	Attributes map[string]any
 	// PasswordHash is the hash of the user's password; never returned.
 	PasswordHash string
+	// Invitation is a user's invitation state, with the hash of its token;
+	// never returned as such (the directory derives the readOnly
+	// invitation attributes from it). Nil for users created before
+	// invitations existed, and for other resource types.
+	Invitation *Invitation
 	// Version counts the writes to the resource; it is the ETag.
 	Version  int64
 	Created  time.Time

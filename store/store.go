@@ -50,7 +50,9 @@ type Store struct {
 	// applies an update as read-modify-write, so two concurrent conditional
 	// updates of one document could both succeed. With one server process
 	// (the embedded database has exactly one), a process-wide lock restores
-	// the atomicity MongoDB gives each single-document write. Nil on MongoDB.
+	// the atomicity MongoDB gives each single-document write; it is shared
+	// by every Store of the process on the same database server (see
+	// ferretWriteLock). Nil on MongoDB.
 	writeMu *sync.Mutex
 
 	// Embedded reports whether the store runs on the in-process database.
@@ -100,7 +102,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("identify database: %w", err)
 	}
 	if s.FerretDB {
-		s.writeMu = &sync.Mutex{}
+		s.writeMu = ferretWriteLock(uri)
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
 		s.Close(context.Background())
@@ -147,6 +149,17 @@ func (s *Store) DropDatabase(ctx context.Context) error {
 	return s.db.Drop(ctx)
 }
 
+// ferretWriteLocks holds one lock per FerretDB deployment this process
+// talks to: every Store of the process connected to the same database
+// server (the server's, a background worker's, a test's second
+// connection) shares it, so their conditional writes are serialised too.
+var ferretWriteLocks sync.Map // URI → *sync.Mutex
+
+func ferretWriteLock(uri string) *sync.Mutex {
+	mu, _ := ferretWriteLocks.LoadOrStore(uri, &sync.Mutex{})
+	return mu.(*sync.Mutex)
+}
+
 // lockWrites serialises a conditional write on the embedded database.
 func (s *Store) lockWrites() func() {
 	if s.writeMu == nil {
@@ -183,6 +196,7 @@ func allIndexes() []index {
 		{collTokens, bson.D{{Key: "account", Value: 1}}, false},
 		{collMemberships, bson.D{{Key: "account", Value: 1}, {Key: "group", Value: 1}, {Key: "member", Value: 1}}, true},
 		{collMemberships, bson.D{{Key: "account", Value: 1}, {Key: "member", Value: 1}}, false},
+		{collOutbox, bson.D{{Key: "state", Value: 1}, {Key: "due", Value: 1}}, false},
 	}
 	for _, k := range kinds {
 		ixs = append(ixs, k.indexes()...)

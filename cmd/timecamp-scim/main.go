@@ -28,6 +28,7 @@ Usage:
   timecamp-scim accounts list                              list accounts
   timecamp-scim accounts show ACCOUNT                      show an account (seats in use, owner)
   timecamp-scim accounts set-seats ACCOUNT N               change the seats (0: unlimited)
+  timecamp-scim accounts set-invitations ACCOUNT on|off    invitation emails for new users (default on)
   timecamp-scim accounts transfer-owner ACCOUNT USER       make another administrator the owner
   timecamp-scim tokens create --account ACCOUNT --name N   add a SCIM token, print it once
   timecamp-scim tokens list --account ACCOUNT              list an account's tokens

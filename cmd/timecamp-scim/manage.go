@@ -122,8 +122,8 @@ func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				owner = fmt.Sprintf("%s (%s)", u.Attributes["userName"], a.Owner)
 			}
 		}
-		fmt.Fprintf(stdout, "id:      %s\nname:    %s\nseats:   %d in use / %s\nowner:   %s\ncreated: %s\n",
-			a.ID, a.Name, inUse, seatsText(a.Seats), owner, a.Created.Format("2006-01-02 15:04:05Z07:00"))
+		fmt.Fprintf(stdout, "id:      %s\nname:    %s\nseats:   %d in use / %s\nowner:   %s\ninvites: %s (invitation emails for new users)\ncreated: %s\n",
+			a.ID, a.Name, inUse, seatsText(a.Seats), owner, onOff(!a.InvitationsOff), a.Created.Format("2006-01-02 15:04:05Z07:00"))
 		return nil
 	case "set-seats":
 		st, err := c.open(ctx, args[1:])
@@ -146,6 +146,29 @@ func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		fmt.Fprintf(stdout, "%s now has %s seats\n", a.Name, seatsText(n))
+		return nil
+	case "set-invitations":
+		st, err := c.open(ctx, args[1:])
+		if err != nil {
+			return err
+		}
+		defer st.Close(context.Background())
+		if len(c.args) != 2 || (c.args[1] != "on" && c.args[1] != "off") {
+			return usageError{"accounts set-invitations: give an account and on or off"}
+		}
+		a, err := findAccount(ctx, st, c.args[0])
+		if err != nil {
+			return err
+		}
+		on := c.args[1] == "on"
+		if err := st.SetInvitations(ctx, a.ID, on); err != nil {
+			return err
+		}
+		if on {
+			fmt.Fprintf(stdout, "%s: new users get an invitation email\n", a.Name)
+		} else {
+			fmt.Fprintf(stdout, "%s: new users get no invitation email (invitationStatus none) unless created with sendInvitation: true\n", a.Name)
+		}
 		return nil
 	case "transfer-owner":
 		st, err := c.open(ctx, args[1:])
@@ -170,7 +193,7 @@ func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "%s now owns %s\n", u.Attributes["userName"], a.Name)
 		return nil
 	}
-	return usageError{fmt.Sprintf("accounts: unknown command %q (create, list, show, set-seats, transfer-owner)", args[0])}
+	return usageError{fmt.Sprintf("accounts: unknown command %q (create, list, show, set-seats, set-invitations, transfer-owner)", args[0])}
 }
 
 // findUser accepts a user id or userName.
@@ -191,6 +214,13 @@ func findUser(ctx context.Context, st *store.Store, account, ref string) (*store
 		return nil, failure.NotFoundf("no user %q in this account", ref)
 	}
 	return page.Resources[0], nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }
 
 func seatsText(n int) string {

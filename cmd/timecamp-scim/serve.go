@@ -12,6 +12,8 @@ import (
 
 	"github.com/timecamp/timecamp-scim/config"
 	"github.com/timecamp/timecamp-scim/directory"
+	"github.com/timecamp/timecamp-scim/invite"
+	"github.com/timecamp/timecamp-scim/mail"
 	"github.com/timecamp/timecamp-scim/scim"
 	"github.com/timecamp/timecamp-scim/store"
 )
@@ -49,13 +51,22 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := recountSeats(ctx, st); err != nil {
 		return fmt.Errorf("recount seats: %w", err)
 	}
-	srv := scim.New(directory.New(st, log), scim.Options{BaseURL: cfg.BaseURL, Logger: log})
+	dir := directory.New(st, log)
+	pages, worker, err := invitations(ctx, cfg, st, dir)
+	if err != nil {
+		return err
+	}
+	srv := scim.New(dir, scim.Options{BaseURL: cfg.BaseURL, Logger: log})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
+	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	workerDone := make(chan struct{})
+	go func() { defer close(workerDone); worker.Run(workerCtx) }()
+	defer func() { stopWorker(); <-workerDone }()
 	hs := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           srv.Handler(pages.Routes),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      5 * time.Minute,
@@ -76,6 +87,28 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// invitations sets up invitation emails: the delivery worker (SMTP, or
+// the log without SCIM_SMTP_URL) and the accept page.
+func invitations(ctx context.Context, cfg *config.Config, st *store.Store, dir *directory.Service) (*invite.Pages, *invite.Worker, error) {
+	log := cfg.Logger()
+	ttl, _ := cfg.TTL()
+	base := cfg.PublicBaseURL()
+	var sender mail.Sender = mail.Log{Logger: log}
+	if sc := cfg.SMTP(); sc != nil {
+		sender = mail.NewSMTP(sc)
+		log.Info("invitation emails go through SMTP", "smtp", sc.Redacted(), "from", cfg.MailFrom, "links", base+"/invitations/…")
+	} else {
+		log.Info("no SCIM_SMTP_URL: invitation emails are written to the log", "links", base+"/invitations/…")
+	}
+	worker := &invite.Worker{Store: st, Directory: dir, Sender: sender, From: cfg.MailFrom, BaseURL: base, Logger: log}
+	dir.SetInvitationSettings(directory.InvitationSettings{TTL: ttl, Notify: worker.Notify})
+	secret, err := st.Secret(ctx, "invitation-form")
+	if err != nil {
+		return nil, nil, fmt.Errorf("invitation form secret: %w", err)
+	}
+	return &invite.Pages{Directory: dir, Secret: secret, BaseURL: base, Logger: log}, worker, nil
 }
 
 func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {

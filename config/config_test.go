@@ -1,0 +1,92 @@
+package config
+
+import (
+	"bytes"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+func configWith(t *testing.T, env map[string]string, args ...string) (*Config, *flag.FlagSet) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	c := Register(fs, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return c, fs
+}
+
+func TestPublicBaseURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		":8080":          "http://localhost:8080",
+		"0.0.0.0:9000":   "http://localhost:9000",
+		"[::]:9000":      "http://localhost:9000",
+		"127.0.0.1:8443": "http://127.0.0.1:8443",
+		"scim.lan:80":    "http://scim.lan:80",
+	} {
+		c, _ := configWith(t, map[string]string{"SCIM_ADDR": addr})
+		if got := c.PublicBaseURL(); got != want {
+			t.Errorf("SCIM_ADDR %q: %q, want %q", addr, got, want)
+		}
+	}
+	c, _ := configWith(t, map[string]string{"SCIM_BASE_URL": "https://scim.example.com/"})
+	if err := c.Validate(); err != nil || c.PublicBaseURL() != "https://scim.example.com" {
+		t.Fatalf("SCIM_BASE_URL: %q, %v", c.PublicBaseURL(), err)
+	}
+}
+
+func TestInvitationSettings(t *testing.T) {
+	c, _ := configWith(t, nil)
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := c.TTL(); d != 7*24*time.Hour || c.SMTP() != nil {
+		t.Fatalf("defaults: ttl %v, smtp %v", d, c.SMTP())
+	}
+	for ttl, want := range map[string]time.Duration{"2d": 48 * time.Hour, "90m": 90 * time.Minute, "3s": 3 * time.Second} {
+		c, _ := configWith(t, map[string]string{"SCIM_INVITATION_TTL": ttl})
+		if d, err := c.TTL(); err != nil || d != want {
+			t.Errorf("TTL %q: %v %v", ttl, d, err)
+		}
+	}
+	for env, wantErr := range map[string]string{
+		"SCIM_INVITATION_TTL=0":                   "SCIM_INVITATION_TTL",
+		"SCIM_INVITATION_TTL=soon":                "SCIM_INVITATION_TTL",
+		"SCIM_SMTP_URL=http://u:sekrit@mail.test": "smtp://",
+		"SCIM_SMTP_URL=smtp://u:sekrit@":          "host",
+		"SCIM_MAIL_FROM=nobody":                   "SCIM_MAIL_FROM",
+	} {
+		k, v, _ := strings.Cut(env, "=")
+		c, _ := configWith(t, map[string]string{k: v})
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), wantErr) || strings.Contains(err.Error(), "sekrit") {
+			t.Errorf("%s: %v", env, err)
+		}
+	}
+	c, _ = configWith(t, map[string]string{"SCIM_SMTP_URL": "smtps://mailer:sekrit@smtp.example.com"})
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if sc := c.SMTP(); sc == nil || !sc.TLS || sc.Port != "465" || sc.Password != "sekrit" || strings.Contains(sc.Redacted(), "sekrit") {
+		t.Fatalf("smtps: %+v %s", sc, sc.Redacted())
+	}
+}
+
+// Secrets given in the environment never show in -h.
+func TestHelpHidesSecrets(t *testing.T) {
+	_, fs := configWith(t, map[string]string{
+		"SCIM_SMTP_URL":        "smtp://u:smtp-secret@mail.test",
+		"SCIM_BOOTSTRAP_TOKEN": "token-secret",
+		"SCIM_MONGODB_URI":     "mongodb://u:db-secret@db.test",
+	})
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	fs.PrintDefaults()
+	for _, s := range []string{"smtp-secret", "token-secret", "db-secret"} {
+		if strings.Contains(out.String(), s) {
+			t.Errorf("-h shows %s:\n%s", s, out.String())
+		}
+	}
+}

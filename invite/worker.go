@@ -1,0 +1,282 @@
+// Package invite delivers invitation emails from the outbox and serves the
+// page where an invited user accepts.
+//
+// The directory decides invitations (who is invited, resends, revocation,
+// acceptance) and queues each email in the outbox together with the
+// user's invitation state (see package store). The Worker here sends what
+// is queued: it claims an entry with a lease (a conditional update, so two
+// server instances never send one email twice), checks the entry against
+// the user's current invitation, sends, and marks it sent; a failed send
+// is retried with exponential backoff for as long as the invitation is
+// pending.
+package invite
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/mail"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/timecamp/timecamp-scim/directory"
+	"github.com/timecamp/timecamp-scim/failure"
+	imail "github.com/timecamp/timecamp-scim/mail"
+	"github.com/timecamp/timecamp-scim/schemas"
+	"github.com/timecamp/timecamp-scim/store"
+)
+
+// Worker delivers invitation emails.
+type Worker struct {
+	Store  *store.Store
+	Sender imail.Sender
+	// From is the sender address (SCIM_MAIL_FROM).
+	From string
+	// BaseURL is the public URL of the server; links are
+	// {BaseURL}/invitations/{token}.
+	BaseURL string
+	// Directory, when set, gets the expiry sweep (ExpireInvitations).
+	Directory *directory.Service
+	Logger    *slog.Logger
+	// ID names this worker in leases; random by default.
+	ID string
+
+	// Poll is how often the worker looks for due entries when nothing
+	// woke it (default 5s). Lease is how long a claim holds (default 2m;
+	// far longer than one SMTP delivery may take). RetryMin and RetryMax
+	// bound the backoff after a failed delivery (default 30s and 1h; it
+	// doubles after every failure). Grace is how long an entry whose user
+	// document does not name it may still be the one of a write in flight
+	// (default 2m). SweepEvery is how often expired invitations are marked
+	// (default 1m).
+	Poll, Lease, RetryMin, RetryMax, Grace, SweepEvery time.Duration
+
+	once sync.Once
+	wake chan struct{}
+}
+
+func (w *Worker) init() {
+	w.once.Do(func() {
+		w.wake = make(chan struct{}, 1)
+		if w.ID == "" {
+			b := make([]byte, 8)
+			_, _ = rand.Read(b)
+			w.ID = hex.EncodeToString(b)
+		}
+		if w.Logger == nil {
+			w.Logger = slog.Default()
+		}
+		def := func(d *time.Duration, v time.Duration) {
+			if *d <= 0 {
+				*d = v
+			}
+		}
+		def(&w.Poll, 5*time.Second)
+		def(&w.Lease, 2*time.Minute)
+		def(&w.RetryMin, 30*time.Second)
+		def(&w.RetryMax, time.Hour)
+		def(&w.Grace, 2*time.Minute)
+		def(&w.SweepEvery, time.Minute)
+	})
+}
+
+// Notify wakes the worker: an email was queued.
+func (w *Worker) Notify() {
+	w.init()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends.
+func (w *Worker) Run(ctx context.Context) {
+	w.init()
+	w.Logger.Debug("invitation delivery worker started", "worker", w.ID)
+	lastSweep := time.Time{}
+	for {
+		if _, err := w.DeliverDue(ctx); err != nil && ctx.Err() == nil {
+			w.Logger.Warn("invitation delivery", "error", err)
+		}
+		if w.Directory != nil && time.Since(lastSweep) >= w.SweepEvery && ctx.Err() == nil {
+			lastSweep = time.Now()
+			if _, err := w.Directory.ExpireInvitations(ctx, 100); err != nil && ctx.Err() == nil {
+				w.Logger.Warn("marking expired invitations", "error", err)
+			}
+		}
+		t := time.NewTimer(w.Poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-w.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// DeliverDue handles every entry that is due now and returns how many it
+// sent.
+func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
+	w.init()
+	sent := 0
+	for ctx.Err() == nil {
+		// Claiming and handling a claimed entry are seen through even when
+		// ctx ends (shutdown): an entry left claimed would wait for its
+		// lease to run out.
+		bg := context.WithoutCancel(ctx)
+		e, err := w.Store.ClaimOutbox(bg, w.ID, w.Lease)
+		if err != nil {
+			return sent, err
+		}
+		if e == nil {
+			return sent, nil
+		}
+		ok, err := w.handle(bg, e)
+		if err != nil {
+			return sent, err
+		}
+		if ok {
+			sent++
+		}
+	}
+	return sent, ctx.Err()
+}
+
+// handle checks a claimed entry against its user and sends it.
+func (w *Worker) handle(ctx context.Context, e *store.OutboxEntry) (bool, error) {
+	log := w.Logger.With("account", e.Account, "user", e.User, "invitation", e.ID)
+	finish := func(err error) error {
+		if errors.Is(err, store.ErrNotClaimed) {
+			log.Warn("invitation email: the lease ran out before the worker finished", "worker", w.ID)
+			return nil
+		}
+		return err
+	}
+	u, err := w.Store.Get(ctx, schemas.User, e.Account, e.User)
+	if failure.Is(err, failure.NotFound) {
+		return false, finish(w.Store.DiscardOutbox(ctx, e, "user deleted"))
+	}
+	if err != nil {
+		return false, err
+	}
+	now := time.Now()
+	inv := u.Invitation
+	if inv == nil || inv.ID != e.ID {
+		if now.Sub(e.Created) < w.Grace {
+			// The user document naming this invitation may not be
+			// written yet: look again shortly.
+			return false, finish(w.Store.DeferOutbox(ctx, e, minTime(now.Add(2*time.Second), e.Created.Add(w.Grace))))
+		}
+		return false, finish(w.Store.DiscardOutbox(ctx, e, "the user's invitation is another one (replaced, or never written)"))
+	}
+	if inv.Status != store.InvitationPending || !now.Before(inv.ExpiresAt) || u.Attributes["active"] != true {
+		return false, finish(w.Store.DiscardOutbox(ctx, e, "the invitation is no longer pending"))
+	}
+	acct, err := w.Store.Account(ctx, e.Account)
+	if err != nil {
+		return false, err
+	}
+	to := recipient(u.Attributes)
+	if to == "" {
+		log.Warn("invitation email not sent: the user has no email address (emails, or a userName that is one)")
+		return false, finish(w.Store.FailOutbox(ctx, e, "no email address"))
+	}
+	msg, err := w.message(acct, u, inv, to, e)
+	if err != nil {
+		return false, err
+	}
+	if err := w.Sender.Send(ctx, msg); err != nil {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		delay := w.backoff(e.Attempts)
+		log.Warn("invitation email not delivered; will retry", "attempt", e.Attempts+1, "retry_in", delay.Round(time.Millisecond).String(), "error", err)
+		return false, finish(w.Store.RetryOutbox(ctx, e, now.Add(delay), err.Error()))
+	}
+	if err := w.Store.MarkOutboxSent(ctx, e); err != nil {
+		return true, finish(err)
+	}
+	log.Info("invitation email sent", "attempt", e.Attempts+1)
+	return true, nil
+}
+
+// backoff is RetryMin doubled per earlier attempt, at most RetryMax, with
+// ±20% jitter so that a recovering SMTP server is not hit all at once.
+func (w *Worker) backoff(attempts int) time.Duration {
+	d := w.RetryMin
+	for i := 0; i < attempts && d < w.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, w.RetryMax)
+	jitter := time.Duration(float64(d) * 0.2 * (2*mrand.Float64() - 1))
+	return d + jitter
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// recipient is the user's primary email, else the first one, else the
+// userName when it is an address.
+func recipient(attrs map[string]any) string {
+	var first, primary string
+	list, _ := attrs["emails"].([]any)
+	for _, el := range list {
+		m, ok := el.(map[string]any)
+		if !ok {
+			continue
+		}
+		v, _ := m["value"].(string)
+		if !validAddress(v) {
+			continue
+		}
+		if first == "" {
+			first = v
+		}
+		if m["primary"] == true && primary == "" {
+			primary = v
+		}
+	}
+	switch {
+	case primary != "":
+		return primary
+	case first != "":
+		return first
+	}
+	if un, _ := attrs["userName"].(string); validAddress(un) {
+		return un
+	}
+	return ""
+}
+
+func validAddress(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == strings.TrimSpace(s) && strings.Contains(s, "@")
+}
+
+// displayName is how the email greets the user.
+func displayName(attrs map[string]any) string {
+	if n, ok := attrs["name"].(map[string]any); ok {
+		if f, _ := n["formatted"].(string); strings.TrimSpace(f) != "" {
+			return f
+		}
+		g, _ := n["givenName"].(string)
+		fam, _ := n["familyName"].(string)
+		if s := strings.TrimSpace(g + " " + fam); s != "" {
+			return s
+		}
+	}
+	if d, _ := attrs["displayName"].(string); strings.TrimSpace(d) != "" {
+		return d
+	}
+	return ""
+}

@@ -1,0 +1,380 @@
+package store
+
+// Invitations and their delivery.
+//
+// A user's invitation state (status, times, the SHA-256 hash of the accept
+// token) lives in the user document's "inv" field, next to the password
+// hash and outside the SCIM attributes. The email that carries the token
+// goes through an outbox: a separate collection "outbox", one entry per
+// invitation.
+//
+// Why a separate collection and not an entry inside the user document:
+// every write of a user (PUT, PATCH, the recomputation of users a group
+// change affects) replaces the whole user document on condition of its
+// version. A delivery worker marking an embedded entry claimed or sent
+// would either have to bump the version (giving clients spurious 412s
+// and ETag changes for nothing they can see) or be overwritten by the
+// next user write that read the document before it (and send the email
+// again). A separate collection keeps the two writers apart.
+//
+// "Written together" without transactions: the directory writes the
+// outbox entry first, with the invitation's id as its _id, then the user
+// document that names that invitation id. A crash in between leaves an
+// entry no user document names: the worker checks every entry against the
+// user's current invitation (id, status, expiry) before sending, and
+// discards entries that do not match once they are older than a grace
+// period (a younger one may belong to a user write still in flight). A
+// crash after the user write leaves a pending entry, which the worker
+// delivers. So an email is never lost, and an invitation gets at most one
+// email: entries are claimed by a conditional update (a lease) before
+// sending, and marked sent after the SMTP server accepted the message.
+// The one window left is a crash between the SMTP server's acceptance and
+// the mark: the lease then runs out and the email is sent again, with the
+// same Message-ID (the outbox id), which mail systems use to drop
+// duplicates.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/timecamp/timecamp-scim/failure"
+	"github.com/timecamp/timecamp-scim/schemas"
+)
+
+const (
+	collOutbox   = "outbox"
+	collSettings = "settings"
+)
+
+// Invitation statuses, as the invitationStatus attribute shows them.
+const (
+	InvitationPending  = "pending"
+	InvitationAccepted = "accepted"
+	InvitationExpired  = "expired"
+	InvitationRevoked  = "revoked"
+	InvitationNone     = "none"
+)
+
+// Invitation is a user's invitation state.
+type Invitation struct {
+	// ID names the current invitation; it is the _id of its outbox entry.
+	ID string `bson:"id,omitempty"`
+	// Hash is the SHA-256 of the accept token (the token itself is only in
+	// the outbox entry until the email is sent, and in the email).
+	Hash       string    `bson:"hash,omitempty"`
+	Status     string    `bson:"status"`
+	InvitedAt  time.Time `bson:"invitedAt,omitempty"`
+	ExpiresAt  time.Time `bson:"expiresAt,omitempty"`
+	AcceptedAt time.Time `bson:"acceptedAt,omitempty"`
+	// Resends are the times of recent resends, for the rate limit.
+	Resends []time.Time `bson:"resends,omitempty"`
+}
+
+// Copy returns a deep copy (nil for nil).
+func (i *Invitation) Copy() *Invitation {
+	if i == nil {
+		return nil
+	}
+	c := *i
+	c.Resends = append([]time.Time(nil), i.Resends...)
+	return &c
+}
+
+// NewInvitationToken returns a new random accept token (256 bits,
+// URL-safe) and the hash to store.
+func NewInvitationToken() (token, hash string, err error) {
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", "", err
+	}
+	token = base64.RawURLEncoding.EncodeToString(buf)
+	return token, HashInvitationToken(token), nil
+}
+
+// HashInvitationToken returns the stored form of an accept token.
+func HashInvitationToken(token string) string { return hashSecret(token) }
+
+// UserByInvitationHash returns the user (of any account) whose current
+// invitation has the token hash.
+func (s *Store) UserByInvitationHash(ctx context.Context, hash string) (*Resource, error) {
+	var d document
+	err := s.coll(schemas.User).FindOne(ctx, bson.M{"inv.hash": hash}, options.FindOne().SetProjection(bson.M{"n": 0})).Decode(&d)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, failure.NotFoundf("no invitation with this token")
+		}
+		return nil, err
+	}
+	return fromDocument(schemas.User, &d), nil
+}
+
+// UserRef names a user of an account.
+type UserRef struct {
+	Account string `bson:"account"`
+	ID      string `bson:"_id"`
+}
+
+// PendingInvitationsExpiredBy returns up to limit users whose invitation
+// is still stored as pending but expired before t.
+func (s *Store) PendingInvitationsExpiredBy(ctx context.Context, t time.Time, limit int) ([]UserRef, error) {
+	cur, err := s.coll(schemas.User).Find(ctx,
+		bson.M{"inv.status": InvitationPending, "inv.expiresAt": bson.M{"$lte": t}},
+		options.Find().SetProjection(bson.M{"_id": 1, "account": 1}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, err
+	}
+	var out []UserRef
+	return out, cur.All(ctx, &out)
+}
+
+// SetInvitations turns an account's invitation emails on or off (the
+// default for new users).
+func (s *Store) SetInvitations(ctx context.Context, accountID string, on bool) error {
+	unlock := s.lockWrites()
+	defer unlock()
+	res, err := s.db.Collection(collAccounts).UpdateOne(ctx, bson.M{"_id": accountID}, bson.M{"$set": bson.M{"invitationsOff": !on}})
+	if err == nil && res.MatchedCount == 0 {
+		return failure.NotFoundf("no account %q", accountID)
+	}
+	return err
+}
+
+// Outbox entry states.
+const (
+	OutboxPending   = "pending"
+	OutboxSent      = "sent"
+	OutboxDiscarded = "discarded"
+	OutboxFailed    = "failed"
+)
+
+// OutboxEntry is an invitation email waiting to be sent (or the record of
+// one that was).
+type OutboxEntry struct {
+	// ID is the invitation's id (Invitation.ID).
+	ID      string `bson:"_id"`
+	Account string `bson:"account"`
+	User    string `bson:"user"`
+	// Token is the accept token the email links to; erased once the email
+	// is sent or the entry discarded.
+	Token   string    `bson:"token,omitempty"`
+	State   string    `bson:"state"`
+	Created time.Time `bson:"created"`
+	// Due is when the next delivery attempt may start.
+	Due      time.Time `bson:"due"`
+	Attempts int       `bson:"attempts"`
+	// ClaimedBy and ClaimedUntil are the lease of the worker delivering it.
+	ClaimedBy    string    `bson:"claimedBy,omitempty"`
+	ClaimedUntil time.Time `bson:"claimedUntil,omitempty"`
+	SentAt       time.Time `bson:"sentAt,omitempty"`
+	LastError    string    `bson:"lastError,omitempty"`
+}
+
+// ErrNotClaimed is returned when a worker updates an entry whose lease it
+// no longer holds.
+var ErrNotClaimed = errors.New("store: outbox entry not claimed by this worker")
+
+func (s *Store) outbox() *mongo.Collection { return s.db.Collection(collOutbox) }
+
+// AddOutbox stores a new pending outbox entry, due at once.
+func (s *Store) AddOutbox(ctx context.Context, e *OutboxEntry) error {
+	t := now()
+	e.State, e.Created, e.Due = OutboxPending, t, t
+	_, err := s.outbox().InsertOne(ctx, e)
+	return err
+}
+
+// AddOutboxMany stores the entries of a batch of new users in one insert
+// (before the users, like AddOutbox).
+func (s *Store) AddOutboxMany(ctx context.Context, es []*OutboxEntry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	t := now()
+	docs := make([]any, len(es))
+	for i, e := range es {
+		e.State, e.Created, e.Due = OutboxPending, t, t
+		docs[i] = e
+	}
+	_, err := s.outbox().InsertMany(ctx, docs)
+	return err
+}
+
+// DeleteOutboxMany removes entries whose writes failed.
+func (s *Store) DeleteOutboxMany(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	unlock := s.lockWrites()
+	defer unlock()
+	_, err := s.outbox().DeleteMany(ctx, bson.M{"_id": bson.M{"$in": ids}})
+	return err
+}
+
+// DeleteOutbox removes an entry (a write it was made for failed).
+func (s *Store) DeleteOutbox(ctx context.Context, id string) error {
+	unlock := s.lockWrites()
+	defer unlock()
+	_, err := s.outbox().DeleteOne(ctx, bson.M{"_id": id})
+	return err
+}
+
+// OutboxEntryByID returns an entry.
+func (s *Store) OutboxEntryByID(ctx context.Context, id string) (*OutboxEntry, error) {
+	var e OutboxEntry
+	if err := s.outbox().FindOne(ctx, bson.M{"_id": id}).Decode(&e); err != nil {
+		if isNotFound(err) {
+			return nil, failure.NotFoundf("no outbox entry %q", id)
+		}
+		return nil, err
+	}
+	return &e, nil
+}
+
+// claimable selects pending entries that are due and not leased (or whose
+// lease ran out: a worker that crashed while sending).
+func claimable(t time.Time) bson.M {
+	return bson.M{
+		"state": OutboxPending,
+		"due":   bson.M{"$lte": t},
+		"$or": bson.A{
+			bson.M{"claimedUntil": bson.M{"$exists": false}},
+			bson.M{"claimedUntil": bson.M{"$lte": t}},
+		},
+	}
+}
+
+// ClaimOutbox leases one due entry to the worker for the lease duration
+// and returns it, or nil when none is due. The lease is a conditional
+// update, so two workers (two server instances) never hold one entry at
+// once.
+func (s *Store) ClaimOutbox(ctx context.Context, worker string, lease time.Duration) (*OutboxEntry, error) {
+	for attempt := 0; attempt < 10; attempt++ {
+		t := now()
+		var cand OutboxEntry
+		err := s.outbox().FindOne(ctx, claimable(t), options.FindOne().SetSort(bson.D{{Key: "due", Value: 1}})).Decode(&cand)
+		if isNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		q := claimable(t)
+		q["_id"] = cand.ID
+		until := t.Add(lease)
+		unlock := s.lockWrites()
+		res, err := s.outbox().UpdateOne(ctx, q, bson.M{"$set": bson.M{"claimedBy": worker, "claimedUntil": until}})
+		unlock()
+		if err != nil {
+			return nil, err
+		}
+		if res.MatchedCount == 1 {
+			cand.ClaimedBy, cand.ClaimedUntil = worker, until
+			return &cand, nil
+		}
+		// Another worker took it first: look for the next one.
+	}
+	return nil, nil
+}
+
+// finishOutbox updates an entry the worker holds, and releases the lease.
+func (s *Store) finishOutbox(ctx context.Context, e *OutboxEntry, set bson.M, unset bson.M) error {
+	upd := bson.M{"$set": set}
+	if unset == nil {
+		unset = bson.M{}
+	}
+	unset["claimedBy"], unset["claimedUntil"] = "", ""
+	upd["$unset"] = unset
+	unlock := s.lockWrites()
+	res, err := s.outbox().UpdateOne(ctx, bson.M{"_id": e.ID, "state": OutboxPending, "claimedBy": e.ClaimedBy}, upd)
+	unlock()
+	if err != nil {
+		return err
+	}
+	if res.MatchedCount == 0 {
+		return ErrNotClaimed
+	}
+	return nil
+}
+
+// MarkOutboxSent records that the email was sent and erases the token.
+func (s *Store) MarkOutboxSent(ctx context.Context, e *OutboxEntry) error {
+	return s.finishOutbox(ctx, e, bson.M{"state": OutboxSent, "sentAt": now(), "attempts": e.Attempts + 1}, bson.M{"token": "", "lastError": ""})
+}
+
+// DiscardOutbox ends an entry without sending (its invitation was
+// replaced, revoked, accepted or has expired, or was never written), and
+// erases the token.
+func (s *Store) DiscardOutbox(ctx context.Context, e *OutboxEntry, reason string) error {
+	return s.finishOutbox(ctx, e, bson.M{"state": OutboxDiscarded, "lastError": reason}, bson.M{"token": ""})
+}
+
+// FailOutbox gives up on an entry that cannot be delivered (no address).
+func (s *Store) FailOutbox(ctx context.Context, e *OutboxEntry, reason string) error {
+	return s.finishOutbox(ctx, e, bson.M{"state": OutboxFailed, "lastError": reason, "attempts": e.Attempts + 1}, bson.M{"token": ""})
+}
+
+// RetryOutbox records a failed attempt and makes the entry due again at t.
+func (s *Store) RetryOutbox(ctx context.Context, e *OutboxEntry, t time.Time, reason string) error {
+	return s.finishOutbox(ctx, e, bson.M{"due": t.UTC().Truncate(time.Millisecond), "attempts": e.Attempts + 1, "lastError": reason}, nil)
+}
+
+// DeferOutbox makes the entry due again at t without counting an attempt
+// (its user document is not written yet).
+func (s *Store) DeferOutbox(ctx context.Context, e *OutboxEntry, t time.Time) error {
+	return s.finishOutbox(ctx, e, bson.M{"due": t.UTC().Truncate(time.Millisecond)}, nil)
+}
+
+// VoidOutbox discards an entry that is still pending and not being sent
+// (best effort, when its invitation is revoked or replaced); the worker
+// would discard it anyway.
+func (s *Store) VoidOutbox(ctx context.Context, id, reason string) error {
+	t := now()
+	q := bson.M{
+		"_id":   id,
+		"state": OutboxPending,
+		"$or": bson.A{
+			bson.M{"claimedUntil": bson.M{"$exists": false}},
+			bson.M{"claimedUntil": bson.M{"$lte": t}},
+		},
+	}
+	unlock := s.lockWrites()
+	defer unlock()
+	_, err := s.outbox().UpdateOne(ctx, q, bson.M{"$set": bson.M{"state": OutboxDiscarded, "lastError": reason}, "$unset": bson.M{"token": ""}})
+	return err
+}
+
+// Secret returns the server-wide secret with the given name, creating a
+// random one (32 bytes) the first time. All server instances on one
+// database share it (the accept page's form tokens need that).
+func (s *Store) Secret(ctx context.Context, name string) ([]byte, error) {
+	type doc struct {
+		ID    string `bson:"_id"`
+		Value []byte `bson:"value"`
+	}
+	coll := s.db.Collection(collSettings)
+	for attempt := 0; attempt < 3; attempt++ {
+		var d doc
+		err := coll.FindOne(ctx, bson.M{"_id": "secret:" + name}).Decode(&d)
+		if err == nil {
+			return d.Value, nil
+		}
+		if !isNotFound(err) {
+			return nil, err
+		}
+		buf := make([]byte, 32)
+		if _, err := rand.Read(buf); err != nil {
+			return nil, err
+		}
+		if _, err := coll.InsertOne(ctx, doc{ID: "secret:" + name, Value: buf}); err != nil && !isDuplicateKey(err) {
+			return nil, err
+		}
+	}
+	return nil, errors.New("store: could not create secret " + name)
+}
