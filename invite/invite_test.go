@@ -690,3 +690,28 @@ func TestOrphanOutboxEntryDiscarded(t *testing.T) {
 		t.Fatal("an orphan was sent")
 	}
 }
+
+// Users created through Bulk (in one batch) are invited like users created
+// one by one: one email each, and none for a user the batch refused.
+func TestBulkCreatedUsersAreInvitedOnce(t *testing.T) {
+	e := newEnv(t)
+	e.createUser(t, "taken@acme.test", nil)
+	ops := []any{}
+	for i, name := range []string{"one@acme.test", "two@acme.test", "TAKEN@acme.test", "three@acme.test"} {
+		ops = append(ops, map[string]any{"method": "POST", "path": "/Users", "bulkId": fmt.Sprint(i), "data": userBody(name, nil)})
+	}
+	r := e.c.Post(t, "/Bulk", map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:BulkRequest"}, "Operations": ops}).Expect(t, http.StatusOK)
+	want := []string{"201", "201", "409", "201"}
+	for i, w := range want {
+		if got := r.Str(fmt.Sprintf("Operations.%d.status", i)); got != w {
+			t.Fatalf("operation %d: status %s, want %s: %s", i, got, w, r.Raw)
+		}
+	}
+	for _, to := range []string{"one@acme.test", "two@acme.test", "three@acme.test"} {
+		e.smtp.WaitFor(t, to, 1, 10*time.Second)
+	}
+	// The refused duplicate's outbox entry names no user: no email for it.
+	if n := len(e.smtp.Messages()); n != 4 {
+		t.Fatalf("%d emails, want 4 (taken@ and the three created)", n)
+	}
+}
