@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -199,8 +200,20 @@ func (w warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
 func (w warnOnly) WithAttrs(as []slog.Attr) slog.Handler { return warnOnly{w.Handler.WithAttrs(as)} }
 func (w warnOnly) WithGroup(n string) slog.Handler       { return warnOnly{w.Handler.WithGroup(n)} }
 
-// isDuplicateKey reports a unique-index violation.
-func isDuplicateKey(err error) bool { return mongo.IsDuplicateKeyError(err) }
+// isDuplicateKey reports a unique-index violation. FerretDB 1.24 reports
+// one on insert as MongoDB does (E11000), but one caused by an update or
+// replace as an InternalError carrying SQLite's message.
+func isDuplicateKey(err error) bool {
+	if mongo.IsDuplicateKeyError(err) {
+		return true
+	}
+	var ce mongo.CommandError
+	return errors.As(err, &ce) && ce.Code == ferretInternalError &&
+		strings.Contains(ce.Message, "UNIQUE constraint failed")
+}
+
+// ferretInternalError is the code of FerretDB's InternalError.
+const ferretInternalError = 1
 
 // errNoDocuments is returned by single-document reads that found nothing.
 var errNoDocuments = mongo.ErrNoDocuments
