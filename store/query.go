@@ -245,18 +245,42 @@ func (t *translator) expr(ctx context.Context, e filter.Expression) (bson.M, boo
 	return nil, false, failure.InvalidFilter("unsupported filter expression")
 }
 
-// valueFilter translates the filter inside brackets, on the sub-attributes
-// of a. "Some element satisfies A or B" is exactly "some element satisfies
-// A, or some satisfies B"; with "and" or "not" the element must be the same,
-// so the translation is a superset.
+// valueFilter translates a value path, a[filter]: some value of the
+// complex attribute a satisfies the filter on its sub-attributes.
+//
+// A singular complex attribute has one value, so the filter applies to it as
+// it would at the top level, provided the attribute is there. For a
+// multi-valued one, "some element satisfies A or B" is exactly "some element
+// satisfies A, or some satisfies B", and a single comparison is exact
+// except "ne". "ne", "not" and "and" need one element to satisfy the whole
+// (FerretDB has no $elemMatch on fields): the translation is then a superset
+// (Find checks each candidate in memory). The database's own "ne"/$nor
+// means "no element equals", which is not even a superset of "some element
+// differs", so "ne" and "not" select every resource that has the attribute.
 func (t *translator) valueFilter(a schemas.Attr, e filter.Expression) (bson.M, bool, error) {
-	switch x := e.(type) {
-	case *filter.LogicalExpression:
-		l, lx, err := t.valueFilter(a, x.Left)
+	has, err := fieldOf(a, false)
+	if err != nil {
+		return nil, false, failure.InvalidFilter("%s", err.(*failure.Error).Detail)
+	}
+	exists := bson.M{has: bson.M{"$exists": true}}
+	if !a.Def.MultiValued() {
+		cond, exact, err := t.singleValueFilter(a, e)
 		if err != nil {
 			return nil, false, err
 		}
-		r, rx, err := t.valueFilter(a, x.Right)
+		return bson.M{"$and": bson.A{exists, cond}}, exact, nil
+	}
+	return t.multiValueFilter(a, e, exists)
+}
+
+func (t *translator) multiValueFilter(a schemas.Attr, e filter.Expression, exists bson.M) (bson.M, bool, error) {
+	switch x := e.(type) {
+	case *filter.LogicalExpression:
+		l, lx, err := t.multiValueFilter(a, x.Left, exists)
+		if err != nil {
+			return nil, false, err
+		}
+		r, rx, err := t.multiValueFilter(a, x.Right, exists)
 		if err != nil {
 			return nil, false, err
 		}
@@ -265,20 +289,66 @@ func (t *translator) valueFilter(a schemas.Attr, e filter.Expression) (bson.M, b
 		}
 		return bson.M{"$and": bson.A{l, r}}, false, nil
 	case *filter.NotExpression:
-		if _, _, err := t.valueFilter(a, x.Expression); err != nil {
+		if _, _, err := t.multiValueFilter(a, x.Expression, exists); err != nil {
 			return nil, false, err
 		}
-		return bson.M{}, false, nil
+		return exists, false, nil
 	case *filter.AttributeExpression:
-		sub, err := scimfilter.ResolveSub(a.Def, a.Name(), x.AttributePath)
+		sa, err := subAttr(a, x)
 		if err != nil {
 			return nil, false, err
 		}
-		sa := a
-		sa.Sub = &sub
+		cond, exact, err := comparison(sa, x.Operator, x.CompareValue)
+		if err != nil || x.Operator != filter.NE {
+			return cond, exact, err
+		}
+		return exists, false, nil
+	}
+	return nil, false, failure.InvalidFilter("%s[...] may only hold comparisons of its sub-attributes", a.Name())
+}
+
+// singleValueFilter translates the filter of a value path on a singular
+// complex attribute, whose one value the caller requires to exist.
+func (t *translator) singleValueFilter(a schemas.Attr, e filter.Expression) (bson.M, bool, error) {
+	switch x := e.(type) {
+	case *filter.LogicalExpression:
+		l, lx, err := t.singleValueFilter(a, x.Left)
+		if err != nil {
+			return nil, false, err
+		}
+		r, rx, err := t.singleValueFilter(a, x.Right)
+		if err != nil {
+			return nil, false, err
+		}
+		op := "$and"
+		if x.Operator == filter.OR {
+			op = "$or"
+		}
+		return bson.M{op: bson.A{l, r}}, lx && rx, nil
+	case *filter.NotExpression:
+		inner, exact, err := t.singleValueFilter(a, x.Expression)
+		if err != nil || !exact {
+			return bson.M{}, false, err
+		}
+		return bson.M{"$nor": bson.A{inner}}, true, nil
+	case *filter.AttributeExpression:
+		sa, err := subAttr(a, x)
+		if err != nil {
+			return nil, false, err
+		}
 		return comparison(sa, x.Operator, x.CompareValue)
 	}
 	return nil, false, failure.InvalidFilter("%s[...] may only hold comparisons of its sub-attributes", a.Name())
+}
+
+// subAttr resolves the attribute of a comparison inside a[...].
+func subAttr(a schemas.Attr, x *filter.AttributeExpression) (schemas.Attr, error) {
+	sub, err := scimfilter.ResolveSub(a.Def, a.Name(), x.AttributePath)
+	if err != nil {
+		return a, err
+	}
+	a.Sub = &sub
+	return a, nil
 }
 
 // comparison translates one attribute comparison.
