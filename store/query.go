@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"regexp"
+	"time"
 
 	filter "github.com/scim2/filter-parser/v2"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -363,6 +364,9 @@ func comparison(a schemas.Attr, op filter.CompareOperator, v any) (bson.M, bool,
 	if err != nil {
 		return nil, false, failure.InvalidFilter("%s", err.(*failure.Error).Detail)
 	}
+	if t, ok := o.Value.(time.Time); ok && !t.Equal(t.Truncate(time.Millisecond)) {
+		return finerThanStored(f, op, t)
+	}
 	switch op {
 	case filter.PR:
 		return bson.M{f: bson.M{"$exists": true, "$nin": bson.A{nil, "", bson.A{}, bson.M{}}}}, true, nil
@@ -389,6 +393,26 @@ func comparison(a schemas.Attr, op filter.CompareOperator, v any) (bson.M, bool,
 		return bson.M{f: bson.M{"$lt": o.Value}}, true, nil
 	case filter.LE:
 		return bson.M{f: bson.M{"$lte": o.Value}}, true, nil
+	}
+	return nil, false, failure.InvalidFilter("unknown operator %q", op)
+}
+
+// finerThanStored compares a stored time with an operand finer than the
+// millisecond the database keeps (BSON dates): encoding the operand would
+// truncate it, so "lt 10:00:00.0005" would miss 10:00:00.000. Every stored
+// time is a whole millisecond, so against the operand's millisecond ms:
+// t > x and t >= x mean t > ms; t < x and t <= x mean t <= ms; none equals x.
+func finerThanStored(f string, op filter.CompareOperator, x time.Time) (bson.M, bool, error) {
+	ms := x.Truncate(time.Millisecond)
+	switch op {
+	case filter.EQ:
+		return matchNothing, true, nil
+	case filter.NE:
+		return bson.M{}, true, nil
+	case filter.GT, filter.GE:
+		return bson.M{f: bson.M{"$gt": ms}}, true, nil
+	case filter.LT, filter.LE:
+		return bson.M{f: bson.M{"$lte": ms}}, true, nil
 	}
 	return nil, false, failure.InvalidFilter("unknown operator %q", op)
 }
