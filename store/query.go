@@ -369,7 +369,7 @@ func comparison(a schemas.Attr, op filter.CompareOperator, v any) (bson.M, bool,
 	}
 	switch op {
 	case filter.PR:
-		return bson.M{f: bson.M{"$exists": true, "$nin": bson.A{nil, "", bson.A{}, bson.M{}}}}, true, nil
+		return present(a, f), true, nil
 	case filter.EQ:
 		return bson.M{f: o.Value}, true, nil
 	case filter.NE:
@@ -395,6 +395,29 @@ func comparison(a schemas.Attr, op filter.CompareOperator, v any) (bson.M, bool,
 		return bson.M{f: bson.M{"$lte": o.Value}}, true, nil
 	}
 	return nil, false, failure.InvalidFilter("unknown operator %q", op)
+}
+
+// present translates "pr" on the field f holding attribute a. A path
+// through a multi-valued attribute (emails.value) holds one value per
+// element, and "pr" asks that some value be non-empty: positive conditions
+// say that on both databases, while "$nin": [null, ""] would exclude a
+// resource as soon as one element had an empty or missing value.
+func present(a schemas.Attr, f string) bson.M {
+	if a.Common && a.Def.Name() == schemas.AttrMeta {
+		return bson.M{f: bson.M{"$exists": true}}
+	}
+	switch a.Leaf().AttributeType() {
+	case "string", "reference", "binary", "dateTime":
+		// Stored as strings: a non-empty one is greater than "".
+		return bson.M{f: bson.M{"$gt": ""}}
+	case "boolean":
+		return bson.M{f: bson.M{"$in": bson.A{true, false}}}
+	case "complex":
+		// The attribute itself (emails, name): a non-empty object, or an
+		// array that is not empty (its elements are never empty objects).
+		return bson.M{f: bson.M{"$exists": true, "$nin": bson.A{nil, bson.A{}, bson.M{}}}}
+	}
+	return bson.M{f: bson.M{"$exists": true}}
 }
 
 // finerThanStored compares a stored time with an operand finer than the
