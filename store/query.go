@@ -7,6 +7,7 @@ import (
 
 	filter "github.com/scim2/filter-parser/v2"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/timecamp/timecamp-scim/failure"
@@ -58,25 +59,49 @@ func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account stri
 	page := &Page{Resources: []*Resource{}}
 	opts := options.Find().SetSort(sort).SetProjection(bson.M{"n": 0})
 	if exact {
+		if q.Count <= 0 {
+			n, err := coll.CountDocuments(ctx, where)
+			if err != nil {
+				return nil, err
+			}
+			page.Total = int(n)
+			return page, nil
+		}
+		opts.SetSkip(int64(q.StartIndex - 1)).SetLimit(int64(q.Count))
+	}
+	if err := s.readPage(ctx, rt, coll, where, opts, q, exact, tr, page); err != nil {
+		return nil, err
+	}
+	if exact {
+		// A page that is not full, and not beyond the end, tells the total:
+		// the common lookup (userName eq "x") then costs one query, not
+		// two (each is a collection scan on FerretDB).
+		if n := len(page.Resources); n < q.Count && (n > 0 || q.StartIndex == 1) {
+			page.Total = q.StartIndex - 1 + n
+			return page, nil
+		}
 		n, err := coll.CountDocuments(ctx, where)
 		if err != nil {
 			return nil, err
 		}
 		page.Total = int(n)
-		if q.Count <= 0 || q.StartIndex > page.Total {
-			return page, nil
-		}
-		opts.SetSkip(int64(q.StartIndex - 1)).SetLimit(int64(q.Count))
 	}
+	return page, nil
+}
+
+// readPage reads the resources the query selects into the page: all of one
+// page when the query is exact; otherwise every candidate, checked in
+// memory, counting those that match and keeping those on the page.
+func (s *Store) readPage(ctx context.Context, rt *schemas.ResourceType, coll *mongo.Collection, where bson.M, opts *options.FindOptionsBuilder, q Query, exact bool, tr *translator, page *Page) error {
 	cur, err := coll.Find(ctx, where, opts)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer cur.Close(ctx)
 	for cur.Next(ctx) {
 		var d document
 		if err := cur.Decode(&d); err != nil {
-			return nil, err
+			return err
 		}
 		r := fromDocument(rt, &d)
 		if !exact {
@@ -84,7 +109,7 @@ func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account stri
 				ID: r.ID, Attributes: r.Attributes, Created: r.Created, Modified: r.Modified, Decided: tr.decided,
 			}, q.Filter)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if !ok {
 				continue
@@ -96,7 +121,7 @@ func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account stri
 		}
 		page.Resources = append(page.Resources, r)
 	}
-	return page, cur.Err()
+	return cur.Err()
 }
 
 // sortSpec orders by the attribute (case-insensitive strings by their
