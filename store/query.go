@@ -407,7 +407,9 @@ func comparison(a schemas.Attr, op filter.CompareOperator, v any) (bson.M, bool,
 		case filter.SW:
 			pat = "^" + pat
 		case filter.EW:
-			pat += "$"
+			// \z, not $: in MongoDB's PCRE "$" also matches before a
+			// final newline, so ew "guide" would select "Tour Guide\n".
+			pat += `\z`
 		}
 		return bson.M{f: bson.M{"$regex": pat}}, true, nil
 	case filter.GT:
