@@ -105,6 +105,11 @@ func anchors() map[string]map[string]any {
 		"bare": {
 			"userName": "bare",
 		},
+		// A trailing newline: "ew" must not match before it.
+		"newline": {
+			"userName": "new.line@example.com\n",
+			"title":    "Night Guide\n",
+		},
 	}
 }
 
@@ -610,6 +615,7 @@ func handWritten(ds *dataset) []string {
 		`name[familyName eq "Jensen" and givenName sw "b"]`, `name[familyName ne "Jensen"]`, `name[not (familyName eq "jensen")]`,
 		`name[givenName pr]`, `name[familyName pr or givenName eq "mixed"]`,
 		// Empty and blank strings.
+		`title ew "guide"`, `title ew "guide\n"`, `userName ew ".com"`, `title co "e\n"`, `title sw "night guide"`,
 		`title pr`, `not (title pr)`, `title eq ""`, `title ne ""`, `title eq " "`, `title co " "`, `title gt ""`,
 		`externalId pr`, `not (externalId pr)`, `externalId eq ""`,
 		// Booleans.
