@@ -48,7 +48,7 @@ func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account stri
 		where = bson.M{"$and": bson.A{where, cond}}
 		exact = ex
 	}
-	sort, err := sortSpec(rt, q.SortBy, q.Descending)
+	segments, err := sortSpec(rt, q.SortBy, q.Descending)
 	if err != nil {
 		return nil, err
 	}
@@ -57,34 +57,62 @@ func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account stri
 	}
 	coll := s.coll(rt)
 	page := &Page{Resources: []*Resource{}}
-	opts := options.Find().SetSort(sort).SetProjection(bson.M{"n": 0})
-	if exact {
-		if q.Count <= 0 {
-			n, err := coll.CountDocuments(ctx, where)
-			if err != nil {
+	if !exact {
+		// Every candidate, in order, checked in memory.
+		for _, seg := range segments {
+			opts := options.Find().SetSort(seg.sort).SetProjection(bson.M{"n": 0})
+			if err := s.readPage(ctx, rt, coll, seg.where(where), opts, q, false, tr, page); err != nil {
 				return nil, err
 			}
-			page.Total = int(n)
-			return page, nil
 		}
-		opts.SetSkip(int64(q.StartIndex - 1)).SetLimit(int64(q.Count))
+		return page, nil
 	}
-	if err := s.readPage(ctx, rt, coll, where, opts, q, exact, tr, page); err != nil {
-		return nil, err
-	}
-	if exact {
-		// A page that is not full, and not beyond the end, tells the total:
-		// the common lookup (userName eq "x") then costs one query, not
-		// two (each is a collection scan on FerretDB).
-		if n := len(page.Resources); n < q.Count && (n > 0 || q.StartIndex == 1) {
-			page.Total = q.StartIndex - 1 + n
-			return page, nil
-		}
+	count := func(where bson.M) (int, error) {
 		n, err := coll.CountDocuments(ctx, where)
-		if err != nil {
+		return int(n), err
+	}
+	if q.Count <= 0 {
+		if page.Total, err = count(where); err != nil {
 			return nil, err
 		}
-		page.Total = int(n)
+		return page, nil
+	}
+	// Read the page from the segments in turn. A segment that returns fewer
+	// than asked, and not because the page starts beyond it, tells its own
+	// size: the common lookup (userName eq "x") then costs one query, not a
+	// count and a read (each is a collection scan on FerretDB).
+	skip, need, total, known := q.StartIndex-1, q.Count, 0, true
+	for _, seg := range segments {
+		if need == 0 {
+			known = false // the page is full; what follows only adds to the total
+			break
+		}
+		w := seg.where(where)
+		opts := options.Find().SetSort(seg.sort).SetProjection(bson.M{"n": 0}).SetSkip(int64(skip)).SetLimit(int64(need))
+		before := len(page.Resources)
+		if err := s.readPage(ctx, rt, coll, w, opts, q, true, tr, page); err != nil {
+			return nil, err
+		}
+		k := len(page.Resources) - before
+		size := skip + k
+		switch {
+		case k == need:
+			known, need = false, 0
+			continue
+		case k == 0 && skip > 0:
+			if size, err = count(w); err != nil {
+				return nil, err
+			}
+		}
+		total += size
+		skip, need = max(0, skip-size), need-k
+	}
+	if known {
+		page.Total = total
+		return page, nil
+	}
+	if page.Total, err = count(where); err != nil {
+		return nil, err
 	}
 	return page, nil
 }
@@ -124,15 +152,33 @@ func (s *Store) readPage(ctx context.Context, rt *schemas.ResourceType, coll *mo
 	return cur.Err()
 }
 
+// segment is a part of a query's result in sort order: the resources that
+// also meet cond (nil: all), sorted by sort.
+type segment struct {
+	cond bson.M
+	sort bson.D
+}
+
+func (g segment) where(where bson.M) bson.M {
+	if g.cond == nil {
+		return where
+	}
+	return bson.M{"$and": bson.A{where, g.cond}}
+}
+
 // sortSpec orders by the attribute (case-insensitive strings by their
-// lower-cased copy), then by id so that pages never overlap.
-func sortSpec(rt *schemas.ResourceType, sortBy string, desc bool) (bson.D, error) {
+// lower-cased copy), then by id so that pages never overlap. Resources
+// without a value come last in ascending order and first in descending
+// order (RFC 7644 §3.4.2.3), where both databases would put them first
+// and last: unless every resource has the attribute, the order is two
+// segments, with and without it.
+func sortSpec(rt *schemas.ResourceType, sortBy string, desc bool) ([]segment, error) {
 	dir := 1
 	if desc {
 		dir = -1
 	}
 	if sortBy == "" {
-		return bson.D{{Key: "created", Value: dir}, {Key: "_id", Value: dir}}, nil
+		return []segment{{sort: bson.D{{Key: "created", Value: dir}, {Key: "_id", Value: dir}}}}, nil
 	}
 	a, err := rt.ResolveString(sortBy)
 	if err != nil {
@@ -155,9 +201,20 @@ func sortSpec(rt *schemas.ResourceType, sortBy string, desc bool) (bson.D, error
 		return nil, failure.InvalidValue("sortBy: %s", err.(*failure.Error).Detail)
 	}
 	if f == "_id" {
-		return bson.D{{Key: "_id", Value: dir}}, nil
+		return []segment{{sort: bson.D{{Key: "_id", Value: dir}}}}, nil
 	}
-	return bson.D{{Key: f, Value: dir}, {Key: "_id", Value: dir}}, nil
+	byValue := bson.D{{Key: f, Value: dir}, {Key: "_id", Value: dir}}
+	alwaysThere := f == "created" || f == "modified" ||
+		(!a.Common && a.Ext == nil && a.Sub == nil && a.Def.Required()) // userName, a group's displayName
+	if alwaysThere {
+		return []segment{{sort: byValue}}, nil
+	}
+	with := segment{cond: bson.M{f: bson.M{"$exists": true}}, sort: byValue}
+	without := segment{cond: bson.M{f: bson.M{"$exists": false}}, sort: bson.D{{Key: "_id", Value: dir}}}
+	if desc {
+		return []segment{without, with}, nil
+	}
+	return []segment{with, without}, nil
 }
 
 // fieldOf is the document field holding an attribute: its lower-cased copy
