@@ -263,13 +263,15 @@ func buildDataset(t *testing.T, st *store.Store, r *rand.Rand, n int) *dataset {
 		return attrs
 	}
 	var pending, stored []*store.Resource
+	anchorIDs := map[string]bool{}
 	// rewrite changes a stored user, so that lastModified differs from
 	// created: mostly a Touch, sometimes a Replace with a new title and
 	// active flag. It runs while the collection grows (each write scans the
 	// collection on FerretDB).
 	rewrite := func(u *store.Resource) {
 		var err error
-		if r.IntN(3) == 0 {
+		_, anchor := anchorIDs[u.ID]
+		if !anchor && r.IntN(3) == 0 { // anchors keep their attributes
 			next := *u
 			next.Attributes = copyMap(u.Attributes)
 			next.Attributes["title"] = pick(r, titles)
@@ -315,6 +317,7 @@ func buildDataset(t *testing.T, st *store.Store, r *rand.Rand, n int) *dataset {
 	for _, name := range anchorNames {
 		u := &store.Resource{Type: schemas.User, ID: store.NewID(), Account: acc.ID, Attributes: normalize(all[name])}
 		ds.byName[name] = u
+		anchorIDs[u.ID] = true
 		pending = append(pending, u)
 		ids = append(ids, u.ID)
 		if r.IntN(3) == 0 {
@@ -666,6 +669,12 @@ func handWritten(ds *dataset) []string {
 		`not (not (active eq true))`, `not (emails[type eq "work" and value co "e"]) and active eq true`,
 		`title eq "engineer" or title eq "manager" or title eq "ceo"`,
 		`userName pr and not (emails.value pr)`,
+		// Attribute names in any letter case, and with the core schema's URN.
+		`USERNAME eq "bjensen@example.com"`, `EMAILS[TYPE eq "work"]`, `Emails.Value pr`, `Name.FamilyName eq "jensen"`,
+		`urn:ietf:params:scim:schemas:extension:enterprise:2.0:user:Department eq "tour operations"`,
+		`urn:ietf:params:scim:schemas:core:2.0:User:userName sw "bjensen"`, `urn:ietf:params:scim:schemas:core:2.0:User:name.familyName pr`,
+		`META.RESOURCETYPE eq "User"`, `Meta.LastModified gt "2000-01-01"`, `Groups eq "` + g0 + `"`, `ID eq "` + bj.ID + `"`,
+		`userName EQ "bjensen@example.com"`, `userName Sw "BJ" AND active Eq true`, `NOT (title PR)`,
 		// Invalid: both sides must refuse.
 		`title gt 5`, `emails[nope eq "x"]`, `active co "t"`, `name eq "x"`,
 	}
@@ -691,6 +700,7 @@ func TestFindEquivalence(t *testing.T) {
 		filters = append(filters, g.expr(0))
 	}
 	var checked, invalid, unparsable, mismatches int
+	results := map[string][]string{}
 	start = time.Now()
 	for _, f := range filters {
 		e, err := scimfilter.Parse(f)
@@ -713,6 +723,7 @@ func TestFindEquivalence(t *testing.T) {
 		checked++
 		got := ids(page.Resources)
 		sort.Strings(got)
+		results[f] = got
 		if page.Total != len(got) || !slices.Equal(got, want) {
 			mismatches++
 			t.Errorf("filter %s: Find total %d, %d ids; Match %d ids\n%s", f, page.Total, len(got), len(want), diff(ds, got, want))
@@ -726,7 +737,68 @@ func TestFindEquivalence(t *testing.T) {
 	}
 	t.Logf("%d filters agree (%d invalid on both sides, %d not parsed) in %v", checked, invalid, unparsable, time.Since(start).Round(time.Millisecond))
 
+	// Agreeing is not enough: on the anchors, the answers are known.
+	checkAnchors(t, ds, results)
+
 	t.Run("PagingUnderRefinement", func(t *testing.T) { testPagingUnderRefinement(t, st, ds) })
+}
+
+// checkAnchors checks what some hand-written filters select among the
+// anchors, per RFC 7644 §3.4.2.2: the anchors in "in" are selected, those in
+// "out" are not (other users do not matter).
+func checkAnchors(t *testing.T, ds *dataset, results map[string][]string) {
+	bj := ds.byName["bjensen"]
+	subMilli := bj.Created.Add(500 * time.Microsecond).Format(time.RFC3339Nano)
+	for _, c := range []struct {
+		filter  string
+		in, out []string
+	}{
+		{`USERNAME eq "bjensen@example.com"`, []string{"bjensen"}, []string{"mixed", "bare"}},
+		{`userName co "(1)[x]*?^$|\\{}"`, []string{"special"}, []string{"bjensen"}},
+		{`userName eq "say \"hi\"@x.io"`, []string{"quote"}, []string{"bjensen"}},
+		{`emails[type ne "work"]`, []string{"bjensen", "mixed", "noType", "emptyEmail", "onlyEmptyEmail"}, []string{"workOnly", "bare"}},
+		{`emails.type ne "work"`, []string{"noType", "onlyEmptyEmail", "bare"}, []string{"bjensen", "mixed", "workOnly"}},
+		{`emails.value pr`, []string{"emptyEmail", "bjensen"}, []string{"onlyEmptyEmail", "bare"}},
+		{`emails[value pr and type eq "work"]`, []string{"bjensen", "workOnly"}, []string{"emptyEmail", "noType"}},
+		{`emails[type eq "work" and value co "example"]`, []string{"bjensen"}, []string{"emptyEmail", "mixed"}},
+		{`EMAILS[TYPE eq "work"]`, []string{"bjensen", "emptyEmail", "workOnly", "mixed"}, []string{"noType", "bare"}},
+		{`title pr`, []string{"onlyEmptyEmail", "bjensen", "newline"}, []string{"emptyEmail", "bare"}},
+		{`title eq ""`, []string{"emptyEmail"}, []string{"onlyEmptyEmail", "bare"}},
+		{`title ew "guide"`, []string{"bjensen"}, []string{"newline"}},
+		{`title ew "guide\n"`, []string{"newline"}, []string{"bjensen"}},
+		{`name[familyName ne "Jensen"]`, []string{"special", "mixed"}, []string{"bjensen", "bare"}},
+		{`name.familyName co "Ø"`, []string{"special"}, []string{"bjensen"}},
+		{`externalId eq "ext-bj"`, nil, []string{"bjensen"}},
+		{`externalId pr`, []string{"bjensen"}, []string{"quote", "bare"}},
+		{ent + `:manager.value eq "MGR-1"`, []string{"bjensen", "quote"}, []string{"bare"}},
+		{ent + `:manager[value ne "mgr-1"]`, nil, []string{"bjensen", "quote", "bare"}},
+		{ent + `:department pr`, []string{"bjensen"}, []string{"quote", "bare"}},
+		{`urn:ietf:params:scim:schemas:core:2.0:User:userName sw "bjensen"`, []string{"bjensen"}, []string{"bare"}},
+		{`meta.created eq "` + subMilli + `"`, nil, []string{"bjensen"}},
+		{`meta.created lt "` + subMilli + `"`, []string{"bjensen"}, nil},
+		{`meta.created ge "` + subMilli + `"`, nil, []string{"bjensen"}},
+		{`groups eq "` + ds.groups[0] + `"`, []string{"bjensen"}, nil},
+		{`Groups eq "` + ds.groups[0] + `"`, []string{"bjensen"}, nil},
+		{`not (groups eq "` + ds.groups[0] + `") or title pr`, []string{"bjensen"}, nil},
+		{`meta.resourceType eq "Group"`, nil, []string{"bjensen", "bare"}},
+		{`not (emails pr)`, []string{"bare"}, []string{"onlyEmptyEmail"}},
+	} {
+		got, ok := results[c.filter]
+		if !ok {
+			t.Errorf("anchor check: %s was not run", c.filter)
+			continue
+		}
+		for _, name := range c.in {
+			if _, found := slices.BinarySearch(got, ds.byName[name].ID); !found {
+				t.Errorf("%s: does not select %s", c.filter, name)
+			}
+		}
+		for _, name := range c.out {
+			if _, found := slices.BinarySearch(got, ds.byName[name].ID); found {
+				t.Errorf("%s: selects %s", c.filter, name)
+			}
+		}
+	}
 }
 
 // matchAll evaluates a filter in memory over every stored user and returns
