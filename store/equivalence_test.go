@@ -30,7 +30,7 @@ import (
 var (
 	eqSeed    = flag.Uint64("equivalence.seed", 20260801, "seed of the equivalence test's data and filters")
 	eqUsers   = flag.Int("equivalence.users", 200, "number of users in the equivalence test (-short: 60)")
-	eqFilters = flag.Int("equivalence.random", 100, "number of random filters in the equivalence test, besides the hand-written ones (-short: 30)")
+	eqFilters = flag.Int("equivalence.random", 80, "number of random filters in the equivalence test, besides the hand-written ones (-short: 30)")
 )
 
 const ent = schemas.EnterpriseUserURN
@@ -684,6 +684,7 @@ func handWritten(ds *dataset) []string {
 // ---- the test ----
 
 func TestFindEquivalence(t *testing.T) {
+	t.Parallel()
 	seed, users, random := *eqSeed, *eqUsers, *eqFilters
 	if testing.Short() {
 		users, random = min(users, 60), min(random, 30)
