@@ -179,7 +179,7 @@ func MatchValues(op filter.CompareOperator, vals []any, o Operand) bool {
 	}
 	if op == filter.PR {
 		for _, v := range vals {
-			if !schemas.IsEmpty(v) {
+			if Present(v) {
 				return true
 			}
 		}

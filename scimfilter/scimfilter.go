@@ -176,6 +176,24 @@ func MakeOperand(leaf schema.CoreAttribute, path string, op filter.CompareOperat
 	return Operand{Value: s}, nil
 }
 
+// Present reports whether a value satisfies "pr" (RFC 7644 §3.4.2.2: "the
+// attribute has a non-empty value"): anything but null, "", an empty array
+// or an empty object. A string of spaces is a non-empty value; the database
+// translation ($gt "") agrees.
+func Present(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case string:
+		return x != ""
+	case []any:
+		return len(x) > 0
+	case map[string]any:
+		return len(x) > 0
+	}
+	return true
+}
+
 func isStringOp(op filter.CompareOperator) bool {
 	return op == filter.CO || op == filter.SW || op == filter.EW
 }
@@ -185,7 +203,7 @@ func isStringOp(op filter.CompareOperator) bool {
 // another type never match.
 func Compare(op filter.CompareOperator, actual any, o Operand) bool {
 	if op == filter.PR {
-		return !schemas.IsEmpty(actual)
+		return Present(actual)
 	}
 	switch want := o.Value.(type) {
 	case bool:

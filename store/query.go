@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"regexp"
+	"time"
 
 	filter "github.com/scim2/filter-parser/v2"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/timecamp/timecamp-scim/failure"
@@ -34,11 +36,6 @@ type Page struct {
 // conditions to hold for the same element, which FerretDB cannot express
 // ($elemMatch on fields is not implemented); the database then selects a
 // superset and the page is cut after checking each candidate in memory.
-//
-// Resources without a value for sortBy come last when ascending and first
-// when descending (RFC 7644 §3.4.2.3), where MongoDB would put them first
-// when ascending: the query then runs as two segments, the resources with a
-// value and those without, paged as one list.
 func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account string, q Query) (*Page, error) {
 	tr := &translator{s: s, rt: rt, account: account, decided: map[filter.Expression]map[string]bool{}}
 	where := bson.M{"account": account}
@@ -51,7 +48,7 @@ func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account stri
 		where = bson.M{"$and": bson.A{where, cond}}
 		exact = ex
 	}
-	segs, err := sortSegments(rt, where, q.SortBy, q.Descending)
+	segments, err := sortSpec(rt, q.SortBy, q.Descending)
 	if err != nil {
 		return nil, err
 	}
@@ -60,65 +57,71 @@ func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account stri
 	}
 	coll := s.coll(rt)
 	page := &Page{Resources: []*Resource{}}
-	if exact {
-		counts := make([]int, len(segs))
-		for i, sg := range segs {
-			n, err := coll.CountDocuments(ctx, sg.where)
-			if err != nil {
+	if !exact {
+		// Every candidate, in order, checked in memory.
+		for _, seg := range segments {
+			opts := options.Find().SetSort(seg.sort).SetProjection(bson.M{"n": 0})
+			if err := s.readPage(ctx, rt, coll, seg.where(where), opts, q, false, tr, page); err != nil {
 				return nil, err
 			}
-			counts[i] = int(n)
-			page.Total += int(n)
-		}
-		skip, want := q.StartIndex-1, q.Count
-		for i, sg := range segs {
-			if want <= 0 {
-				break
-			}
-			if skip >= counts[i] {
-				skip -= counts[i]
-				continue
-			}
-			opts := options.Find().SetSort(sg.sort).SetProjection(bson.M{"n": 0}).
-				SetSkip(int64(skip)).SetLimit(int64(want))
-			before := len(page.Resources)
-			err := s.each(ctx, rt, sg.where, opts, func(r *Resource) error {
-				page.Resources = append(page.Resources, r)
-				return nil
-			})
-			if err != nil {
-				return nil, err
-			}
-			want -= len(page.Resources) - before
-			skip = 0
 		}
 		return page, nil
 	}
-	check := func(r *Resource) error {
-		ok, err := scimfilter.Match(rt, &scimfilter.Target{
-			ID: r.ID, Attributes: r.Attributes, Created: r.Created, Modified: r.Modified, Decided: tr.decided,
-		}, q.Filter)
-		if err != nil || !ok {
-			return err
-		}
-		page.Total++
-		if page.Total >= q.StartIndex && len(page.Resources) < q.Count {
-			page.Resources = append(page.Resources, r)
-		}
-		return nil
+	count := func(where bson.M) (int, error) {
+		n, err := coll.CountDocuments(ctx, where)
+		return int(n), err
 	}
-	for _, sg := range segs {
-		opts := options.Find().SetSort(sg.sort).SetProjection(bson.M{"n": 0})
-		if err := s.each(ctx, rt, sg.where, opts, check); err != nil {
+	if q.Count <= 0 {
+		if page.Total, err = count(where); err != nil {
 			return nil, err
 		}
+		return page, nil
+	}
+	// Read the page from the segments in turn. A segment that returns fewer
+	// than asked, and not because the page starts beyond it, tells its own
+	// size: the common lookup (userName eq "x") then costs one query, not a
+	// count and a read (each is a collection scan on FerretDB).
+	skip, need, total, known := q.StartIndex-1, q.Count, 0, true
+	for _, seg := range segments {
+		if need == 0 {
+			known = false // the page is full; what follows only adds to the total
+			break
+		}
+		w := seg.where(where)
+		opts := options.Find().SetSort(seg.sort).SetProjection(bson.M{"n": 0}).SetSkip(int64(skip)).SetLimit(int64(need))
+		before := len(page.Resources)
+		if err := s.readPage(ctx, rt, coll, w, opts, q, true, tr, page); err != nil {
+			return nil, err
+		}
+		k := len(page.Resources) - before
+		size := skip + k
+		switch {
+		case k == need:
+			known, need = false, 0
+			continue
+		case k == 0 && skip > 0:
+			if size, err = count(w); err != nil {
+				return nil, err
+			}
+		}
+		total += size
+		skip, need = max(0, skip-size), need-k
+	}
+	if known {
+		page.Total = total
+		return page, nil
+	}
+	if page.Total, err = count(where); err != nil {
+		return nil, err
 	}
 	return page, nil
 }
 
-// each calls visit with every resource a find selects, in order.
-func (s *Store) each(ctx context.Context, rt *schemas.ResourceType, where bson.M, opts *options.FindOptionsBuilder, visit func(*Resource) error) error {
-	cur, err := s.coll(rt).Find(ctx, where, opts)
+// readPage reads the resources the query selects into the page: all of one
+// page when the query is exact; otherwise every candidate, checked in
+// memory, counting those that match and keeping those on the page.
+func (s *Store) readPage(ctx context.Context, rt *schemas.ResourceType, coll *mongo.Collection, where bson.M, opts *options.FindOptionsBuilder, q Query, exact bool, tr *translator, page *Page) error {
+	cur, err := coll.Find(ctx, where, opts)
 	if err != nil {
 		return err
 	}
@@ -128,30 +131,54 @@ func (s *Store) each(ctx context.Context, rt *schemas.ResourceType, where bson.M
 		if err := cur.Decode(&d); err != nil {
 			return err
 		}
-		if err := visit(fromDocument(rt, &d)); err != nil {
-			return err
+		r := fromDocument(rt, &d)
+		if !exact {
+			ok, err := scimfilter.Match(rt, &scimfilter.Target{
+				ID: r.ID, Attributes: r.Attributes, Created: r.Created, Modified: r.Modified, Decided: tr.decided,
+			}, q.Filter)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			page.Total++
+			if page.Total < q.StartIndex || len(page.Resources) >= q.Count {
+				continue
+			}
 		}
+		page.Resources = append(page.Resources, r)
 	}
 	return cur.Err()
 }
 
-// segment is one part of a sorted query: its condition and order.
+// segment is a part of a query's result in sort order: the resources that
+// also meet cond (nil: all), sorted by sort.
 type segment struct {
-	where bson.M
-	sort  bson.D
+	cond bson.M
+	sort bson.D
 }
 
-// sortSegments orders by the attribute (case-insensitive strings by their
-// lower-cased copy), then by id so that pages never overlap. When the
-// attribute may be absent, the resources without it form a second segment,
-// placed after the others when ascending and before them when descending.
-func sortSegments(rt *schemas.ResourceType, where bson.M, sortBy string, desc bool) ([]segment, error) {
+func (g segment) where(where bson.M) bson.M {
+	if g.cond == nil {
+		return where
+	}
+	return bson.M{"$and": bson.A{where, g.cond}}
+}
+
+// sortSpec orders by the attribute (case-insensitive strings by their
+// lower-cased copy), then by id so that pages never overlap. Resources
+// without a value come last in ascending order and first in descending
+// order (RFC 7644 §3.4.2.3), where both databases would put them first
+// and last: unless every resource has the attribute, the order is two
+// segments, with and without it.
+func sortSpec(rt *schemas.ResourceType, sortBy string, desc bool) ([]segment, error) {
 	dir := 1
 	if desc {
 		dir = -1
 	}
 	if sortBy == "" {
-		return []segment{{where, bson.D{{Key: "created", Value: dir}, {Key: "_id", Value: dir}}}}, nil
+		return []segment{{sort: bson.D{{Key: "created", Value: dir}, {Key: "_id", Value: dir}}}}, nil
 	}
 	a, err := rt.ResolveString(sortBy)
 	if err != nil {
@@ -173,15 +200,17 @@ func sortSegments(rt *schemas.ResourceType, where bson.M, sortBy string, desc bo
 	if err != nil {
 		return nil, failure.InvalidValue("sortBy: %s", err.(*failure.Error).Detail)
 	}
-	switch f {
-	case "_id":
-		return []segment{{where, bson.D{{Key: "_id", Value: dir}}}}, nil
-	case "created", "modified":
-		return []segment{{where, bson.D{{Key: f, Value: dir}, {Key: "_id", Value: dir}}}}, nil
+	if f == "_id" {
+		return []segment{{sort: bson.D{{Key: "_id", Value: dir}}}}, nil
 	}
-	has := bson.M{f: bson.M{"$exists": true, "$ne": nil}}
-	with := segment{bson.M{"$and": bson.A{where, has}}, bson.D{{Key: f, Value: dir}, {Key: "_id", Value: dir}}}
-	without := segment{bson.M{"$and": bson.A{where, bson.M{"$nor": bson.A{has}}}}, bson.D{{Key: "_id", Value: dir}}}
+	byValue := bson.D{{Key: f, Value: dir}, {Key: "_id", Value: dir}}
+	alwaysThere := f == "created" || f == "modified" ||
+		(!a.Common && a.Ext == nil && a.Sub == nil && a.Def.Required()) // userName, a group's displayName
+	if alwaysThere {
+		return []segment{{sort: byValue}}, nil
+	}
+	with := segment{cond: bson.M{f: bson.M{"$exists": true}}, sort: byValue}
+	without := segment{cond: bson.M{f: bson.M{"$exists": false}}, sort: bson.D{{Key: "_id", Value: dir}}}
 	if desc {
 		return []segment{without, with}, nil
 	}
@@ -299,18 +328,42 @@ func (t *translator) expr(ctx context.Context, e filter.Expression) (bson.M, boo
 	return nil, false, failure.InvalidFilter("unsupported filter expression")
 }
 
-// valueFilter translates the filter inside brackets, on the sub-attributes
-// of a. "Some element satisfies A or B" is exactly "some element satisfies
-// A, or some satisfies B"; with "and" or "not" the element must be the same,
-// so the translation is a superset.
+// valueFilter translates a value path, a[filter]: some value of the
+// complex attribute a satisfies the filter on its sub-attributes.
+//
+// A singular complex attribute has one value, so the filter applies to it as
+// it would at the top level, provided the attribute is there. For a
+// multi-valued one, "some element satisfies A or B" is exactly "some element
+// satisfies A, or some satisfies B", and a single comparison is exact
+// except "ne". "ne", "not" and "and" need one element to satisfy the whole
+// (FerretDB has no $elemMatch on fields): the translation is then a superset
+// (Find checks each candidate in memory). The database's own "ne"/$nor
+// means "no element equals", which is not even a superset of "some element
+// differs", so "ne" and "not" select every resource that has the attribute.
 func (t *translator) valueFilter(a schemas.Attr, e filter.Expression) (bson.M, bool, error) {
-	switch x := e.(type) {
-	case *filter.LogicalExpression:
-		l, lx, err := t.valueFilter(a, x.Left)
+	has, err := fieldOf(a, false)
+	if err != nil {
+		return nil, false, failure.InvalidFilter("%s", err.(*failure.Error).Detail)
+	}
+	exists := bson.M{has: bson.M{"$exists": true}}
+	if !a.Def.MultiValued() {
+		cond, exact, err := t.singleValueFilter(a, e)
 		if err != nil {
 			return nil, false, err
 		}
-		r, rx, err := t.valueFilter(a, x.Right)
+		return bson.M{"$and": bson.A{exists, cond}}, exact, nil
+	}
+	return t.multiValueFilter(a, e, exists)
+}
+
+func (t *translator) multiValueFilter(a schemas.Attr, e filter.Expression, exists bson.M) (bson.M, bool, error) {
+	switch x := e.(type) {
+	case *filter.LogicalExpression:
+		l, lx, err := t.multiValueFilter(a, x.Left, exists)
+		if err != nil {
+			return nil, false, err
+		}
+		r, rx, err := t.multiValueFilter(a, x.Right, exists)
 		if err != nil {
 			return nil, false, err
 		}
@@ -319,20 +372,66 @@ func (t *translator) valueFilter(a schemas.Attr, e filter.Expression) (bson.M, b
 		}
 		return bson.M{"$and": bson.A{l, r}}, false, nil
 	case *filter.NotExpression:
-		if _, _, err := t.valueFilter(a, x.Expression); err != nil {
+		if _, _, err := t.multiValueFilter(a, x.Expression, exists); err != nil {
 			return nil, false, err
 		}
-		return bson.M{}, false, nil
+		return exists, false, nil
 	case *filter.AttributeExpression:
-		sub, err := scimfilter.ResolveSub(a.Def, a.Name(), x.AttributePath)
+		sa, err := subAttr(a, x)
 		if err != nil {
 			return nil, false, err
 		}
-		sa := a
-		sa.Sub = &sub
+		cond, exact, err := comparison(sa, x.Operator, x.CompareValue)
+		if err != nil || x.Operator != filter.NE {
+			return cond, exact, err
+		}
+		return exists, false, nil
+	}
+	return nil, false, failure.InvalidFilter("%s[...] may only hold comparisons of its sub-attributes", a.Name())
+}
+
+// singleValueFilter translates the filter of a value path on a singular
+// complex attribute, whose one value the caller requires to exist.
+func (t *translator) singleValueFilter(a schemas.Attr, e filter.Expression) (bson.M, bool, error) {
+	switch x := e.(type) {
+	case *filter.LogicalExpression:
+		l, lx, err := t.singleValueFilter(a, x.Left)
+		if err != nil {
+			return nil, false, err
+		}
+		r, rx, err := t.singleValueFilter(a, x.Right)
+		if err != nil {
+			return nil, false, err
+		}
+		op := "$and"
+		if x.Operator == filter.OR {
+			op = "$or"
+		}
+		return bson.M{op: bson.A{l, r}}, lx && rx, nil
+	case *filter.NotExpression:
+		inner, exact, err := t.singleValueFilter(a, x.Expression)
+		if err != nil || !exact {
+			return bson.M{}, false, err
+		}
+		return bson.M{"$nor": bson.A{inner}}, true, nil
+	case *filter.AttributeExpression:
+		sa, err := subAttr(a, x)
+		if err != nil {
+			return nil, false, err
+		}
 		return comparison(sa, x.Operator, x.CompareValue)
 	}
 	return nil, false, failure.InvalidFilter("%s[...] may only hold comparisons of its sub-attributes", a.Name())
+}
+
+// subAttr resolves the attribute of a comparison inside a[...].
+func subAttr(a schemas.Attr, x *filter.AttributeExpression) (schemas.Attr, error) {
+	sub, err := scimfilter.ResolveSub(a.Def, a.Name(), x.AttributePath)
+	if err != nil {
+		return a, err
+	}
+	a.Sub = &sub
+	return a, nil
 }
 
 // comparison translates one attribute comparison.
@@ -347,9 +446,12 @@ func comparison(a schemas.Attr, op filter.CompareOperator, v any) (bson.M, bool,
 	if err != nil {
 		return nil, false, failure.InvalidFilter("%s", err.(*failure.Error).Detail)
 	}
+	if t, ok := o.Value.(time.Time); ok && !t.Equal(t.Truncate(time.Millisecond)) {
+		return finerThanStored(f, op, t)
+	}
 	switch op {
 	case filter.PR:
-		return bson.M{f: bson.M{"$exists": true, "$nin": bson.A{nil, "", bson.A{}, bson.M{}}}}, true, nil
+		return present(a, f), true, nil
 	case filter.EQ:
 		return bson.M{f: o.Value}, true, nil
 	case filter.NE:
@@ -362,7 +464,9 @@ func comparison(a schemas.Attr, op filter.CompareOperator, v any) (bson.M, bool,
 		case filter.SW:
 			pat = "^" + pat
 		case filter.EW:
-			pat += "$"
+			// \z, not $: in MongoDB's PCRE "$" also matches before a
+			// final newline, so ew "guide" would select "Tour Guide\n".
+			pat += `\z`
 		}
 		return bson.M{f: bson.M{"$regex": pat}}, true, nil
 	case filter.GT:
@@ -373,6 +477,49 @@ func comparison(a schemas.Attr, op filter.CompareOperator, v any) (bson.M, bool,
 		return bson.M{f: bson.M{"$lt": o.Value}}, true, nil
 	case filter.LE:
 		return bson.M{f: bson.M{"$lte": o.Value}}, true, nil
+	}
+	return nil, false, failure.InvalidFilter("unknown operator %q", op)
+}
+
+// present translates "pr" on the field f holding attribute a. A path
+// through a multi-valued attribute (emails.value) holds one value per
+// element, and "pr" asks that some value be non-empty: positive conditions
+// say that on both databases, while "$nin": [null, ""] would exclude a
+// resource as soon as one element had an empty or missing value.
+func present(a schemas.Attr, f string) bson.M {
+	if a.Common && a.Def.Name() == schemas.AttrMeta {
+		return bson.M{f: bson.M{"$exists": true}}
+	}
+	switch a.Leaf().AttributeType() {
+	case "string", "reference", "binary", "dateTime":
+		// Stored as strings: a non-empty one is greater than "".
+		return bson.M{f: bson.M{"$gt": ""}}
+	case "boolean":
+		return bson.M{f: bson.M{"$in": bson.A{true, false}}}
+	case "complex":
+		// The attribute itself (emails, name): a non-empty object, or an
+		// array that is not empty (its elements are never empty objects).
+		return bson.M{f: bson.M{"$exists": true, "$nin": bson.A{nil, bson.A{}, bson.M{}}}}
+	}
+	return bson.M{f: bson.M{"$exists": true}}
+}
+
+// finerThanStored compares a stored time with an operand finer than the
+// millisecond the database keeps (BSON dates): encoding the operand would
+// truncate it, so "lt 10:00:00.0005" would miss 10:00:00.000. Every stored
+// time is a whole millisecond, so against the operand's millisecond ms:
+// t > x and t >= x mean t > ms; t < x and t <= x mean t <= ms; none equals x.
+func finerThanStored(f string, op filter.CompareOperator, x time.Time) (bson.M, bool, error) {
+	ms := x.Truncate(time.Millisecond)
+	switch op {
+	case filter.EQ:
+		return matchNothing, true, nil
+	case filter.NE:
+		return bson.M{}, true, nil
+	case filter.GT, filter.GE:
+		return bson.M{f: bson.M{"$gt": ms}}, true, nil
+	case filter.LT, filter.LE:
+		return bson.M{f: bson.M{"$lte": ms}}, true, nil
 	}
 	return nil, false, failure.InvalidFilter("unknown operator %q", op)
 }

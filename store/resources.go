@@ -234,6 +234,9 @@ func (s *Store) Names(ctx context.Context, rt *schemas.ResourceType, account str
 	out := map[string]map[string]any{}
 	proj := bson.M{"_id": 1}
 	for _, a := range attrs {
+		if e, ok := rt.Extension(a); ok {
+			a = storageKey(e.Schema.ID)
+		}
 		proj["a."+a] = 1
 	}
 	err := forChunks(ids, func(chunk []string) error {

@@ -219,15 +219,19 @@ func (w errorsOnly) WithAttrs(as []slog.Attr) slog.Handler {
 func (w errorsOnly) WithGroup(n string) slog.Handler { return errorsOnly{w.Handler.WithGroup(n)} }
 
 // isDuplicateKey reports a unique-index violation. FerretDB 1.24 reports
-// one caused by an update (not an insert) as an InternalError whose message
-// carries SQLite's "UNIQUE constraint failed" instead of code 11000.
+// one on insert as MongoDB does (E11000), but one caused by an update or
+// replace as an InternalError carrying SQLite's message.
 func isDuplicateKey(err error) bool {
 	if mongo.IsDuplicateKeyError(err) {
 		return true
 	}
 	var ce mongo.CommandError
-	return errors.As(err, &ce) && strings.Contains(ce.Message, "UNIQUE constraint failed")
+	return errors.As(err, &ce) && ce.Code == ferretInternalError &&
+		strings.Contains(ce.Message, "UNIQUE constraint failed")
 }
+
+// ferretInternalError is the code of FerretDB's InternalError.
+const ferretInternalError = 1
 
 // errNoDocuments is returned by single-document reads that found nothing.
 var errNoDocuments = mongo.ErrNoDocuments
