@@ -62,6 +62,28 @@ func (s *Store) AddMembers(ctx context.Context, account, group string, members [
 // RemoveMembers removes users from a group and returns how many were in it.
 func (s *Store) RemoveMembers(ctx context.Context, account, group string, members []string) (int, error) {
 	removed := 0
+	if s.FerretDB && len(members) <= fewIDs {
+		// One by one by id: FerretDB's primary-key index serves only
+		// {_id: …} (see idFilter); the account is checked by a read.
+		coll := s.db.Collection(collMemberships)
+		for _, m := range members {
+			id := membershipID(group, m)
+			var d membership
+			err := coll.FindOne(ctx, bson.M{"_id": id}).Decode(&d)
+			if isNotFound(err) || (err == nil && d.Account != account) {
+				continue
+			}
+			if err != nil {
+				return removed, err
+			}
+			res, err := coll.DeleteOne(ctx, bson.M{"_id": id})
+			if err != nil {
+				return removed, err
+			}
+			removed += int(res.DeletedCount)
+		}
+		return removed, nil
+	}
 	for start := 0; start < len(members); start += idChunk {
 		chunk := members[start:min(start+idChunk, len(members))]
 		ids := make([]string, len(chunk))

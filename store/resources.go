@@ -99,14 +99,68 @@ func (s *Store) uniquenessError(r *Resource, err error) error {
 // Get returns a resource of the account.
 func (s *Store) Get(ctx context.Context, rt *schemas.ResourceType, account, id string) (*Resource, error) {
 	var d document
-	err := s.coll(rt).FindOne(ctx, bson.M{"_id": id, "account": account}, options.FindOne().SetProjection(bson.M{"n": 0})).Decode(&d)
+	err := s.coll(rt).FindOne(ctx, s.idFilter(account, id), options.FindOne().SetProjection(bson.M{"n": 0})).Decode(&d)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, notFound(rt, id)
 		}
 		return nil, err
 	}
+	if d.Account != account {
+		return nil, notFound(rt, id)
+	}
 	return fromDocument(rt, &d), nil
+}
+
+// idFilter selects one resource of an account by id. FerretDB uses its
+// primary-key index only for a filter that is exactly {_id: …} (any other
+// filter scans the collection, about ten times slower), so there the
+// filter is the id alone and callers check the account of what they read
+// — and, for writes, the version, by a read under the write lock (see
+// target). On MongoDB the filter holds both.
+func (s *Store) idFilter(account, id string) bson.M {
+	if s.FerretDB {
+		return bson.M{"_id": id}
+	}
+	return bson.M{"_id": id, "account": account}
+}
+
+// target returns the filter of a conditional write of one resource: the
+// account's resource at version expect (0: any version). On FerretDB the
+// caller holds the write lock, and the account and version are checked by
+// reading the resource by id first; on MongoDB the write checks them.
+func (s *Store) target(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) (bson.M, error) {
+	if !s.FerretDB {
+		q := bson.M{"_id": id, "account": account}
+		if expect > 0 {
+			q["version"] = expect
+		}
+		return q, nil
+	}
+	if err := s.checkVersion(ctx, rt, account, id, expect); err != nil {
+		return nil, err
+	}
+	return bson.M{"_id": id}, nil
+}
+
+// checkVersion reads a resource's account and version by id: not found
+// when it is not the account's, ErrVersionMismatch when it is not at
+// version expect (0: any).
+func (s *Store) checkVersion(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) error {
+	var d struct {
+		Account string `bson:"account"`
+		Version int64  `bson:"version"`
+	}
+	err := s.coll(rt).FindOne(ctx, s.idFilter(account, id), options.FindOne().SetProjection(bson.M{"account": 1, "version": 1})).Decode(&d)
+	switch {
+	case isNotFound(err) || (err == nil && d.Account != account):
+		return notFound(rt, id)
+	case err != nil:
+		return err
+	case expect > 0 && d.Version != expect:
+		return ErrVersionMismatch
+	}
+	return nil
 }
 
 func notFound(rt *schemas.ResourceType, id string) error {
@@ -120,7 +174,12 @@ func (s *Store) Replace(ctx context.Context, r *Resource, expect int64) error {
 	next := *r
 	next.Version, next.Modified = expect+1, now()
 	unlock := s.lockWrites()
-	res, err := s.coll(r.Type).ReplaceOne(ctx, bson.M{"_id": r.ID, "account": r.Account, "version": expect}, toDocument(&next))
+	q, err := s.target(ctx, r.Type, r.Account, r.ID, expect)
+	if err != nil {
+		unlock()
+		return err
+	}
+	res, err := s.coll(r.Type).ReplaceOne(ctx, q, toDocument(&next))
 	unlock()
 	if err != nil {
 		return s.uniquenessError(r, err)
@@ -138,9 +197,12 @@ func (s *Store) Replace(ctx context.Context, r *Resource, expect int64) error {
 func (s *Store) Touch(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) (int64, time.Time, error) {
 	t := now()
 	unlock := s.lockWrites()
-	res, err := s.coll(rt).UpdateOne(ctx,
-		bson.M{"_id": id, "account": account, "version": expect},
-		bson.M{"$set": bson.M{"version": expect + 1, "modified": t}})
+	q, err := s.target(ctx, rt, account, id, expect)
+	if err != nil {
+		unlock()
+		return 0, time.Time{}, err
+	}
+	res, err := s.coll(rt).UpdateOne(ctx, q, bson.M{"$set": bson.M{"version": expect + 1, "modified": t}})
 	unlock()
 	if err != nil {
 		return 0, time.Time{}, err
@@ -161,8 +223,11 @@ func (s *Store) Bump(ctx context.Context, rt *schemas.ResourceType, account, id 
 	var d struct {
 		Version int64 `bson:"version"`
 	}
-	err := s.coll(rt).FindOneAndUpdate(ctx,
-		bson.M{"_id": id, "account": account},
+	q, err := s.target(ctx, rt, account, id, 0)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	err = s.coll(rt).FindOneAndUpdate(ctx, q,
 		bson.M{"$inc": bson.M{"version": int64(1)}, "$set": bson.M{"modified": t}},
 		// No projection: FerretDB's findAndModify does not implement one.
 		options.FindOneAndUpdate().SetReturnDocument(options.After),
@@ -178,11 +243,12 @@ func (s *Store) Bump(ctx context.Context, rt *schemas.ResourceType, account, id 
 
 // Delete removes a resource if it is still at version expect (0: any).
 func (s *Store) Delete(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) error {
-	q := bson.M{"_id": id, "account": account}
-	if expect > 0 {
-		q["version"] = expect
-	}
 	unlock := s.lockWrites()
+	q, err := s.target(ctx, rt, account, id, expect)
+	if err != nil {
+		unlock()
+		return err
+	}
 	res, err := s.coll(rt).DeleteOne(ctx, q)
 	unlock()
 	if err != nil {
@@ -195,66 +261,10 @@ func (s *Store) Delete(ctx context.Context, rt *schemas.ResourceType, account, i
 }
 
 func (s *Store) whyNotMatched(ctx context.Context, rt *schemas.ResourceType, account, id string) error {
-	n, err := s.coll(rt).CountDocuments(ctx, bson.M{"_id": id, "account": account})
-	if err != nil {
+	if err := s.checkVersion(ctx, rt, account, id, 0); err != nil {
 		return err
 	}
-	if n == 0 {
-		return notFound(rt, id)
-	}
 	return ErrVersionMismatch
-}
-
-// Existing returns which of the ids are resources of the account.
-func (s *Store) Existing(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) (map[string]bool, error) {
-	found := map[string]bool{}
-	err := forChunks(ids, func(chunk []string) error {
-		cur, err := s.coll(rt).Find(ctx, bson.M{"account": account, "_id": bson.M{"$in": chunk}}, options.Find().SetProjection(bson.M{"_id": 1}))
-		if err != nil {
-			return err
-		}
-		defer cur.Close(ctx)
-		for cur.Next(ctx) {
-			var d struct {
-				ID string `bson:"_id"`
-			}
-			if err := cur.Decode(&d); err != nil {
-				return err
-			}
-			found[d.ID] = true
-		}
-		return cur.Err()
-	})
-	return found, err
-}
-
-// Names returns, for each of the ids that is a resource of the account, the
-// values of the named top-level attributes (for display names).
-func (s *Store) Names(ctx context.Context, rt *schemas.ResourceType, account string, ids []string, attrs ...string) (map[string]map[string]any, error) {
-	out := map[string]map[string]any{}
-	proj := bson.M{"_id": 1}
-	for _, a := range attrs {
-		if e, ok := rt.Extension(a); ok {
-			a = storageKey(e.Schema.ID)
-		}
-		proj["a."+a] = 1
-	}
-	err := forChunks(ids, func(chunk []string) error {
-		cur, err := s.coll(rt).Find(ctx, bson.M{"account": account, "_id": bson.M{"$in": chunk}}, options.Find().SetProjection(proj))
-		if err != nil {
-			return err
-		}
-		defer cur.Close(ctx)
-		for cur.Next(ctx) {
-			var d document
-			if err := cur.Decode(&d); err != nil {
-				return err
-			}
-			out[d.ID] = decodeAttributes(rt, d.A)
-		}
-		return cur.Err()
-	})
-	return out, err
 }
 
 // All returns every resource of a kind in the account, in creation order.
@@ -276,28 +286,6 @@ func (s *Store) All(ctx context.Context, rt *schemas.ResourceType, account strin
 		out = append(out, fromDocument(rt, &d))
 	}
 	return out, cur.Err()
-}
-
-// GetMany returns the account's resources with the given ids (those that
-// exist), a thousand per query.
-func (s *Store) GetMany(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) ([]*Resource, error) {
-	var out []*Resource
-	err := forChunks(ids, func(chunk []string) error {
-		cur, err := s.coll(rt).Find(ctx, bson.M{"account": account, "_id": bson.M{"$in": chunk}}, options.Find().SetProjection(bson.M{"n": 0}))
-		if err != nil {
-			return err
-		}
-		defer cur.Close(ctx)
-		for cur.Next(ctx) {
-			var d document
-			if err := cur.Decode(&d); err != nil {
-				return err
-			}
-			out = append(out, fromDocument(rt, &d))
-		}
-		return cur.Err()
-	})
-	return out, err
 }
 
 // ReplaceMany writes resources over their stored versions in batches, each
@@ -353,23 +341,109 @@ func (s *Store) ReplaceMany(ctx context.Context, rs []*Resource, expect []int64)
 	return errs, nil
 }
 
+// fewIDs is how many ids FerretDB reads one by one by id rather than in one
+// $in query: its primary-key index serves only {_id: …} (see idFilter),
+// while an $in query scans the collection.
+const fewIDs = 16
+
+// eachByID calls visit with the stored documents (as projected) of the
+// account's resources with the given ids, those that exist.
+func (s *Store) eachByID(ctx context.Context, rt *schemas.ResourceType, account string, ids []string, proj bson.M, visit func(*document) error) error {
+	coll := s.coll(rt)
+	if s.FerretDB && len(ids) <= fewIDs {
+		if !isExclusion(proj) {
+			proj["account"] = 1 // to check it
+		}
+		for _, id := range ids {
+			var d document
+			err := coll.FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(proj)).Decode(&d)
+			if isNotFound(err) || (err == nil && d.Account != account) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := visit(&d); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return forChunks(ids, func(chunk []string) error {
+		cur, err := coll.Find(ctx, bson.M{"account": account, "_id": bson.M{"$in": chunk}}, options.Find().SetProjection(proj))
+		if err != nil {
+			return err
+		}
+		defer cur.Close(ctx)
+		for cur.Next(ctx) {
+			var d document
+			if err := cur.Decode(&d); err != nil {
+				return err
+			}
+			if err := visit(&d); err != nil {
+				return err
+			}
+		}
+		return cur.Err()
+	})
+}
+
+// Existing returns which of the ids are resources of the account.
+func (s *Store) Existing(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) (map[string]bool, error) {
+	found := map[string]bool{}
+	err := s.eachByID(ctx, rt, account, ids, bson.M{"_id": 1}, func(d *document) error {
+		found[d.ID] = true
+		return nil
+	})
+	return found, err
+}
+
+// Names returns, for each of the ids that is a resource of the account, the
+// values of the named top-level attributes (for display names).
+func (s *Store) Names(ctx context.Context, rt *schemas.ResourceType, account string, ids []string, attrs ...string) (map[string]map[string]any, error) {
+	out := map[string]map[string]any{}
+	proj := bson.M{"_id": 1}
+	for _, a := range attrs {
+		if e, ok := rt.Extension(a); ok {
+			a = storageKey(e.Schema.ID)
+		}
+		proj["a."+a] = 1
+	}
+	err := s.eachByID(ctx, rt, account, ids, proj, func(d *document) error {
+		out[d.ID] = decodeAttributes(rt, d.A)
+		return nil
+	})
+	return out, err
+}
+
+// GetMany returns the account's resources with the given ids (those that
+// exist).
+func (s *Store) GetMany(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) ([]*Resource, error) {
+	var out []*Resource
+	err := s.eachByID(ctx, rt, account, ids, bson.M{"n": 0}, func(d *document) error {
+		out = append(out, fromDocument(rt, d))
+		return nil
+	})
+	return out, err
+}
+
 // versions returns the current version of each of the ids.
 func (s *Store) versions(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) (map[string]int64, error) {
 	out := map[string]int64{}
-	cur, err := s.coll(rt).Find(ctx, bson.M{"account": account, "_id": bson.M{"$in": ids}}, options.Find().SetProjection(bson.M{"version": 1}))
-	if err != nil {
-		return nil, err
-	}
-	defer cur.Close(ctx)
-	for cur.Next(ctx) {
-		var d struct {
-			ID      string `bson:"_id"`
-			Version int64  `bson:"version"`
-		}
-		if err := cur.Decode(&d); err != nil {
-			return nil, err
-		}
+	err := s.eachByID(ctx, rt, account, ids, bson.M{"version": 1}, func(d *document) error {
 		out[d.ID] = d.Version
+		return nil
+	})
+	return out, err
+}
+
+// isExclusion reports whether a projection leaves fields out ({"n": 0})
+// rather than naming those to keep.
+func isExclusion(proj bson.M) bool {
+	for _, v := range proj {
+		if v == 0 {
+			return true
+		}
 	}
-	return out, cur.Err()
+	return false
 }
