@@ -4,6 +4,7 @@
 //	timecamp-scim serve                 run the server
 //	timecamp-scim accounts create|list|show
 //	timecamp-scim tokens create|list|revoke
+//	timecamp-scim import users.csv --url URL   import people from CSV (SCIM Bulk client)
 //
 // Every command reads the same settings (flags or SCIM_* environment
 // variables); run "timecamp-scim serve -h" to list them.
@@ -33,6 +34,8 @@ Usage:
   timecamp-scim tokens create --account ACCOUNT --name N   add a SCIM token, print it once
   timecamp-scim tokens list --account ACCOUNT              list an account's tokens
   timecamp-scim tokens revoke --account ACCOUNT TOKEN_ID   revoke a token
+  timecamp-scim import FILE.csv --url URL [--dry-run]      import people from a CSV file through
+                                                           the SCIM API (token in $SCIM_TOKEN)
 
 ACCOUNT is an account id or name, USER a user id or userName. Settings come from flags or SCIM_*
 environment variables; "timecamp-scim serve -h" lists them.
@@ -74,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return accounts(ctx, args[1:], stdout, stderr)
 	case "tokens":
 		return tokens(ctx, args[1:], stdout, stderr)
+	case "import":
+		return importCSV(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
