@@ -369,7 +369,7 @@ func (s *Store) eachByID(ctx context.Context, rt *schemas.ResourceType, account 
 		}
 		return nil
 	}
-	return forChunks(ids, func(chunk []string) error {
+	return s.forChunks(ids, func(chunk []string) error {
 		cur, err := coll.Find(ctx, bson.M{"account": account, "_id": bson.M{"$in": chunk}}, options.Find().SetProjection(proj))
 		if err != nil {
 			return err
