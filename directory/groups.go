@@ -30,9 +30,15 @@ func (s *Service) createGroup(ctx context.Context, acct *store.Account, r *store
 	}
 	t = t.with(n)
 	ensureExtension(r.Attributes, schemas.TimeCampGroupURN)["path"] = t.path(r.ID)
+	// The members' roles, projects and seats change only if the group or
+	// an ancestor grants something; otherwise they are not read at all.
+	var affected []string
+	if t.grantsAny(r.ID) {
+		affected = members
+	}
 	delta := newMemberDelta()
 	delta.addIDs(members)
-	planned, err := s.planUsers(ctx, acct, t, members, membershipPlan{group: r.ID, delta: delta})
+	planned, err := s.planUsers(ctx, acct, t, affected, membershipPlan{group: r.ID, delta: delta})
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +50,9 @@ func (s *Service) createGroup(ctx context.Context, acct *store.Account, r *store
 		if _, err := s.store.AddMembers(ctx, acct.ID, r.ID, members); err != nil {
 			return nil, err
 		}
-		taken, err := s.syncUsers(ctx, acct.ID, members)
+	}
+	if len(affected) > 0 {
+		taken, err := s.syncUsers(ctx, acct.ID, affected)
 		if err != nil {
 			return nil, err
 		}
@@ -89,8 +97,12 @@ func (s *Service) groupChange(ctx context.Context, acct *store.Account, cur, nex
 		}
 		affected = append(affected, ids...)
 	}
+	// Joining or leaving a group changes a user's role, projects or seat
+	// only when the group or an ancestor grants something: for a group
+	// that grants nothing the members are not read (on the embedded
+	// database each read of users scans them all).
 	hasMembers := members != nil && !members.empty()
-	if hasMembers {
+	if hasMembers && (grantsChanged || t.grantsAny(cur.ID)) {
 		affected = append(affected, members.adds()...)
 		affected = append(affected, members.removes()...)
 		if members.replaceAll && !grantsChanged {

@@ -195,6 +195,18 @@ func (t *tree) grants(groupIDs []string) (string, map[string]string) {
 	return role, projects
 }
 
+// grantsAny reports whether the group or one of its ancestors grants a
+// role or project access: only then does belonging to it change what its
+// members get.
+func (t *tree) grantsAny(id string) bool {
+	for _, n := range t.chain(id) {
+		if n.grantsRole != "" || len(n.projects) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func higherRole(a, b string) string {
 	if schemas.RoleRank(b) > schemas.RoleRank(a) {
 		return b
