@@ -176,13 +176,33 @@ func membersFromAttributes(attrs map[string]any) ([]string, error) {
 	return memberIDs(v)
 }
 
+type knownUsersKey struct{}
+
+// WithKnownUsers returns a context in which group changes take these ids
+// to be users of the account without looking them up. A caller that makes
+// many group changes at once (a Bulk request) looks all their members up
+// in one query, or knows them because it just created them, and spares
+// each change a lookup of its own: on the embedded database every lookup
+// reads all the account's users. The caller must only vouch for ids it
+// found, or created, while handling the same request.
+func WithKnownUsers(ctx context.Context, ids map[string]bool) context.Context {
+	return context.WithValue(ctx, knownUsersKey{}, ids)
+}
+
 // checkMembers makes sure every id to add is a user of the account.
 func (s *Service) checkMembers(ctx context.Context, account string, ids []string) error {
-	found, err := s.store.Existing(ctx, schemas.User, account, ids)
+	known, _ := ctx.Value(knownUsersKey{}).(map[string]bool)
+	var check []string
+	for _, id := range ids {
+		if !known[id] {
+			check = append(check, id)
+		}
+	}
+	found, err := s.store.Existing(ctx, schemas.User, account, check)
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
+	for _, id := range check {
 		if !found[id] {
 			return failure.InvalidValue("members: there is no user with id %q in this account", id)
 		}

@@ -55,6 +55,11 @@ type bulkRun struct {
 	errors       int
 	defined      map[string]*bulkOp // bulkId → the POST defining it
 	ids          map[string]string  // bulkId → id of the created resource
+	// users are the ids of users this request created, or found when it
+	// looked up the members its group operations add (once, for all of
+	// them): the group operations do not look these up again.
+	users      map[string]bool
+	prefetched bool
 }
 
 func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
@@ -63,7 +68,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	run := &bulkRun{s: s, r: r, account: accountOf(r.Context()).ID, defined: map[string]*bulkOp{}, ids: map[string]string{}}
+	run := &bulkRun{s: s, r: r, account: accountOf(r.Context()).ID, defined: map[string]*bulkOp{}, ids: map[string]string{}, users: map[string]bool{}}
 	if err := run.parse(body); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -369,6 +374,10 @@ func (b *bulkRun) runOne(ctx context.Context, op *bulkOp) {
 	if op.data != nil {
 		data = b.resolve(op.data).(map[string]any)
 	}
+	if rt == schemas.Group && op.method != http.MethodDelete {
+		b.prefetchMembers(ctx)
+		ctx = directory.WithKnownUsers(ctx, b.users)
+	}
 	var res *store.Resource
 	var err error
 	status := http.StatusOK
@@ -386,6 +395,9 @@ func (b *bulkRun) runOne(ctx context.Context, op *bulkOp) {
 	case http.MethodDelete:
 		err = b.s.dir.Delete(ctx, b.account, rt, id, op.version)
 		status = http.StatusNoContent
+		if err == nil && rt == schemas.User {
+			delete(b.users, id)
+		}
 	}
 	if err != nil {
 		b.fail(op, err)
@@ -400,6 +412,102 @@ func (b *bulkRun) runOne(ctx context.Context, op *bulkOp) {
 	b.succeed(op, rt, res, status)
 }
 
+// prefetchMembers looks up, in one query, the users that the group
+// operations not run yet add as members (those given by id; bulkId
+// references are users this request creates). Without it each group
+// operation looks its members up itself, and on the embedded database
+// each lookup reads all the account's users: importing people into 20
+// groups would read them 20 times. An id not found is left to the
+// operation, which refuses it as usual.
+func (b *bulkRun) prefetchMembers(ctx context.Context) {
+	if b.prefetched {
+		return
+	}
+	b.prefetched = true
+	var ids []string
+	seen := map[string]bool{}
+	for _, op := range b.ops {
+		if op.done || op.invalid != nil || op.method == http.MethodDelete {
+			continue
+		}
+		if rt, _, _ := b.target(op); rt != schemas.Group {
+			continue
+		}
+		for _, id := range memberRefs(op.method, op.data) {
+			if !strings.HasPrefix(id, bulkRef) && !b.users[id] && !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	if len(ids) < 2 {
+		return
+	}
+	found, err := b.s.store.Existing(ctx, schemas.User, b.account, ids)
+	if err != nil {
+		return // each operation checks its members itself
+	}
+	for id := range found {
+		b.users[id] = true
+	}
+}
+
+// memberRefs returns the member ids a group operation adds: "members" of
+// a POST or PUT, the values of PATCH "add" and "replace" operations on
+// "members" (or with no path and a value holding "members").
+func memberRefs(method string, data any) []string {
+	var out []string
+	collect := func(v any) {
+		list, ok := v.([]any)
+		if !ok {
+			list = []any{v}
+		}
+		for _, el := range list {
+			if m, ok := el.(map[string]any); ok {
+				el = field(m, "value")
+			}
+			if s, ok := el.(string); ok {
+				out = append(out, strings.TrimSpace(s))
+			}
+		}
+	}
+	m, _ := data.(map[string]any)
+	if method != http.MethodPatch {
+		if v := field(m, "members"); v != nil {
+			collect(v)
+		}
+		return out
+	}
+	ops, _ := field(m, "Operations").([]any)
+	for _, el := range ops {
+		po, _ := el.(map[string]any)
+		if kind := strings.ToLower(str(field(po, "op"))); kind != "add" && kind != "replace" {
+			continue
+		}
+		switch path := str(field(po, "path")); {
+		case path == "":
+			if value, ok := field(po, "value").(map[string]any); ok {
+				if v := field(value, "members"); v != nil {
+					collect(v)
+				}
+			}
+		case strings.EqualFold(path, "members"):
+			collect(field(po, "value"))
+		}
+	}
+	return out
+}
+
+// field reads a key of a JSON object without regard to case.
+func field(m map[string]any, key string) any {
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v
+		}
+	}
+	return nil
+}
+
 func (b *bulkRun) baseResult(op *bulkOp) map[string]any {
 	m := map[string]any{"method": op.method}
 	if op.bulkID != "" {
@@ -410,6 +518,9 @@ func (b *bulkRun) baseResult(op *bulkOp) map[string]any {
 
 func (b *bulkRun) succeed(op *bulkOp, rt *schemas.ResourceType, res *store.Resource, status int) {
 	op.done = true
+	if rt == schemas.User && op.method == http.MethodPost {
+		b.users[res.ID] = true
+	}
 	if op.bulkID != "" {
 		b.ids[op.bulkID] = res.ID
 	}
