@@ -215,6 +215,28 @@ func TestImportFiveThousand(t *testing.T) {
 		t.Errorf("person1 projects: %v", u.At(tcUser+".projects"))
 	}
 	t.Logf("checked in %s", time.Since(verifyStart).Round(time.Millisecond))
+
+	// TimeCamp's rule at scale: 5,000 new addresses and one that exists
+	// (line 2,501): nothing is imported, and that line is named.
+	b.Reset()
+	b.WriteString("email,group\n")
+	for i := 0; i < n; i++ {
+		addr := fmt.Sprintf("other%d@acme.test", i)
+		if i == n/2-1 {
+			addr = "PERSON42@acme.test"
+		}
+		fmt.Fprintf(&b, "%s,Engineering/New team\n", addr)
+	}
+	start = time.Now()
+	rep = importFile(t, e, b.String(), false)
+	t.Logf("refused a %d-line file with one existing address in %s", n, time.Since(start).Round(time.Millisecond))
+	expectProblems(t, rep, "0: 1 address is already in the account", fmt.Sprintf("%d: PERSON42@acme.test already has a user in this account", n/2+1))
+	if got := count(t, c, "/Users", ""); got != n {
+		t.Fatalf("%d users after a refused import, want %d", got, n)
+	}
+	if got := count(t, c, "/Groups", ""); got != 6 {
+		t.Fatalf("%d groups after a refused import, want 6", got)
+	}
 }
 
 func asList(v any) []any {

@@ -179,10 +179,17 @@ func (r *run) status(format string, args ...any) {
 	r.bar.status(fmt.Sprintf(format, args...))
 }
 
+// addressesPerSearch is how many addresses one search looks up. On the
+// embedded database a search costs about the same whatever its filter
+// holds (it reads every user, twice: to count and to list), so fewer,
+// larger searches are faster: 5,000 addresses against 5,000 users take
+// ~2.5 s in one search, ~11 s in five. The filter is ~200 KB.
+const addressesPerSearch = 5000
+
 // checkExistingUsers applies TimeCamp's rule: an address that already has
 // a user in the account (userName, compared without regard to case) keeps
 // the whole file out. The addresses are looked up with filters of up to
-// 1,000 "userName eq" terms joined by "or".
+// 5,000 "userName eq" terms joined by "or" (POST /Users/.search).
 func (r *run) checkExistingUsers(ctx context.Context) error {
 	var addrs []string
 	seen := map[string]bool{}
@@ -194,8 +201,8 @@ func (r *run) checkExistingUsers(ctx context.Context) error {
 		}
 	}
 	existing := map[string]map[string]any{}
-	for start := 0; start < len(addrs); start += pageSize {
-		chunk := addrs[start:min(start+pageSize, len(addrs))]
+	for start := 0; start < len(addrs); start += addressesPerSearch {
+		chunk := addrs[start:min(start+addressesPerSearch, len(addrs))]
 		terms := make([]string, len(chunk))
 		for i, a := range chunk {
 			terms[i] = "userName eq " + quote(a)
