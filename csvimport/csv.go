@@ -22,6 +22,8 @@ type Row struct {
 	Group       []string // path segments below the account; nil: no group
 	Projects    []string // project names or ids as written
 	AllProjects *bool    // nil: not given
+
+	groupConflict bool // the group path puts a name in two places (reported)
 }
 
 // Problem is something wrong with the file, on a line (0: the file as a
@@ -29,6 +31,9 @@ type Row struct {
 type Problem struct {
 	Line    int
 	Message string
+	// note marks an explanation of other problems (printed after them,
+	// not counted).
+	note bool
 }
 
 // Columns, by their canonical names.
@@ -372,6 +377,7 @@ func (p *parsed) checkGroupNames() {
 				continue
 			}
 			if at.parent != parent {
+				r.groupConflict = true
 				p.problem(r.Line, "group %q: a group named %q is at %s on line %d; group names are unique in an account, so a name can be in one place only", strings.Join(r.Group, "/"), r.Group[i], at.path, at.line)
 				break
 			}

@@ -186,6 +186,9 @@ func (r *run) status(format string, args ...any) {
 // ~2.5 s in one search, ~11 s in five. The filter is ~200 KB.
 const addressesPerSearch = 5000
 
+// existingMarker ends the message about an address that has a user.
+const existingMarker = " already has a user in this account"
+
 // checkExistingUsers applies TimeCamp's rule: an address that already has
 // a user in the account (userName, compared without regard to case) keeps
 // the whole file out. The addresses are looked up with filters of up to
@@ -226,10 +229,12 @@ func (r *run) checkExistingUsers(ctx context.Context) error {
 		if lookup(u, "active") == false {
 			state = " (deactivated)"
 		}
-		r.problem(row.Line, "%s already has a user in this account%s", row.Email, state)
+		r.problem(row.Line, "%s%s%s", row.Email, existingMarker, state)
 	}
 	if conflicts > 0 {
-		r.problem(0, "%s already in the account: a file is imported only when every address in it is new. Remove those lines, and invite the people who already have a user one by one.", plural(conflicts, "address is", "addresses are"))
+		r.rep.Problems = append(r.rep.Problems, Problem{note: true, Message: fmt.Sprintf(
+			"%s already in the account: a file is imported only when every address in it is new. Remove those lines, and invite the people who already have a user one by one.",
+			plural(conflicts, "address is", "addresses are"))})
 	}
 	return nil
 }
@@ -242,7 +247,7 @@ func (r *run) resolveGroups(ctx context.Context) error {
 	r.groups, r.groupOf = map[string]*group{}, map[*Row]*group{}
 	var names []string
 	for _, row := range r.rows {
-		if row.Group == nil {
+		if row.Group == nil || row.groupConflict {
 			continue
 		}
 		var parent *group

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // progressMinimum is the smallest file (in user lines) that gets a
@@ -69,10 +70,11 @@ func (b *progressBar) render() {
 }
 
 func (b *progressBar) draw(line string) {
+	n := utf8.RuneCountInString(line)
 	pad := ""
-	if n := len(line); n < b.drawn {
+	if n < b.drawn {
 		pad = strings.Repeat(" ", b.drawn-n)
 	}
 	fmt.Fprint(b.w, "\r"+line+pad)
-	b.drawn = len(line)
+	b.drawn = n
 }
