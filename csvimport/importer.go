@@ -109,6 +109,9 @@ func Import(ctx context.Context, name string, src io.Reader, opts Options) (*Rep
 	rep := &Report{File: name, DryRun: opts.DryRun}
 	r := &run{opts: opts, rep: rep, userIDs: map[*Row]string{}}
 	defer func() {
+		r.bar.clear()
+		sortProblems(rep.Problems)
+		sortProblems(rep.Failures)
 		rep.Elapsed = time.Since(start)
 		if r.c != nil {
 			rep.Requests = r.c.requests
@@ -144,8 +147,6 @@ func Import(ctx context.Context, name string, src io.Reader, opts Options) (*Rep
 	if err := r.resolveProjects(ctx); err != nil {
 		return rep, err
 	}
-	r.bar.clear()
-	sortProblems(rep.Problems)
 	if len(rep.Problems) > 0 || opts.DryRun {
 		return rep, nil
 	}
@@ -162,8 +163,6 @@ func Import(ctx context.Context, name string, src io.Reader, opts Options) (*Rep
 	if err := r.addMembers(ctx); err != nil {
 		return rep, err
 	}
-	r.bar.clear()
-	sortProblems(rep.Failures)
 	return rep, nil
 }
 

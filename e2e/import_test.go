@@ -20,7 +20,7 @@ import (
 func importRun(t *testing.T, token string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"import"}, args...)...)
-	cmd.Env = append(os.Environ(), "SCIM_TOKEN="+token)
+	cmd.Env = append(os.Environ(), "SCIM_TOKEN="+token, "SCIM_URL=")
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -115,6 +115,14 @@ func TestImportCommand(t *testing.T) {
 	}
 	if n := total(t, s.Client, "/Users?count=0"); n != "60" {
 		t.Fatalf("%s users after refused imports", n)
+	}
+
+	// From standard input, with the URL from SCIM_URL.
+	cmd := exec.Command(binary, "import", "-")
+	cmd.Env = append(os.Environ(), "SCIM_TOKEN="+s.token, "SCIM_URL="+base)
+	cmd.Stdin = strings.NewReader("email\nstdin@example.com\n")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "-: created 1 user (1 line") {
+		t.Fatalf("import from stdin: %v\n%s", err, out)
 	}
 
 	// Usage and token mistakes.
