@@ -63,8 +63,8 @@ func (s *Store) AddMembers(ctx context.Context, account, group string, members [
 func (s *Store) RemoveMembers(ctx context.Context, account, group string, members []string) (int, error) {
 	removed := 0
 	if s.FerretDB && len(members) <= fewIDs {
-		// One by one by id: FerretDB's primary-key index serves only
-		// {_id: …} (see idFilter); the account is checked by a read.
+		// One by one by id: FerretDB serves only {_id: …} quickly (see
+		// idFilter); the account is checked by a read.
 		coll := s.db.Collection(collMemberships)
 		for _, m := range members {
 			id := membershipID(group, m)
