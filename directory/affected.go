@@ -46,7 +46,7 @@ func (s *Service) planUsers(ctx context.Context, acct *store.Account, t *tree, i
 	}
 	seats := 0
 	for _, u := range users {
-		attrs := deepCopy(u.Attributes).(map[string]any)
+		attrs := schemas.CopyAttributes(u.Attributes)
 		st := deriveUser(attrs, plan.groupsAfter(u.ID, groupsOf[u.ID]), t, acct.Owner == u.ID)
 		if acct.Owner == u.ID && st.effectiveRole != schemas.RoleAdministrator {
 			return 0, failure.Forbiddenf("this change would take the administrator role away from %s, the account owner; transfer the ownership first (timecamp-scim accounts transfer-owner)", str(u.Attributes["userName"]))
@@ -88,7 +88,7 @@ func (s *Service) syncUsers(ctx context.Context, account string, ids []string) (
 		var deltas []int
 		for _, u := range users {
 			next := *u
-			next.Attributes = deepCopy(u.Attributes).(map[string]any)
+			next.Attributes = schemas.CopyAttributes(u.Attributes)
 			st := deriveUser(next.Attributes, groupsOf[u.ID], t, acct.Owner == u.ID)
 			if reflect.DeepEqual(next.Attributes, u.Attributes) {
 				continue
@@ -148,7 +148,7 @@ func (s *Service) refreshPaths(ctx context.Context, acct *store.Account, ids []s
 				continue
 			}
 			next := *g
-			next.Attributes = deepCopy(g.Attributes).(map[string]any)
+			next.Attributes = schemas.CopyAttributes(g.Attributes)
 			ensureExtension(next.Attributes, schemas.TimeCampGroupURN)["path"] = t.path(g.ID)
 			writes, expect = append(writes, &next), append(expect, g.Version)
 		}

@@ -71,7 +71,7 @@ func (s *Service) CreateUsers(ctx context.Context, account string, bodies []map[
 	// its own (claiming ownership is its own conditional write).
 	if acct.Owner == "" {
 		for k, i := range pending {
-			st := deriveUser(deepCopy(users[i].Attributes).(map[string]any), nil, t, false)
+			st := deriveUser(schemas.CopyAttributes(users[i].Attributes), nil, t, false)
 			if st.effectiveRole == schemas.RoleAdministrator && st.counts {
 				created[i], errs[i] = s.insertUser(ctx, acct, t, users[i], invReqs[i])
 				pending = append(pending[:k:k], pending[k+1:]...)

@@ -168,7 +168,7 @@ func mergeProjects(own []any, granted map[string]string) []any {
 // ownView returns a copy of a user's attributes as the user's own writes
 // see them: without inherited project entries, which the server derives.
 func ownView(attrs map[string]any) map[string]any {
-	c := deepCopy(attrs).(map[string]any)
+	c := schemas.CopyAttributes(attrs)
 	if tc := extension(c, schemas.TimeCampUserURN); tc != nil {
 		if own := ownProjects(tc["projects"]); len(own) > 0 {
 			tc["projects"] = own

@@ -186,7 +186,7 @@ func (s *Service) reparentChildren(ctx context.Context, acct *store.Account, gon
 		}
 		_, err := s.update(ctx, acct.ID, schemas.Group, id, "", func(_ *store.Account, cur *store.Resource) (*change, error) {
 			next := *cur
-			next.Attributes = deepCopy(cur.Attributes).(map[string]any)
+			next.Attributes = schemas.CopyAttributes(cur.Attributes)
 			tc := ensureExtension(next.Attributes, schemas.TimeCampGroupURN)
 			if parent == "" {
 				delete(tc, "parent")

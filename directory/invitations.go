@@ -308,7 +308,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, token string) (*Invitati
 			return &change{}, nil
 		}
 		next := *cur
-		next.Attributes = deepCopy(cur.Attributes).(map[string]any)
+		next.Attributes = schemas.CopyAttributes(cur.Attributes)
 		next.Invitation = cur.Invitation.Copy()
 		next.Invitation.Status = store.InvitationAccepted
 		next.Invitation.AcceptedAt = t
@@ -340,7 +340,7 @@ func (s *Service) ExpireInvitations(ctx context.Context, limit int) (int, error)
 	for _, ref := range refs {
 		_, err := s.update(ctx, ref.Account, schemas.User, ref.ID, "", func(acct *store.Account, cur *store.Resource) (*change, error) {
 			next := *cur
-			next.Attributes = deepCopy(cur.Attributes).(map[string]any)
+			next.Attributes = schemas.CopyAttributes(cur.Attributes)
 			next.Invitation = cur.Invitation.Copy()
 			return s.userChange(ctx, acct, cur, &next)
 		})

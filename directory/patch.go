@@ -34,7 +34,7 @@ type patcher struct {
 }
 
 func newPatcher(rt *schemas.ResourceType, attrs map[string]any, members *memberDelta) *patcher {
-	return &patcher{rt: rt, attrs: deepCopy(attrs).(map[string]any), members: members}
+	return &patcher{rt: rt, attrs: schemas.CopyAttributes(attrs), members: members}
 }
 
 func (p *patcher) apply(op PatchOp) error {
@@ -603,24 +603,4 @@ func sortedKeys(m map[string]any) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// deepCopy copies JSON-shaped values so that a failed PATCH leaves the
-// stored resource untouched.
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, el := range x {
-			m[k] = deepCopy(el)
-		}
-		return m
-	case []any:
-		l := make([]any, len(x))
-		for i, el := range x {
-			l[i] = deepCopy(el)
-		}
-		return l
-	}
-	return v
 }

@@ -70,7 +70,7 @@ func (s *Service) deleteProject(ctx context.Context, acct *store.Account, cur *s
 				if rt == schemas.User {
 					attrs = ownView(attrs)
 				} else {
-					attrs = deepCopy(attrs).(map[string]any)
+					attrs = schemas.CopyAttributes(attrs)
 				}
 				tc := ensureExtension(attrs, urn)
 				tc["projects"] = removeProject(tc["projects"], cur.ID)
@@ -92,7 +92,7 @@ func (s *Service) deleteProject(ctx context.Context, acct *store.Account, cur *s
 	return s.forEachReferencing(ctx, acct.ID, schemas.Project, "parent", cur.ID, func(id string) error {
 		_, err := s.update(ctx, acct.ID, schemas.Project, id, "", func(_ *store.Account, r *store.Resource) (*change, error) {
 			next := *r
-			next.Attributes = deepCopy(r.Attributes).(map[string]any)
+			next.Attributes = schemas.CopyAttributes(r.Attributes)
 			delete(next.Attributes, "parent")
 			return &change{next: &next}, nil
 		})

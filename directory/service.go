@@ -104,7 +104,7 @@ func (s *Service) Replace(ctx context.Context, account string, rt *schemas.Resou
 	}
 	return s.update(ctx, account, rt, id, ifMatch, func(acct *store.Account, cur *store.Resource) (*change, error) {
 		next := *cur
-		next.Attributes = deepCopy(attrs).(map[string]any)
+		next.Attributes = schemas.CopyAttributes(attrs)
 		if rt == schemas.User {
 			if err := takePassword(&next, next.Attributes); err != nil {
 				return nil, err

@@ -415,3 +415,29 @@ func commonExternalID() schema.CoreAttribute {
 	def, _ := schema.Attributes(commonAttributes).ContainsAttribute(AttrExternalID)
 	return def
 }
+
+// Copy returns a deep copy of attribute values (JSON-shaped: maps, lists
+// and scalars), so that a change computed on the copy leaves the original
+// as it was.
+func Copy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		return CopyAttributes(x)
+	case []any:
+		l := make([]any, len(x))
+		for i, el := range x {
+			l[i] = Copy(el)
+		}
+		return l
+	}
+	return v
+}
+
+// CopyAttributes returns a deep copy of a resource's attributes.
+func CopyAttributes(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = Copy(v)
+	}
+	return out
+}

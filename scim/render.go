@@ -13,7 +13,7 @@ import (
 func (s *Server) representation(r *http.Request, res *store.Resource) map[string]any {
 	rt := res.Type
 	base := s.base(r)
-	out := deepCopyMap(res.Attributes)
+	out := schemas.CopyAttributes(res.Attributes)
 	ids := []string{rt.Schema.ID}
 	for _, e := range rt.Extensions {
 		if _, ok := out[e.Schema.ID]; ok {
@@ -199,28 +199,6 @@ func removePath(dst map[string]any, a schemas.Attr) {
 			}
 		}
 	}
-}
-
-func deepCopyMap(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m)+4)
-	for k, v := range m {
-		out[k] = deepCopyValue(v)
-	}
-	return out
-}
-
-func deepCopyValue(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		return deepCopyMap(x)
-	case []any:
-		l := make([]any, len(x))
-		for i, el := range x {
-			l[i] = deepCopyValue(el)
-		}
-		return l
-	}
-	return v
 }
 
 // splitList reads a comma-separated query parameter.

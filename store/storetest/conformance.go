@@ -108,25 +108,7 @@ func wantMismatch(t *testing.T, what string, err error) {
 	}
 }
 
-func copyAttrs(m map[string]any) map[string]any { return deepCopy(m).(map[string]any) }
-
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, el := range x {
-			m[k] = deepCopy(el)
-		}
-		return m
-	case []any:
-		l := make([]any, len(x))
-		for i, el := range x {
-			l[i] = deepCopy(el)
-		}
-		return l
-	}
-	return v
-}
+func copyAttrs(m map[string]any) map[string]any { return schemas.CopyAttributes(m) }
 
 func sorted(ids ...string) []string {
 	out := slices.Clone(ids)
