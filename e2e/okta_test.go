@@ -163,6 +163,22 @@ func TestOkta(t *testing.T) {
 		if r.Str("name.familyName") != "Leader" || tc(r, "role") != "user" || tc(r, "timeTrackingAdmin") != true {
 			t.Fatalf("after the profile PATCH: %s", r.Raw)
 		}
+		// A PUT replaces the whole user: TimeCamp attributes it leaves out
+		// go back to their defaults (docs/okta.md says so).
+		r = okta.do(t, http.MethodPut, "/Users/"+lead, "okta/replace-user.json", vars{
+			"id": lead, "userName": "lead.user@okta.local", "givenName": "Lead", "familyName": "Leader",
+			"externalId": "00ujl29u0le5T6Aj10h8", "active": "true", "created": r.Str("meta.created"), "lastModified": r.Str("meta.lastModified"),
+		}).Expect(t, http.StatusOK)
+		if tc(r, "role") != "user" || tc(r, "timeTrackingAdmin") != false || tc(r, "canViewRates") != false || tc(r, "notifyWeeklySummary") != true {
+			t.Fatalf("TimeCamp attributes after a PUT without them: %s", r.Raw)
+		}
+		r = okta.do(t, http.MethodPut, "/Users/"+lead, "okta/replace-user-timecamp.json", vars{
+			"id": lead, "userName": "lead.user@okta.local", "givenName": "Lead", "familyName": "Leader",
+			"externalId": "00ujl29u0le5T6Aj10h8", "active": "true", "role": "supervisor",
+		}).Expect(t, http.StatusOK)
+		if tc(r, "role") != "supervisor" || tc(r, "timeTrackingAdmin") != true || tc(r, "canViewRates") != true {
+			t.Fatalf("TimeCamp attributes after a PUT with them: %s", r.Raw)
+		}
 	})
 
 	step("import users page by page", func(t *testing.T) {
@@ -203,13 +219,20 @@ func TestOkta(t *testing.T) {
 	})
 
 	step("rename the group: replace with the id in the value", func(t *testing.T) {
+		// A TimeCamp administrator has made the group grant a role; Okta's
+		// PATCHes leave that alone.
+		s.Client.Patch(t, "/Groups/"+group+"?excludedAttributes=members",
+			map[string]any{"op": "add", "path": timecampGroupURN + ":grantsRole", "value": "supervisor"}).Expect(t, http.StatusOK)
 		r := okta.do(t, http.MethodPatch, "/Groups/"+group, "okta/patch-group-rename.json", vars{"id": group, "displayName": "Test SCIMv2 Renamed"})
 		if r.Status != http.StatusOK && r.Status != http.StatusNoContent {
 			t.Fatalf("status %d: %s", r.Status, r.Raw)
 		}
 		g := okta.get(t, "/Groups/"+group).Expect(t, http.StatusOK)
-		if g.Str("displayName") != "Test SCIMv2 Renamed" || g.Str("id") != group || !same(memberIDs(g.At("members")), test) {
+		if g.Str("displayName") != "Test SCIMv2 Renamed" || g.Str("id") != group || !same(memberIDs(g.At("members")), test) || g.Str(timecampGroupURN+".grantsRole") != "supervisor" {
 			t.Fatalf("renamed group: %s", g.Raw)
+		}
+		if u := okta.get(t, "/Users/"+test).Expect(t, http.StatusOK); tc(u, "effectiveRole") != "supervisor" {
+			t.Fatalf("role granted by the group: %s", u.Raw)
 		}
 	})
 
@@ -225,8 +248,8 @@ func TestOkta(t *testing.T) {
 			"member1": test, "display1": "test.user@okta.local", "member2": another, "display2": "another.user@okta.local",
 		}).Expect(t, http.StatusNoContent)
 		g = okta.get(t, "/Groups/"+group).Expect(t, http.StatusOK)
-		if got := memberIDs(g.At("members")); !same(got, lead, test, another) {
-			t.Fatalf("members %v", got)
+		if got := memberIDs(g.At("members")); !same(got, lead, test, another) || g.Str(timecampGroupURN+".grantsRole") != "supervisor" {
+			t.Fatalf("members %v: %s", got, g.Raw)
 		}
 		u := okta.get(t, "/Users/"+another).Expect(t, http.StatusOK)
 		if got := memberIDs(u.At("groups")); !same(got, group) {
@@ -238,7 +261,8 @@ func TestOkta(t *testing.T) {
 		r := oktaJSON.do(t, http.MethodPut, "/Groups/"+group, "okta/replace-group.json", vars{
 			"id": group, "displayName": "Test SCIMv2", "member": another, "memberDisplay": "another.user@okta.local",
 		}).Expect(t, http.StatusOK)
-		if r.Str("displayName") != "Test SCIMv2" || !same(memberIDs(r.At("members")), another) {
+		// A PUT replaces the whole group, grants included (docs/okta.md).
+		if r.Str("displayName") != "Test SCIMv2" || !same(memberIDs(r.At("members")), another) || r.At(timecampGroupURN+".grantsRole") != nil {
 			t.Fatalf("replaced group: %s", r.Raw)
 		}
 	})
