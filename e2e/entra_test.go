@@ -575,6 +575,11 @@ func TestEntraID(t *testing.T) {
 		if tc(u, "effectiveRole") != "user" || tc(u, "projects") != nil {
 			t.Fatalf("grants after leaving the group: %s", u.Raw)
 		}
+		// Back in the group, then the group is deleted: the grants go too.
+		entraJSON.do(t, http.MethodPatch, "/Groups/"+supervisors, "entra/patch-group-add-member.json", vars{"member": nestor}).Expect(t, http.StatusNoContent)
+		if u := entra.get(t, "/Users/"+nestor).Expect(t, http.StatusOK); tc(u, "effectiveRole") != "administrator" {
+			t.Fatalf("granted role after joining again: %s", u.Raw)
+		}
 	})
 
 	step("delete groups", func(t *testing.T) {
@@ -582,8 +587,9 @@ func TestEntraID(t *testing.T) {
 			entraJSON.do(t, http.MethodDelete, "/Groups/"+g, "", nil).Expect(t, http.StatusNoContent)
 			entraJSON.get(t, "/Groups/"+g).Expect(t, http.StatusNotFound)
 		}
-		if u := entra.get(t, "/Users/"+nestor).Expect(t, http.StatusOK); u.At("groups") != nil {
-			t.Fatalf("groups of a user after deleting them: %s", u.Raw)
+		u := entra.get(t, "/Users/"+nestor).Expect(t, http.StatusOK)
+		if u.At("groups") != nil || tc(u, "effectiveRole") != "user" || tc(u, "projects") != nil {
+			t.Fatalf("groups and grants of a user after deleting the groups: %s", u.Raw)
 		}
 	})
 
