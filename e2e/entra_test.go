@@ -516,9 +516,9 @@ func TestEntraID(t *testing.T) {
 	})
 
 	step("update a group's displayName", func(t *testing.T) {
-		r := entraJSON.do(t, http.MethodPatch, "/Groups/"+engineering, "entra/patch-group-displayname.json", vars{"displayName": "Engineering (all)"})
-		if r.Status != http.StatusOK && r.Status != http.StatusNoContent {
-			t.Fatalf("status %d: %s", r.Status, r.Raw)
+		r := entraJSON.do(t, http.MethodPatch, "/Groups/"+engineering, "entra/patch-group-displayname.json", vars{"displayName": "Engineering (all)"}).Expect(t, http.StatusOK)
+		if r.Str("displayName") != "Engineering (all)" {
+			t.Fatalf("rename answer: %s", r.Raw)
 		}
 		expectOne(t, entraJSON.get(t, groups(`displayName eq "Engineering (all)"`)), engineering)
 		expectEmptyList(t, entraJSON.get(t, groups(`displayName eq "Engineering"`)))
