@@ -121,6 +121,9 @@ func TestEntraID(t *testing.T) {
 		expectOne(t, entra.get(t, users(`UserName eq "Megan@Contoso.example"`)), megan)
 		expectOne(t, entra.get(t, users(`externalId eq "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"`)), megan)
 		expectOne(t, entra.get(t, users(`emails[type eq "work"].value eq "megan@contoso.example"`)), megan)
+		// As Microsoft's test collection writes it: a trailing slash and
+		// "+" for spaces.
+		expectOne(t, entra.get(t, "/Users/?filter=DisplayName+eq+%22Megan+Bowen%22"), megan)
 		r := entra.get(t, "/Users/"+megan).Expect(t, http.StatusOK)
 		if r.Str("id") != megan || r.Str("userName") != "megan@contoso.example" {
 			t.Fatalf("get user: %s", r.Raw)
