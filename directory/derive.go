@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"encoding/json"
 	"reflect"
 	"sort"
 	"strings"
@@ -48,27 +49,77 @@ func applyDefaults(attrs map[string]any) {
 	}
 }
 
-// roleFromRoles returns the account role the core "roles" attribute names:
-// its primary value, or its only value, when that is a role name. Entra ID
-// sends app-role assignments this way.
-func roleFromRoles(attrs map[string]any) (string, bool) {
-	list := asList(attrs["roles"])
-	var pick any
+// roleFromRoles returns the account role the core "roles" attribute names,
+// the way Entra ID sends app-role assignments: the values this write added
+// count first (a reassigned app role arrives as one more value, the old one
+// still listed), then all values; among them the primary one, else the
+// highest role named. A value may name the role itself ("Supervisor") or be
+// the JSON text Entra's PATCH carries ({"id": …, "value": "Supervisor",
+// "displayName": …}).
+func roleFromRoles(old, next map[string]any) (string, bool) {
+	var oldList []any
+	if old != nil {
+		oldList = asList(old["roles"])
+	}
+	list := asList(next["roles"])
+	var added []any
 	for _, el := range list {
-		if m, ok := el.(map[string]any); ok && m["primary"] == true {
-			pick = m["value"]
+		isNew := true
+		for _, o := range oldList {
+			if reflect.DeepEqual(el, o) {
+				isNew = false
+				break
+			}
+		}
+		if isNew {
+			added = append(added, el)
 		}
 	}
-	if pick == nil && len(list) == 1 {
-		if m, ok := list[0].(map[string]any); ok {
-			pick = m["value"]
+	if role, ok := pickRole(added); ok {
+		return role, true
+	}
+	return pickRole(list)
+}
+
+// pickRole returns the role named by the primary value, else the highest
+// role named by any value.
+func pickRole(list []any) (string, bool) {
+	primary, best := "", ""
+	for _, el := range list {
+		m, _ := el.(map[string]any)
+		role := roleName(m)
+		if role == "" {
+			continue
+		}
+		if m["primary"] == true {
+			primary = role
+		}
+		if schemas.RoleRank(role) > schemas.RoleRank(best) {
+			best = role
 		}
 	}
-	v := strings.ToLower(strings.TrimSpace(str(pick)))
+	if primary != "" {
+		return primary, true
+	}
+	return best, best != ""
+}
+
+// roleName reads the account role a value of "roles" names, or "".
+func roleName(m map[string]any) string {
+	v := strings.TrimSpace(str(m["value"]))
+	if strings.HasPrefix(v, "{") {
+		var assignment struct {
+			Value string `json:"value"`
+		}
+		if json.Unmarshal([]byte(v), &assignment) == nil {
+			v = strings.TrimSpace(assignment.Value)
+		}
+	}
+	v = strings.ToLower(v)
 	if schemas.RoleRank(v) < 0 {
-		return "", false
+		return ""
 	}
-	return v, true
+	return v
 }
 
 // applyRoles sets the account role from "roles" when this write changed
@@ -88,7 +139,7 @@ func applyRoles(old, next map[string]any) {
 	if old == nil && tc["role"] != nil {
 		return
 	}
-	if role, ok := roleFromRoles(next); ok {
+	if role, ok := roleFromRoles(old, next); ok {
 		tc["role"] = role
 	}
 }

@@ -318,9 +318,18 @@ func (p *patcher) applyFiltered(kind string, a schemas.Attr, path filter.Path, v
 	}
 	if kind == "remove" {
 		if sub != nil {
+			var emptied []int
 			for _, i := range matched {
-				delete(list[i].(map[string]any), sub.Name())
+				el := list[i].(map[string]any)
+				delete(el, sub.Name())
+				if isStub(def, el) {
+					emptied = append(emptied, i)
+				}
 			}
+			// Entra ID clears a mobile number with "remove"
+			// phoneNumbers[type eq "mobile"].value: a value left with only
+			// its type is no value at all.
+			list = removeIndexes(list, emptied)
 		} else {
 			list = removeIndexes(list, matched)
 		}
@@ -391,6 +400,22 @@ func (p *patcher) applyFiltered(kind string, a schemas.Attr, path filter.Path, v
 	container[def.Name()] = list
 	p.tidy(a)
 	return schemas.CheckOnePrimary(def, list, a.Name())
+}
+
+// isStub reports whether a value of a multi-valued complex attribute holds
+// nothing but labels: no "value" when the attribute has one (emails,
+// phoneNumbers), otherwise nothing besides "type" and "primary"
+// (addresses).
+func isStub(def schema.CoreAttribute, el map[string]any) bool {
+	if _, ok := schemas.SubAttribute(def, "value"); ok {
+		return schemas.IsEmpty(el["value"])
+	}
+	for k, v := range el {
+		if k != "type" && k != "primary" && !schemas.IsEmpty(v) {
+			return false
+		}
+	}
+	return true
 }
 
 func invalidPathFromFilter(err error) error {

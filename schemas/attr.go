@@ -120,7 +120,11 @@ func (rt *ResourceType) resolve(uri, name, sub string) (Attr, error) {
 			if ext, ok := rt.Extension(name); ok && sub == "" {
 				return Attr{Ext: ext, WholeExtension: true}, nil
 			}
-			return Attr{}, unknownAttribute(rt, name)
+			ext, def, ok := rt.extensionAttribute(name)
+			if !ok {
+				return Attr{}, unknownAttribute(rt, name)
+			}
+			a.Ext, a.Def = ext, def
 		} else {
 			return Attr{}, unknownAttribute(rt, uri+":"+name)
 		}
@@ -146,6 +150,24 @@ func (rt *ResourceType) resolve(uri, name, sub string) (Attr, error) {
 		a.Sub = &s
 	}
 	return a, nil
+}
+
+// extensionAttribute finds an extension attribute named without its schema
+// URN, when exactly one extension has it. RFC 7643 asks for the URN, but
+// Entra ID sends {"op": "Add", "path": "manager", ...} for the enterprise
+// extension's manager.
+func (rt *ResourceType) extensionAttribute(name string) (*Extension, schema.CoreAttribute, bool) {
+	var found *Extension
+	var def schema.CoreAttribute
+	for i := range rt.Extensions {
+		if d, ok := rt.Extensions[i].Schema.Attributes.ContainsAttribute(name); ok {
+			if found != nil {
+				return nil, schema.CoreAttribute{}, false
+			}
+			found, def = &rt.Extensions[i], d
+		}
+	}
+	return found, def, found != nil
 }
 
 func unknownAttribute(rt *ResourceType, path string) error {

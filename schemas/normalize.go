@@ -92,17 +92,35 @@ func (rt *ResourceType) Normalize(body map[string]any) (map[string]any, error) {
 			continue
 		}
 		def, ok := rt.Schema.Attributes.ContainsAttribute(key)
-		if !ok || isReadOnly(def) {
+		var ext *Extension
+		if !ok {
+			// An extension attribute named without its schema URN, as a
+			// PATCH path may name it ("manager").
+			ext, def, ok = rt.extensionAttribute(key)
+		}
+		if !ok || isReadOnly(def) || (ext != nil && v == nil) {
 			continue // unknown and read-only attributes are ignored
 		}
-		if _, dup := out[def.Name()]; dup {
-			return nil, failure.InvalidSyntax("attribute %q appears more than once (names are case-insensitive)", def.Name())
+		container, path := out, def.Name()
+		if ext != nil {
+			container, _ = out[ext.Schema.ID].(map[string]any)
+			path = ext.Schema.ID + ":" + def.Name()
 		}
-		nv, err := NormalizeValue(def, v, def.Name())
+		if _, dup := container[def.Name()]; dup {
+			return nil, failure.InvalidSyntax("attribute %q appears more than once (names are case-insensitive)", path)
+		}
+		nv, err := NormalizeValue(def, v, path)
 		if err != nil {
 			return nil, err
 		}
-		setIfPresent(out, def.Name(), nv)
+		if nv == nil {
+			continue
+		}
+		if ext != nil && container == nil {
+			container = map[string]any{}
+			out[ext.Schema.ID] = container
+		}
+		container[def.Name()] = nv
 	}
 	if err := rt.checkRequired(out); err != nil {
 		return nil, err
@@ -244,6 +262,18 @@ func normalizeSingular(def schema.CoreAttribute, v any, path string) (any, error
 	}
 	switch def.AttributeType() {
 	case "complex":
+		if list, isList := v.([]any); isList && !def.MultiValued() {
+			// Entra ID sends the manager as a list of one reference:
+			// [{"$ref": "…/Users/id", "value": "id"}].
+			switch len(list) {
+			case 0:
+				return nil, nil
+			case 1:
+				v = list[0]
+			default:
+				return nil, failure.InvalidValue("%q has one value, got a list of %d", path, len(list))
+			}
+		}
 		obj, ok := v.(map[string]any)
 		if !ok {
 			// Entra sends a manager as a plain id: treat a scalar as the value.

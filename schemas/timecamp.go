@@ -106,7 +106,7 @@ func projectAccess(forUser bool) schema.CoreAttribute {
 
 func timeCampUserSchema() schema.Schema {
 	attrs := schema.Attributes{
-		roleAttr("role", "The user's own account role: administrator, supervisor, user or guest; user when not given. The primary value of the core \"roles\" attribute sets it too.", false),
+		roleAttr("role", "The user's own account role: administrator, supervisor, user or guest; user when not given. The core \"roles\" attribute sets it too (how Entra ID sends app roles): the value naming a role that the write added, the primary one first, else the highest.", false),
 		roleAttr("effectiveRole", "The highest of role and the roles granted by the user's groups and their ancestors.", true),
 		readOnlyBool("accountOwner", "Whether the user owns the account. Exactly one user does; the owner cannot be deactivated, deleted or demoted."),
 		boolAttr("timeTrackingAdmin", "May manage everyone's time entries; implies canCreateProjects and canViewRates."),

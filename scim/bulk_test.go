@@ -294,3 +294,41 @@ func BenchmarkCreateUserOneByOne(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "users/s")
 }
+
+// Bulk runs Entra ID's shapes through the same code as single requests:
+// app roles on create, the manager as a one-reference list at path
+// "manager", a filtered sub-attribute cleared.
+func TestBulkEntraShapes(t *testing.T) {
+	c := scimtest.New(t).Client
+	ops := results(t, c.Post(t, "/Bulk", bulkBody(0,
+		bulkOp("POST", "/Users", "boss", map[string]any{
+			"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "boss@contoso.example", "active": "True",
+			"roles": []any{map[string]any{"primary": true, "type": "WindowsAzureActiveDirectoryRole", "value": "Supervisor"}},
+		}),
+		bulkOp("POST", "/Users", "emp", map[string]any{
+			"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "emp@contoso.example",
+			"phoneNumbers": []any{map[string]any{"type": "mobile", "value": "+1 555 0101"}},
+		}),
+		bulkOp("PATCH", "/Users/bulkId:emp", "", map[string]any{
+			"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+			"Operations": []any{
+				map[string]any{"op": "Add", "path": "manager", "value": []any{map[string]any{"$ref": nil, "value": "bulkId:boss"}}},
+				map[string]any{"op": "Remove", "path": `phoneNumbers[type eq "mobile"].value`},
+			},
+		}),
+	)))
+	for i, op := range ops {
+		if s := fmt.Sprint(op["status"]); s != "201" && s != "200" {
+			t.Fatalf("operation %d: %v", i, op)
+		}
+	}
+	boss, emp := idOf(ops[0]["location"]), idOf(ops[1]["location"])
+	b := c.Get(t, "/Users/"+boss).Expect(t, http.StatusOK)
+	if b.Str("urn:ietf:params:scim:schemas:extension:timecamp:2.0:User.role") != "supervisor" {
+		t.Fatalf("role from roles: %s", b.Raw)
+	}
+	e := c.Get(t, "/Users/"+emp).Expect(t, http.StatusOK)
+	if e.Str("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User.manager.value") != boss || e.At("phoneNumbers") != nil {
+		t.Fatalf("manager or phone numbers: %s", e.Raw)
+	}
+}

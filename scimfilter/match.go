@@ -135,9 +135,10 @@ func ResolveSub(def schema.CoreAttribute, path string, p filter.AttributePath) (
 }
 
 // Resolve resolves a filter's attribute path for an operator: unknown
-// attributes are invalidFilter errors, and a multi-valued complex attribute
-// named without a sub-attribute is compared by its "value" (RFC 7644
-// §3.4.2.2: emails co "x"), except with pr, which asks for any value at all.
+// attributes are invalidFilter errors, and a complex attribute with a
+// "value" named without a sub-attribute is compared by its "value" (RFC 7644
+// §3.4.2.2: emails co "x"; Entra ID asks manager eq "<id>" before it
+// updates a manager), except with pr, which asks for any value at all.
 func Resolve(rt *schemas.ResourceType, p filter.AttributePath, op filter.CompareOperator) (schemas.Attr, error) {
 	a, err := rt.Resolve(p)
 	if err != nil {
@@ -152,7 +153,7 @@ func Resolve(rt *schemas.ResourceType, p filter.AttributePath, op filter.Compare
 	if schemas.IsNeverReturned(a.Leaf()) {
 		return a, failure.InvalidFilter("%s cannot be used in a filter", a.Name())
 	}
-	if op != filter.PR && a.Sub == nil && a.Def.MultiValued() && a.Def.AttributeType() == "complex" {
+	if op != filter.PR && a.Sub == nil && a.Def.AttributeType() == "complex" {
 		if v, ok := schemas.SubAttribute(a.Def, "value"); ok {
 			a.Sub = &v
 		}

@@ -28,7 +28,11 @@ func Parse(s string) (filter.Expression, error) {
 	if s == "" {
 		return nil, failure.InvalidFilter("the filter is empty")
 	}
-	e, err := filter.ParseFilter([]byte(s))
+	text, cut := cutValuePathComparisons(s)
+	e, err := filter.ParseFilter([]byte(text))
+	if err == nil && len(cut) > 0 {
+		e, err = pasteValuePathComparisons(e, cut)
+	}
 	if err != nil {
 		return nil, failure.InvalidFilter("the filter %q could not be parsed: %s", s, parseErrorDetail(err))
 	}
