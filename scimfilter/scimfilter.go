@@ -28,10 +28,10 @@ func Parse(s string) (filter.Expression, error) {
 	if s == "" {
 		return nil, failure.InvalidFilter("the filter is empty")
 	}
-	text, cut := cutValuePathComparisons(s)
+	text, cut := cutValuePaths(s)
 	e, err := filter.ParseFilter([]byte(text))
 	if err == nil && len(cut) > 0 {
-		e, err = pasteValuePathComparisons(e, cut)
+		e, err = pasteValuePaths(e, cut)
 	}
 	if err != nil {
 		return nil, failure.InvalidFilter("the filter %q could not be parsed: %s", s, parseErrorDetail(err))
@@ -45,7 +45,10 @@ func Parse(s string) (filter.Expression, error) {
 // ParsePath parses a PATCH path ("members[value eq \"x\"]",
 // "emails[type eq \"work\"].value", "name.givenName").
 func ParsePath(s string) (filter.Path, error) {
-	p, err := filter.ParsePath([]byte(strings.TrimSpace(s)))
+	p, hasFilter, err := parsePathWithFilter(strings.TrimSpace(s))
+	if !hasFilter {
+		p, err = filter.ParsePath([]byte(strings.TrimSpace(s)))
+	}
 	if err != nil {
 		return filter.Path{}, failure.InvalidPath("the path %q could not be parsed: %s", s, parseErrorDetail(err))
 	}

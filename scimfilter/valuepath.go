@@ -8,79 +8,111 @@ import (
 	filter "github.com/scim2/filter-parser/v2"
 )
 
-// A comparison of a sub-attribute picked by a value filter,
-// emails[type eq "work"].value eq "x", means the value filter
-// emails[type eq "work" and value eq "x"]. RFC 7644's filter grammar has no
-// such form, but Microsoft Entra ID sends it: its attribute mappings name
+// Value filters (emails[type eq "work" and value co "@x"]) are parsed apart
+// from the filter around them. scim2/filter-parser v2.3.1 parses a value
+// filter with its own, smaller grammar: it refuses more than two
+// conditions, parentheses, and "not (...)" combined with and/or inside the
+// brackets, all of which RFC 7644 allows. So each value filter is cut out
+// of the text (replaced by a placeholder comparison), its attribute path
+// and its inner filter are parsed on their own — the inner one with the
+// full filter grammar — and the value path is put together in the tree.
+//
+// The same cut handles a form RFC 7644's grammar lacks but Microsoft Entra
+// ID sends: a comparison of a sub-attribute picked by a value filter,
+// emails[type eq "work"].value eq "x", which means the value filter
+// emails[type eq "work" and value eq "x"] (Entra's attribute mappings name
 // emails[type eq "work"].value, and its documentation asks that a matching
-// attribute can be queried with exactly that path. The parser accepts
-// neither form with grouping inside brackets, so each such comparison is
-// cut out of the text (replaced by a placeholder), its two halves are
-// parsed on their own, and the value filter is put together in the tree.
+// attribute can be queried with exactly that path).
 
-// foldedPrefix names the placeholders; a filter that already holds it is
-// left as it is.
-const foldedPrefix = "zzFoldedValuePath"
+// placeholderPrefix names the placeholders; a filter that already holds it
+// is parsed as it is.
+const placeholderPrefix = "zzValuePath"
 
-// valuePathComparison is one comparison cut out of a filter.
-type valuePathComparison struct {
-	valuePath  string // emails[type eq "work"]
-	comparison string // value eq "x"
+// valuePathPiece is one value filter cut out of a filter.
+type valuePathPiece struct {
+	attr       string // emails
+	inner      string // type eq "work"
+	comparison string // value eq "x" (Entra's form), or empty
 }
 
-// cutValuePathComparisons replaces each valuePath.sub op value in s by a
-// placeholder ("zzFoldedValuePath0 pr") and returns the pieces. Text inside
-// string literals is left alone; what it does not recognise is passed on
-// unchanged for the parser to judge.
-func cutValuePathComparisons(s string) (string, []valuePathComparison) {
-	if strings.Contains(s, foldedPrefix) {
+// cutValuePaths replaces each value path in s by a placeholder
+// ("zzValuePath0 pr") and returns the pieces. Text inside string literals
+// is left alone; what it does not recognise is passed on unchanged for the
+// parser to judge.
+func cutValuePaths(s string) (string, []valuePathPiece) {
+	if strings.Contains(s, placeholderPrefix) {
 		return s, nil
 	}
-	var cut []valuePathComparison
+	var cut []valuePathPiece
 	var b strings.Builder
-	open, pathStart := -1, -1 // in b: the '[' of the current value filter and the start of its attribute path
-	inString, escaped := false, false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if inString {
-			b.WriteByte(c)
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
+		if c == '"' {
+			end := stringEnd(s, i)
+			b.WriteString(s[i:end])
+			i = end - 1
 			continue
 		}
-		switch c {
-		case '"':
-			inString = true
-		case '[':
-			open, pathStart = b.Len(), b.Len()
-			text := b.String()
-			for pathStart > 0 && (isNameChar(text[pathStart-1]) || text[pathStart-1] == ':' || text[pathStart-1] == '.') {
-				pathStart--
-			}
-		case ']':
-			if open >= 0 && pathStart < open {
-				if cmp, n, ok := subComparison(s[i+1:]); ok {
-					text := b.String()
-					cut = append(cut, valuePathComparison{valuePath: text[pathStart:] + "]", comparison: cmp})
-					b.Reset()
-					b.WriteString(text[:pathStart])
-					b.WriteString(foldedPrefix + strconv.Itoa(len(cut)-1) + " pr")
-					i += n
-					open = -1
-					continue
-				}
-			}
-			open = -1
+		if c != '[' {
+			b.WriteByte(c)
+			continue
 		}
-		b.WriteByte(c)
+		text := b.String()
+		start := len(text)
+		for start > 0 && (isNameChar(text[start-1]) || text[start-1] == ':' || text[start-1] == '.') {
+			start--
+		}
+		close := closingBracket(s, i)
+		if start == len(text) || close < 0 {
+			b.WriteByte(c) // not a value path: the parser will say so
+			continue
+		}
+		piece := valuePathPiece{attr: text[start:], inner: s[i+1 : close]}
+		next := close + 1
+		if cmp, n, ok := subComparison(s[next:]); ok {
+			piece.comparison = cmp
+			next += n
+		}
+		cut = append(cut, piece)
+		b.Reset()
+		b.WriteString(text[:start])
+		b.WriteString(placeholderPrefix + strconv.Itoa(len(cut)-1) + " pr")
+		i = next - 1
 	}
 	return b.String(), cut
+}
+
+// stringEnd returns the index after the string literal starting at s[i]
+// (the end of s if it is not closed).
+func stringEnd(s string, i int) int {
+	escaped := false
+	for j := i + 1; j < len(s); j++ {
+		switch {
+		case escaped:
+			escaped = false
+		case s[j] == '\\':
+			escaped = true
+		case s[j] == '"':
+			return j + 1
+		}
+	}
+	return len(s)
+}
+
+// closingBracket returns the index of the ']' closing the '[' at s[i], or
+// -1. Value filters do not nest.
+func closingBracket(s string, i int) int {
+	for j := i + 1; j < len(s); j++ {
+		switch s[j] {
+		case '"':
+			j = stringEnd(s, j) - 1
+		case ']':
+			return j
+		case '[':
+			return -1
+		}
+	}
+	return -1
 }
 
 // subComparison reads ".sub op value" (or ".sub pr") at the start of s and
@@ -120,20 +152,10 @@ func subComparison(s string) (string, int, bool) {
 	}
 	end := v
 	if s[v] == '"' {
-		escaped := false
-		for end = v + 1; end < len(s); end++ {
-			if escaped {
-				escaped = false
-			} else if s[end] == '\\' {
-				escaped = true
-			} else if s[end] == '"' {
-				break
-			}
-		}
-		if end == len(s) {
+		end = stringEnd(s, v)
+		if s[end-1] != '"' || end == v+1 {
 			return "", 0, false
 		}
-		end++
 	} else {
 		for end < len(s) && s[end] != ' ' && s[end] != ')' {
 			end++
@@ -142,32 +164,32 @@ func subComparison(s string) (string, int, bool) {
 	return s[1:end], end, true
 }
 
-// pasteValuePathComparisons replaces the placeholders in a parsed filter by
-// the value filters they stand for.
-func pasteValuePathComparisons(e filter.Expression, cut []valuePathComparison) (filter.Expression, error) {
+// pasteValuePaths replaces the placeholders in a parsed filter by the
+// value paths they stand for.
+func pasteValuePaths(e filter.Expression, cut []valuePathPiece) (filter.Expression, error) {
 	switch x := e.(type) {
 	case *filter.AttributeExpression:
 		p := x.AttributePath
-		if p.URIPrefix != nil || p.SubAttribute != nil || !strings.HasPrefix(p.AttributeName, foldedPrefix) {
+		if p.URIPrefix != nil || p.SubAttribute != nil || !strings.HasPrefix(p.AttributeName, placeholderPrefix) {
 			return e, nil
 		}
-		n, err := strconv.Atoi(strings.TrimPrefix(p.AttributeName, foldedPrefix))
+		n, err := strconv.Atoi(strings.TrimPrefix(p.AttributeName, placeholderPrefix))
 		if err != nil || n < 0 || n >= len(cut) || x.Operator != filter.PR {
 			return nil, fmt.Errorf("placeholder %s", p.AttributeName)
 		}
-		return foldValuePath(cut[n])
+		return cut[n].parse()
 	case *filter.LogicalExpression:
-		l, err := pasteValuePathComparisons(x.Left, cut)
+		l, err := pasteValuePaths(x.Left, cut)
 		if err != nil {
 			return nil, err
 		}
-		r, err := pasteValuePathComparisons(x.Right, cut)
+		r, err := pasteValuePaths(x.Right, cut)
 		if err != nil {
 			return nil, err
 		}
 		x.Left, x.Right = l, r
 	case *filter.NotExpression:
-		inner, err := pasteValuePathComparisons(x.Expression, cut)
+		inner, err := pasteValuePaths(x.Expression, cut)
 		if err != nil {
 			return nil, err
 		}
@@ -176,24 +198,55 @@ func pasteValuePathComparisons(e filter.Expression, cut []valuePathComparison) (
 	return e, nil
 }
 
-func foldValuePath(c valuePathComparison) (filter.Expression, error) {
-	e, err := filter.ParseFilter([]byte(c.valuePath))
+// parse parses a value path's attribute path and inner filter (and the
+// sub-attribute comparison of Entra's form) into a value path.
+func (p valuePathPiece) parse() (*filter.ValuePath, error) {
+	ap, err := filter.ParseAttrPath([]byte(p.attr))
 	if err != nil {
 		return nil, err
 	}
-	vp, ok := e.(*filter.ValuePath)
-	if !ok {
-		return nil, fmt.Errorf("%s is not a value path", c.valuePath)
-	}
-	cmp, err := filter.ParseFilter([]byte(c.comparison))
+	inner, err := filter.ParseFilter([]byte(p.inner))
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := cmp.(*filter.AttributeExpression); !ok {
-		return nil, fmt.Errorf("%s is not a comparison", c.comparison)
+	if p.comparison != "" {
+		cmp, err := filter.ParseFilter([]byte(p.comparison))
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := cmp.(*filter.AttributeExpression); !ok {
+			return nil, fmt.Errorf("%s is not a comparison", p.comparison)
+		}
+		inner = &filter.LogicalExpression{Left: inner, Right: cmp, Operator: filter.AND}
 	}
-	vp.ValueFilter = &filter.LogicalExpression{Left: vp.ValueFilter, Right: cmp, Operator: filter.AND}
-	return vp, nil
+	return &filter.ValuePath{AttributePath: ap, ValueFilter: inner}, nil
+}
+
+// parsePathWithFilter parses a PATCH path with a value filter,
+// attr[filter] or attr[filter].sub, the same way.
+func parsePathWithFilter(s string) (filter.Path, bool, error) {
+	open := strings.IndexByte(s, '[')
+	if open < 0 {
+		return filter.Path{}, false, nil
+	}
+	close := closingBracket(s, open)
+	if close < 0 {
+		return filter.Path{}, true, fmt.Errorf("the [ at character %d is not closed", open+1)
+	}
+	vp, err := valuePathPiece{attr: s[:open], inner: s[open+1 : close]}.parse()
+	if err != nil {
+		return filter.Path{}, true, err
+	}
+	p := filter.Path{AttributePath: vp.AttributePath, ValueExpression: vp.ValueFilter}
+	switch rest := s[close+1:]; {
+	case rest == "":
+	case strings.HasPrefix(rest, ".") && len(rest) > 1 && strings.IndexFunc(rest[1:], func(r rune) bool { return r > 127 || !isNameChar(byte(r)) }) < 0:
+		sub := rest[1:]
+		p.SubAttribute = &sub
+	default:
+		return filter.Path{}, true, fmt.Errorf("unexpected %q after the value filter", rest)
+	}
+	return p, true, nil
 }
 
 func isNameChar(c byte) bool {

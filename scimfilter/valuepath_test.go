@@ -59,3 +59,49 @@ func render(e filter.Expression) string {
 	}
 	return "?"
 }
+
+// Value filters take the whole filter grammar inside their brackets (the
+// parser's own value-filter grammar refuses these).
+func TestValueFiltersWithTheFullGrammar(t *testing.T) {
+	for in, want := range map[string]string{
+		`emails[type eq "work" and value co "x" and primary eq true]`:      `emails[type eq "work" and value co "x" and primary eq true]`,
+		`emails[type eq "work" or type eq "home" or type eq "other"]`:      `emails[type eq "work" or type eq "home" or type eq "other"]`,
+		`emails[(type eq "work" or type eq "home") and value co "x"]`:      `emails[(type eq "work" or type eq "home") and value co "x"]`,
+		`emails[not (type eq "work") and value sw "a"] or userName pr`:     `emails[not (type eq "work") and value sw "a"] or userName pr`,
+		`emails[value eq "a]b" and type eq "x[y"]`:                         `emails[value eq "a]b" and type eq "x[y"]`,
+		`emails[type eq "a" and type eq "b" and type eq "c"].value eq "v"`: `emails[type eq "a" and type eq "b" and type eq "c" and value eq "v"]`,
+	} {
+		e, err := Parse(in)
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if got := render(e); got != want {
+			t.Errorf("%s\n parses as %s\n      want %s", in, got, want)
+		}
+	}
+	for in, want := range map[string]string{
+		`members[value eq "1" or value eq "2" or value eq "3"]`:         `members[value eq "1" or value eq "2" or value eq "3"]`,
+		`emails[type eq "work" and primary eq true and value pr].value`: `emails[type eq "work" and primary eq true and value pr].value`,
+		`name.givenName`: `name.givenName`,
+	} {
+		p, err := ParsePath(in)
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		got := p.AttributePath.String()
+		if p.ValueExpression != nil {
+			got += "[" + render(p.ValueExpression) + "]"
+		}
+		if p.SubAttribute != nil {
+			got += "." + *p.SubAttribute
+		}
+		if got != want {
+			t.Errorf("path %s\n parses as %s\n      want %s", in, got, want)
+		}
+	}
+	for _, bad := range []string{`emails[type eq "work"`, `emails[type eq "work"]x`, `emails[]`, `emails[type eq]`} {
+		if _, err := ParsePath(bad); err == nil {
+			t.Errorf("path %s parsed", bad)
+		}
+	}
+}
