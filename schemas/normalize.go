@@ -37,8 +37,10 @@ func ParseTime(s string) (time.Time, error) {
 // attributes in canonical form: known attributes only, canonical names,
 // typed values, extension attributes under their schema URN. id, meta,
 // schemas and readOnly attributes are dropped (RFC 7643 §7: the service
-// provider ignores them); null and empty values count as absent
-// (RFC 7643 §2.5). Required attributes must be present.
+// provider ignores them); null, empty lists and empty objects count as
+// absent (RFC 7643 §2.5), while an empty string is kept as a value (Okta
+// sends "middleName": ""). Required attributes must be present and not
+// blank.
 func (rt *ResourceType) Normalize(body map[string]any) (map[string]any, error) {
 	if err := rt.checkSchemas(body); err != nil {
 		return nil, err

@@ -468,3 +468,19 @@ func accountOf(t *testing.T, e *scimtest.Env, name string) string {
 	}
 	return a.ID
 }
+
+// An administrator role granted by a group makes the first administrator
+// the owner as well.
+func TestOwnerThroughGroupGrant(t *testing.T) {
+	c := scimtest.New(t).Client
+	u := newUser(t, c, "lead@acme.test", nil).Expect(t, http.StatusCreated)
+	newGroup(t, c, "Admins", map[string]any{"grantsRole": "administrator"}, u.Str("id")).Expect(t, http.StatusCreated)
+	got := c.Get(t, "/Users/"+u.Str("id")).Expect(t, http.StatusOK)
+	if tcAttr(got, "effectiveRole") != "administrator" || tcAttr(got, "accountOwner") != true {
+		t.Fatalf("administrator through a group: %s", got.Raw)
+	}
+	later := newUser(t, c, "later@acme.test", map[string]any{"role": "administrator"}).Expect(t, http.StatusCreated)
+	if tcAttr(later, "accountOwner") != false {
+		t.Fatalf("a second owner: %s", later.Raw)
+	}
+}

@@ -160,10 +160,11 @@ func (s *Store) PutToken(ctx context.Context, accountID, name, secret string) er
 		return nil
 	case err == nil:
 		_, err = coll.UpdateOne(ctx, bson.M{"_id": existing.ID}, bson.M{"$set": bson.M{"hash": h}})
-		return err
 	case isNotFound(err):
 		_, err = coll.InsertOne(ctx, &Token{ID: NewID(), Account: accountID, Name: name, Hash: h, Created: now()})
-		return err
+	}
+	if isDuplicateKey(err) {
+		return failure.Uniqueness("this secret is already a token of another account; choose another one")
 	}
 	return err
 }
