@@ -148,6 +148,9 @@ func TestRoleFromCoreRoles(t *testing.T) {
 
 func TestEffectiveRoleFromGrandparentGroup(t *testing.T) {
 	c := scimtest.New(t).Client
+	// The account's owner, so that the user below is not made the owner
+	// when a grant makes them an administrator.
+	newUser(t, c, "owner@acme.test", map[string]any{"role": "administrator"}).Expect(t, http.StatusCreated)
 	u := newUser(t, c, "g@acme.test", map[string]any{"role": "guest"}).Expect(t, http.StatusCreated)
 	uid := u.Str("id")
 	top := newGroup(t, c, "Company", map[string]any{"grantsRole": "supervisor"}).Expect(t, http.StatusCreated).Str("id")
