@@ -90,18 +90,6 @@ func (s *Service) syncUsers(ctx context.Context, account string, ids []string) (
 			next := *u
 			next.Attributes = schemas.CopyAttributes(u.Attributes)
 			st := deriveUser(next.Attributes, groupsOf[u.ID], t, acct.Owner == u.ID)
-			if acct.Owner == "" && st.effectiveRole == schemas.RoleAdministrator && st.counts {
-				// The first administrator owns the account, also when a
-				// group made them one.
-				claimed, err := s.store.ClaimOwner(ctx, account, u.ID)
-				if err != nil {
-					return seats, err
-				}
-				if claimed {
-					acct.Owner = u.ID
-					extension(next.Attributes, schemas.TimeCampUserURN)["accountOwner"] = true
-				}
-			}
 			if reflect.DeepEqual(next.Attributes, u.Attributes) {
 				continue
 			}

@@ -14,7 +14,7 @@ import (
 // It returns, per body, the new user or the error that kept it out; the
 // error result is for failures of the batch as a whole.
 //
-// The user that becomes the account owner (the first active administrator
+// The user that becomes the account owner (the first active user with the administrator role
 // of an account without one) is created on its own first; when the seats
 // cannot hold the whole batch, users are created one by one so that exactly
 // the users that fit are created, in order, as if each had been sent alone.
@@ -71,8 +71,8 @@ func (s *Service) CreateUsers(ctx context.Context, account string, bodies []map[
 	// its own (claiming ownership is its own conditional write).
 	if acct.Owner == "" {
 		for k, i := range pending {
-			st := deriveUser(schemas.CopyAttributes(users[i].Attributes), nil, t, false)
-			if st.effectiveRole == schemas.RoleAdministrator && st.counts {
+			attrs := schemas.CopyAttributes(users[i].Attributes)
+			if st := deriveUser(attrs, nil, t, false); mayClaimOwnership(attrs, st) {
 				created[i], errs[i] = s.insertUser(ctx, acct, t, users[i], invReqs[i])
 				pending = append(pending[:k:k], pending[k+1:]...)
 				if acct, err = s.store.Account(ctx, account); err != nil {

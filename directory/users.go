@@ -59,11 +59,20 @@ func (s *Service) newUserChange(acct *store.Account, t *tree, r *store.Resource,
 	if c.outbox, err = s.createInvitation(acct, r, invReq, s.now()); err != nil {
 		return nil, err
 	}
-	if acct.Owner == "" && st.effectiveRole == schemas.RoleAdministrator && st.counts {
+	if acct.Owner == "" && mayClaimOwnership(r.Attributes, st) {
 		c.claimOwner = true
 		extension(r.Attributes, schemas.TimeCampUserURN)["accountOwner"] = true
 	}
 	return c, nil
+}
+
+// mayClaimOwnership reports whether a user becomes the owner of an account
+// that has none: the first active user whose own role is administrator.
+// A role granted by a group does not count: group memberships come and go
+// with the identity provider's assignments, and the owner must not be
+// removable by them (see ownerProtected).
+func mayClaimOwnership(attrs map[string]any, st userState) bool {
+	return st.counts && extension(attrs, schemas.TimeCampUserURN)["role"] == schemas.RoleAdministrator
 }
 
 // insertUser stores a new user whose input was read and checked.
@@ -117,7 +126,7 @@ func (s *Service) userChange(ctx context.Context, acct *store.Account, cur, next
 	if c.outbox, c.voided, err = s.invitationChange(acct, cur, next, invReq, s.now()); err != nil {
 		return nil, err
 	}
-	if !isOwner && acct.Owner == "" && st.effectiveRole == schemas.RoleAdministrator && st.counts {
+	if !isOwner && acct.Owner == "" && mayClaimOwnership(next.Attributes, st) {
 		c.claimOwner = true
 		extension(next.Attributes, schemas.TimeCampUserURN)["accountOwner"] = true
 	}
@@ -160,8 +169,9 @@ func countsTowardSeats(u *store.Resource) bool {
 	return extension(u.Attributes, schemas.TimeCampUserURN)["countsTowardSeats"] == true
 }
 
-// TransferOwner makes a user the account owner. The new owner must be an
-// active administrator.
+// TransferOwner makes a user the account owner. The new owner must be
+// active and have the administrator role of their own (see
+// mayClaimOwnership).
 func (s *Service) TransferOwner(ctx context.Context, account, userID string) error {
 	acct, err := s.store.Account(ctx, account)
 	if err != nil {
@@ -172,8 +182,8 @@ func (s *Service) TransferOwner(ctx context.Context, account, userID string) err
 		return err
 	}
 	tc := extension(u.Attributes, schemas.TimeCampUserURN)
-	if tc["effectiveRole"] != schemas.RoleAdministrator || u.Attributes["active"] != true {
-		return failure.InvalidValue("%s must be an active administrator to own the account", str(u.Attributes["userName"]))
+	if tc["role"] != schemas.RoleAdministrator || u.Attributes["active"] != true {
+		return failure.InvalidValue("%s must be active and have the administrator role (not only through a group) to own the account", str(u.Attributes["userName"]))
 	}
 	if err := s.store.SetOwner(ctx, account, userID); err != nil {
 		return err

@@ -472,18 +472,22 @@ func accountOf(t *testing.T, e *scimtest.Env, name string) string {
 	return a.ID
 }
 
-// An administrator role granted by a group makes the first administrator
-// the owner as well.
-func TestOwnerThroughGroupGrant(t *testing.T) {
+// An administrator role granted by a group does not make the user the
+// owner: the identity provider's group assignments must stay free to come
+// and go.
+func TestGrantedAdministratorIsNotTheOwner(t *testing.T) {
 	c := scimtest.New(t).Client
 	u := newUser(t, c, "lead@acme.test", nil).Expect(t, http.StatusCreated)
-	newGroup(t, c, "Admins", map[string]any{"grantsRole": "administrator"}, u.Str("id")).Expect(t, http.StatusCreated)
+	gid := newGroup(t, c, "Admins", map[string]any{"grantsRole": "administrator"}, u.Str("id")).Expect(t, http.StatusCreated).Str("id")
 	got := c.Get(t, "/Users/"+u.Str("id")).Expect(t, http.StatusOK)
-	if tcAttr(got, "effectiveRole") != "administrator" || tcAttr(got, "accountOwner") != true {
+	if tcAttr(got, "effectiveRole") != "administrator" || tcAttr(got, "accountOwner") != false {
 		t.Fatalf("administrator through a group: %s", got.Raw)
 	}
-	later := newUser(t, c, "later@acme.test", map[string]any{"role": "administrator"}).Expect(t, http.StatusCreated)
-	if tcAttr(later, "accountOwner") != false {
-		t.Fatalf("a second owner: %s", later.Raw)
+	// Any write of the user keeps it so, and the group can let them go.
+	c.Patch(t, "/Users/"+u.Str("id"), scimtest.Op("replace", "title", "Lead")).Expect(t, http.StatusOK)
+	c.Patch(t, "/Groups/"+gid, scimtest.Op("remove", `members[value eq "`+u.Str("id")+`"]`, nil)).Expect(t, http.StatusNoContent)
+	owner := newUser(t, c, "boss@acme.test", map[string]any{"role": "administrator"}).Expect(t, http.StatusCreated)
+	if tcAttr(owner, "accountOwner") != true {
+		t.Fatalf("the first user with the administrator role is not the owner: %s", owner.Raw)
 	}
 }

@@ -115,7 +115,7 @@ func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		owner := "(none yet: the first active administrator becomes the owner)"
+		owner := "(none yet: the first active user with the administrator role becomes the owner)"
 		if a.Owner != "" {
 			owner = a.Owner
 			if u, err := st.Get(ctx, schemas.User, a.ID, a.Owner); err == nil {
