@@ -158,22 +158,26 @@ func (w *Worker) handle(ctx context.Context, e *store.OutboxEntry) (bool, error)
 		}
 		return err
 	}
+	now := time.Now()
+	// The entry is written before the user document that names it (a new
+	// user, or a batch of them, may still be on its way): within the grace
+	// period, an entry no user names yet is looked at again shortly.
+	notYet := func(reason string) (bool, error) {
+		if now.Sub(e.Created) < w.Grace {
+			return false, finish(w.Store.DeferOutbox(ctx, e, minTime(now.Add(2*time.Second), e.Created.Add(w.Grace))))
+		}
+		return false, finish(w.Store.DiscardOutbox(ctx, e, reason))
+	}
 	u, err := w.Store.Get(ctx, schemas.User, e.Account, e.User)
 	if failure.Is(err, failure.NotFound) {
-		return false, finish(w.Store.DiscardOutbox(ctx, e, "user deleted"))
+		return notYet("no such user (deleted, or never written)")
 	}
 	if err != nil {
 		return false, err
 	}
-	now := time.Now()
 	inv := u.Invitation
 	if inv == nil || inv.ID != e.ID {
-		if now.Sub(e.Created) < w.Grace {
-			// The user document naming this invitation may not be
-			// written yet: look again shortly.
-			return false, finish(w.Store.DeferOutbox(ctx, e, minTime(now.Add(2*time.Second), e.Created.Add(w.Grace))))
-		}
-		return false, finish(w.Store.DiscardOutbox(ctx, e, "the user's invitation is another one (replaced, or never written)"))
+		return notYet("the user's invitation is another one (replaced, or never written)")
 	}
 	if inv.Status != store.InvitationPending || !now.Before(inv.ExpiresAt) || u.Attributes["active"] != true {
 		return false, finish(w.Store.DiscardOutbox(ctx, e, "the invitation is no longer pending"))
