@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/timecamp/timecamp-scim/config"
@@ -59,20 +60,41 @@ func (c *command) parse(args []string) error {
 	}
 }
 
+// accountCommands are the subcommands of "accounts" and the arguments
+// (after the flags) each takes.
+var accountCommands = map[string]string{
+	"create":          "",
+	"list":            "",
+	"show":            "ACCOUNT",
+	"set-seats":       "ACCOUNT N",
+	"set-invitations": "ACCOUNT on|off",
+	"transfer-owner":  "ACCOUNT USER",
+}
+
 func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"accounts: give create, list or show"}
+		return usageError{"accounts: give create, list, show, set-seats, set-invitations or transfer-owner"}
+	}
+	want, known := accountCommands[args[0]]
+	if !known {
+		return usageError{fmt.Sprintf("accounts: unknown command %q (create, list, show, set-seats, set-invitations, transfer-owner)", args[0])}
 	}
 	c := newCommand("accounts "+args[0], stderr)
-	switch args[0] {
-	case "create":
-		name := c.fs.String("name", "", "account name (required)")
-		seats := c.fs.Int("seats", 0, "number of seats (licences); 0 means unlimited")
-		st, err := c.open(ctx, args[1:])
-		if err != nil {
-			return err
-		}
-		defer st.Close(context.Background())
+	var name *string
+	var seats *int
+	if args[0] == "create" {
+		name = c.fs.String("name", "", "account name (required)")
+		seats = c.fs.Int("seats", 0, "number of seats (licences); 0 means unlimited")
+	}
+	st, err := c.open(ctx, args[1:])
+	if err != nil {
+		return err
+	}
+	defer st.Close(context.Background())
+	if len(c.args) != len(strings.Fields(want)) {
+		return usageError{fmt.Sprintf("accounts %s: give %s", args[0], want)}
+	}
+	if args[0] == "create" {
 		if *name == "" {
 			return usageError{"accounts create: --name is required"}
 		}
@@ -82,12 +104,8 @@ func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		fmt.Fprintln(stdout, a.ID)
 		return nil
-	case "list":
-		st, err := c.open(ctx, args[1:])
-		if err != nil {
-			return err
-		}
-		defer st.Close(context.Background())
+	}
+	if args[0] == "list" {
 		list, err := st.Accounts(ctx)
 		if err != nil {
 			return err
@@ -98,19 +116,13 @@ func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", a.ID, a.Name, seatsText(a.Seats))
 		}
 		return tw.Flush()
+	}
+	a, err := findAccount(ctx, st, c.args[0])
+	if err != nil {
+		return err
+	}
+	switch args[0] {
 	case "show":
-		st, err := c.open(ctx, args[1:])
-		if err != nil {
-			return err
-		}
-		defer st.Close(context.Background())
-		if len(c.args) != 1 {
-			return usageError{"accounts show: give one account id or name"}
-		}
-		a, err := findAccount(ctx, st, c.args[0])
-		if err != nil {
-			return err
-		}
 		inUse, err := st.SeatsInUse(ctx, a.ID)
 		if err != nil {
 			return err
@@ -124,20 +136,7 @@ func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		fmt.Fprintf(stdout, "id:      %s\nname:    %s\nseats:   %d in use / %s\nowner:   %s\ninvites: %s (invitation emails for new users)\ncreated: %s\n",
 			a.ID, a.Name, inUse, seatsText(a.Seats), owner, onOff(!a.InvitationsOff), a.Created.Format("2006-01-02 15:04:05Z07:00"))
-		return nil
 	case "set-seats":
-		st, err := c.open(ctx, args[1:])
-		if err != nil {
-			return err
-		}
-		defer st.Close(context.Background())
-		if len(c.args) != 2 {
-			return usageError{"accounts set-seats: give an account and a number of seats (0: unlimited)"}
-		}
-		a, err := findAccount(ctx, st, c.args[0])
-		if err != nil {
-			return err
-		}
 		n, err := strconv.Atoi(c.args[1])
 		if err != nil {
 			return usageError{fmt.Sprintf("accounts set-seats: %q is not a number", c.args[1])}
@@ -146,19 +145,9 @@ func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		fmt.Fprintf(stdout, "%s now has %s seats\n", a.Name, seatsText(n))
-		return nil
 	case "set-invitations":
-		st, err := c.open(ctx, args[1:])
-		if err != nil {
-			return err
-		}
-		defer st.Close(context.Background())
-		if len(c.args) != 2 || (c.args[1] != "on" && c.args[1] != "off") {
+		if c.args[1] != "on" && c.args[1] != "off" {
 			return usageError{"accounts set-invitations: give an account and on or off"}
-		}
-		a, err := findAccount(ctx, st, c.args[0])
-		if err != nil {
-			return err
 		}
 		on := c.args[1] == "on"
 		if err := st.SetInvitations(ctx, a.ID, on); err != nil {
@@ -169,20 +158,7 @@ func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		} else {
 			fmt.Fprintf(stdout, "%s: new users get no invitation email (invitationStatus none) unless created with sendInvitation: true\n", a.Name)
 		}
-		return nil
 	case "transfer-owner":
-		st, err := c.open(ctx, args[1:])
-		if err != nil {
-			return err
-		}
-		defer st.Close(context.Background())
-		if len(c.args) != 2 {
-			return usageError{"accounts transfer-owner: give an account and the new owner's id or userName"}
-		}
-		a, err := findAccount(ctx, st, c.args[0])
-		if err != nil {
-			return err
-		}
 		u, err := findUser(ctx, st, a.ID, c.args[1])
 		if err != nil {
 			return err
@@ -191,9 +167,8 @@ func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		fmt.Fprintf(stdout, "%s now owns %s\n", u.Attributes["userName"], a.Name)
-		return nil
 	}
-	return usageError{fmt.Sprintf("accounts: unknown command %q (create, list, show, set-seats, set-invitations, transfer-owner)", args[0])}
+	return nil
 }
 
 // findUser accepts a user id or userName.
