@@ -35,49 +35,42 @@ type listParams struct {
 	excluded   []string
 }
 
-func (h *resourceHandler) list(w http.ResponseWriter, r *http.Request) {
+func (h *resourceHandler) list(w http.ResponseWriter, r *http.Request) error {
 	p, err := listParamsFromQuery(r.URL.Query())
 	if err != nil {
-		h.s.writeError(w, r, err)
-		return
+		return err
 	}
-	h.respondList(w, r, p)
+	return h.respondList(w, r, p)
 }
 
-func (h *resourceHandler) search(w http.ResponseWriter, r *http.Request) {
+func (h *resourceHandler) search(w http.ResponseWriter, r *http.Request) error {
 	body, err := decodeObject(r)
 	if err != nil {
-		h.s.writeError(w, r, err)
-		return
+		return err
 	}
 	p, err := listParamsFromSearch(body)
 	if err != nil {
-		h.s.writeError(w, r, err)
-		return
+		return err
 	}
-	h.respondList(w, r, p)
+	return h.respondList(w, r, p)
 }
 
-func (h *resourceHandler) respondList(w http.ResponseWriter, r *http.Request, p listParams) {
+func (h *resourceHandler) respondList(w http.ResponseWriter, r *http.Request, p listParams) error {
 	q := store.Query{SortBy: p.sortBy, Descending: p.descending, StartIndex: p.startIndex, Count: p.count}
 	if p.filter != "" {
 		expr, err := scimfilter.Parse(p.filter)
 		if err != nil {
-			h.s.writeError(w, r, err)
-			return
+			return err
 		}
 		q.Filter = expr
 	}
-	acct := accountOf(r.Context())
-	page, err := h.s.dir.List(r.Context(), acct.ID, h.rt, q)
+	page, err := h.s.dir.List(r.Context(), accountOf(r.Context()).ID, h.rt, q)
 	if err != nil {
-		h.s.writeError(w, r, err)
-		return
+		return err
 	}
 	proj := newProjection(h.rt, p.attributes, p.excluded)
 	if err := h.s.dir.Expand(r.Context(), page.Resources, proj.wants); err != nil {
-		h.s.writeError(w, r, err)
-		return
+		return err
 	}
 	resources := make([]any, 0, len(page.Resources))
 	for _, res := range page.Resources {
@@ -90,87 +83,78 @@ func (h *resourceHandler) respondList(w http.ResponseWriter, r *http.Request, p 
 		"itemsPerPage": len(resources),
 		"Resources":    resources,
 	})
+	return nil
 }
 
-func (h *resourceHandler) get(w http.ResponseWriter, r *http.Request) {
+func (h *resourceHandler) get(w http.ResponseWriter, r *http.Request) error {
 	res, err := h.s.dir.Get(r.Context(), accountOf(r.Context()).ID, h.rt, mux.Vars(r)["id"])
 	if err != nil {
-		h.s.writeError(w, r, err)
-		return
+		return err
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && directory.VersionMatches(inm, res.Version) {
 		w.Header().Set("ETag", directory.ETag(res.Version))
 		w.WriteHeader(http.StatusNotModified)
-		return
+		return nil
 	}
-	h.respond(w, r, res, http.StatusOK)
+	return h.respond(w, r, res, http.StatusOK)
 }
 
-func (h *resourceHandler) create(w http.ResponseWriter, r *http.Request) {
+func (h *resourceHandler) create(w http.ResponseWriter, r *http.Request) error {
 	body, err := decodeObject(r)
 	if err != nil {
-		h.s.writeError(w, r, err)
-		return
+		return err
 	}
 	res, err := h.s.dir.Create(r.Context(), accountOf(r.Context()).ID, h.rt, body)
 	if err != nil {
-		h.s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", location(h.s.base(r), h.rt, res.ID))
-	h.respond(w, r, res, http.StatusCreated)
+	return h.respond(w, r, res, http.StatusCreated)
 }
 
-func (h *resourceHandler) replace(w http.ResponseWriter, r *http.Request) {
+func (h *resourceHandler) replace(w http.ResponseWriter, r *http.Request) error {
 	body, err := decodeObject(r)
 	if err != nil {
-		h.s.writeError(w, r, err)
-		return
+		return err
 	}
 	res, err := h.s.dir.Replace(r.Context(), accountOf(r.Context()).ID, h.rt, mux.Vars(r)["id"], body, r.Header.Get("If-Match"))
 	if err != nil {
-		h.s.writeError(w, r, err)
-		return
+		return err
 	}
-	h.respond(w, r, res, http.StatusOK)
+	return h.respond(w, r, res, http.StatusOK)
 }
 
-func (h *resourceHandler) patch(w http.ResponseWriter, r *http.Request) {
+func (h *resourceHandler) patch(w http.ResponseWriter, r *http.Request) error {
 	body, err := decodeObject(r)
 	if err != nil {
-		h.s.writeError(w, r, err)
-		return
+		return err
 	}
 	ops, err := patchOperations(body)
 	if err != nil {
-		h.s.writeError(w, r, err)
-		return
+		return err
 	}
 	res, err := h.s.dir.Patch(r.Context(), accountOf(r.Context()).ID, h.rt, mux.Vars(r)["id"], ops, r.Header.Get("If-Match"))
 	if err != nil {
-		h.s.writeError(w, r, err)
-		return
+		return err
 	}
-	proj := h.projection(r)
-	if h.rt == schemas.Group && touchesMembers(ops) && !proj.given() {
+	if h.rt == schemas.Group && touchesMembers(ops) && !h.projection(r).given() {
 		// Returning the group would mean reading all its members, which for
 		// a large group costs far more than the change; RFC 7644 §3.5.2
 		// allows 204. Ask with ?attributes= or ?excludedAttributes= to get
 		// the group back.
 		w.Header().Set("ETag", directory.ETag(res.Version))
 		w.WriteHeader(http.StatusNoContent)
-		return
+		return nil
 	}
-	h.respond(w, r, res, http.StatusOK)
+	return h.respond(w, r, res, http.StatusOK)
 }
 
-func (h *resourceHandler) delete(w http.ResponseWriter, r *http.Request) {
-	err := h.s.dir.Delete(r.Context(), accountOf(r.Context()).ID, h.rt, mux.Vars(r)["id"], r.Header.Get("If-Match"))
-	if err != nil {
-		h.s.writeError(w, r, err)
-		return
+func (h *resourceHandler) delete(w http.ResponseWriter, r *http.Request) error {
+	if err := h.s.dir.Delete(r.Context(), accountOf(r.Context()).ID, h.rt, mux.Vars(r)["id"], r.Header.Get("If-Match")); err != nil {
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func (h *resourceHandler) projection(r *http.Request) projection {
@@ -179,14 +163,14 @@ func (h *resourceHandler) projection(r *http.Request) projection {
 }
 
 // respond writes one resource, with the request's attribute selection.
-func (h *resourceHandler) respond(w http.ResponseWriter, r *http.Request, res *store.Resource, status int) {
+func (h *resourceHandler) respond(w http.ResponseWriter, r *http.Request, res *store.Resource, status int) error {
 	proj := h.projection(r)
 	if err := h.s.dir.Expand(r.Context(), []*store.Resource{res}, proj.wants); err != nil {
-		h.s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("ETag", directory.ETag(res.Version))
 	writeJSON(w, status, proj.apply(h.s.representation(r, res)))
+	return nil
 }
 
 // touchesMembers reports whether PATCH operations change group members.

@@ -74,13 +74,13 @@ func (s *Server) Routes(r *mux.Router) {
 	api.HandleFunc("/Schemas/{id}", s.schema).Methods(http.MethodGet)
 	for _, rt := range schemas.ResourceTypes() {
 		h := &resourceHandler{s: s, rt: rt}
-		api.HandleFunc(rt.Endpoint, h.list).Methods(http.MethodGet)
-		api.HandleFunc(rt.Endpoint, h.create).Methods(http.MethodPost)
-		api.HandleFunc(rt.Endpoint+"/.search", h.search).Methods(http.MethodPost)
-		api.HandleFunc(rt.Endpoint+"/{id}", h.get).Methods(http.MethodGet)
-		api.HandleFunc(rt.Endpoint+"/{id}", h.replace).Methods(http.MethodPut)
-		api.HandleFunc(rt.Endpoint+"/{id}", h.patch).Methods(http.MethodPatch)
-		api.HandleFunc(rt.Endpoint+"/{id}", h.delete).Methods(http.MethodDelete)
+		api.HandleFunc(rt.Endpoint, s.handle(h.list)).Methods(http.MethodGet)
+		api.HandleFunc(rt.Endpoint, s.handle(h.create)).Methods(http.MethodPost)
+		api.HandleFunc(rt.Endpoint+"/.search", s.handle(h.search)).Methods(http.MethodPost)
+		api.HandleFunc(rt.Endpoint+"/{id}", s.handle(h.get)).Methods(http.MethodGet)
+		api.HandleFunc(rt.Endpoint+"/{id}", s.handle(h.replace)).Methods(http.MethodPut)
+		api.HandleFunc(rt.Endpoint+"/{id}", s.handle(h.patch)).Methods(http.MethodPatch)
+		api.HandleFunc(rt.Endpoint+"/{id}", s.handle(h.delete)).Methods(http.MethodDelete)
 	}
 	api.HandleFunc("/Bulk", s.bulk).Methods(http.MethodPost)
 	for _, p := range []string{"/Me", "/.search"} {
@@ -151,6 +151,16 @@ func allowedMethods(router *mux.Router) func(path string) []string {
 			return nil // a route takes every method: not a method problem
 		}
 		return out
+	}
+}
+
+// handle adapts a handler that returns its error: the error, if any, is
+// written as a SCIM error response (see errorResponse).
+func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
 	}
 }
 
