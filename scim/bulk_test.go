@@ -35,7 +35,7 @@ func bulkOp(method, path, bulkID string, data any) map[string]any {
 }
 
 // results returns the operations of a Bulk response.
-func results(t *testing.T, r *scimtest.Response) []map[string]any {
+func results(t testing.TB, r *scimtest.Response) []map[string]any {
 	t.Helper()
 	r.Expect(t, http.StatusOK)
 	list, _ := r.At("Operations").([]any)
