@@ -107,6 +107,9 @@ func (w *Worker) Run(ctx context.Context) {
 			if _, err := w.Directory.ExpireInvitations(ctx, 100); err != nil && ctx.Err() == nil {
 				w.Logger.Warn("marking expired invitations", "error", err)
 			}
+			if _, err := w.Store.PurgeOutbox(ctx, time.Now().Add(-outboxRetention)); err != nil && ctx.Err() == nil {
+				w.Logger.Warn("purging delivered invitation emails", "error", err)
+			}
 		}
 		t := time.NewTimer(w.Poll)
 		select {
@@ -126,27 +129,43 @@ func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
 	w.init()
 	sent := 0
 	for ctx.Err() == nil {
-		// Claiming and handling a claimed entry are seen through even when
-		// ctx ends (shutdown): an entry left claimed would wait for its
-		// lease to run out.
-		bg := context.WithoutCancel(ctx)
-		e, err := w.Store.ClaimOutbox(bg, w.ID, w.Lease)
-		if err != nil {
+		due, err := w.Store.DueOutbox(ctx, dueBatch)
+		if err != nil || len(due) == 0 {
 			return sent, err
 		}
-		if e == nil {
-			return sent, nil
-		}
-		ok, err := w.handle(bg, e)
-		if err != nil {
-			return sent, err
-		}
-		if ok {
-			sent++
+		for _, e := range due {
+			if ctx.Err() != nil {
+				break
+			}
+			// Claiming and handling a claimed entry are seen through even
+			// when ctx ends (shutdown): an entry left claimed would wait for
+			// its lease to run out.
+			bg := context.WithoutCancel(ctx)
+			claimed, err := w.Store.ClaimOutbox(bg, e, w.ID, w.Lease)
+			if err != nil {
+				return sent, err
+			}
+			if !claimed {
+				continue // another worker has it
+			}
+			ok, err := w.handle(bg, e)
+			if err != nil {
+				return sent, err
+			}
+			if ok {
+				sent++
+			}
 		}
 	}
 	return sent, ctx.Err()
 }
+
+// dueBatch is how many due entries the worker reads at once.
+const dueBatch = 100
+
+// outboxRetention is how long sent, discarded and failed entries stay in
+// the outbox (for looking into a delivery) before the sweep deletes them.
+const outboxRetention = 7 * 24 * time.Hour
 
 // handle checks a claimed entry against its user and sends it.
 func (w *Worker) handle(ctx context.Context, e *store.OutboxEntry) (bool, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/scimfilter"
@@ -111,5 +112,44 @@ func BenchmarkFindUserName(b *testing.B) {
 		if err != nil || p.Total != 1 || len(p.Resources) != 1 {
 			b.Fatalf("Find %s: %+v, %v", name, p, err)
 		}
+	}
+}
+
+// BenchmarkOutboxDrain claims and finishes queued invitation emails, with
+// 200 or 2,000 of them waiting (after a Bulk import, say): claiming the
+// next one must not cost a pass over everything queued, twice.
+func BenchmarkOutboxDrain(b *testing.B) {
+	for _, queued := range []int{200, 2_000} {
+		b.Run(fmt.Sprintf("queued=%d", queued), func(b *testing.B) {
+			ctx := context.Background()
+			st := storetest.New(b)
+			entries := make([]*store.OutboxEntry, queued+b.N)
+			for i := range entries {
+				entries[i] = &store.OutboxEntry{ID: store.NewID(), Account: "a", User: store.NewID(), Token: "t"}
+			}
+			for start := 0; start < len(entries); start += 1000 {
+				if err := st.AddOutboxMany(ctx, entries[start:min(start+1000, len(entries))]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			// As the delivery worker does: due entries read in batches,
+			// each claimed and marked sent.
+			for done := 0; done < b.N; {
+				due, err := st.DueOutbox(ctx, min(100, b.N-done))
+				if err != nil || len(due) == 0 {
+					b.Fatalf("due: %d %v", len(due), err)
+				}
+				for _, e := range due {
+					if ok, err := st.ClaimOutbox(ctx, e, "w", time.Minute); err != nil || !ok {
+						b.Fatalf("claim: %v %v", ok, err)
+					}
+					if err := st.MarkOutboxSent(ctx, e); err != nil {
+						b.Fatal(err)
+					}
+					done++
+				}
+			}
+		})
 	}
 }

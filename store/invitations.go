@@ -174,6 +174,8 @@ type OutboxEntry struct {
 	ClaimedUntil time.Time `bson:"claimedUntil,omitempty"`
 	SentAt       time.Time `bson:"sentAt,omitempty"`
 	LastError    string    `bson:"lastError,omitempty"`
+	// Finished is when the entry left the queue (sent, discarded, failed).
+	Finished time.Time `bson:"finished,omitempty"`
 }
 
 // ErrNotClaimed is returned when a worker updates an entry whose lease it
@@ -250,37 +252,71 @@ func claimable(t time.Time) bson.M {
 	}
 }
 
-// ClaimOutbox leases one due entry to the worker for the lease duration
-// and returns it, or nil when none is due. The lease is a conditional
-// update, so two workers (two server instances) never hold one entry at
-// once.
-func (s *Store) ClaimOutbox(ctx context.Context, worker string, lease time.Duration) (*OutboxEntry, error) {
-	for attempt := 0; attempt < 10; attempt++ {
-		t := now()
-		var cand OutboxEntry
-		err := s.outbox().FindOne(ctx, claimable(t), options.FindOne().SetSort(bson.D{{Key: "due", Value: 1}})).Decode(&cand)
-		if isNotFound(err) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		q := claimable(t)
-		q["_id"] = cand.ID
-		until := t.Add(lease)
-		unlock := s.lockWrites()
-		res, err := s.outbox().UpdateOne(ctx, q, bson.M{"$set": bson.M{"claimedBy": worker, "claimedUntil": until}})
-		unlock()
-		if err != nil {
-			return nil, err
-		}
-		if res.MatchedCount == 1 {
-			cand.ClaimedBy, cand.ClaimedUntil = worker, until
-			return &cand, nil
-		}
-		// Another worker took it first: look for the next one.
+// claimableAt is claimable, for an entry in hand.
+func (e *OutboxEntry) claimableAt(t time.Time) bool {
+	return e.State == OutboxPending && !e.Due.After(t) && !e.ClaimedUntil.After(t)
+}
+
+// DueOutbox returns up to limit entries that are due and not leased, those
+// waiting longest first: one query, from which the worker claims them one
+// by one (ClaimOutbox). A query per claim would read the whole queue for
+// each email — on the embedded database, where every query scans, a Bulk
+// import's thousands of invitations would take hours to send.
+func (s *Store) DueOutbox(ctx context.Context, limit int) ([]*OutboxEntry, error) {
+	cur, err := s.outbox().Find(ctx, claimable(now()), options.Find().SetSort(bson.D{{Key: "due", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, err
 	}
-	return nil, nil
+	var out []*OutboxEntry
+	return out, cur.All(ctx, &out)
+}
+
+// ClaimOutbox leases an entry (from DueOutbox) to the worker for the lease
+// duration, unless another worker claimed it meanwhile; it reports whether
+// it did. The lease is a conditional update, so two workers (two server
+// instances) never hold one entry at once.
+func (s *Store) ClaimOutbox(ctx context.Context, e *OutboxEntry, worker string, lease time.Duration) (bool, error) {
+	t := now()
+	until := t.Add(lease)
+	ok, err := s.updateOutboxIf(ctx, e.ID, claimable(t), func(cur *OutboxEntry) bool { return cur.claimableAt(t) },
+		bson.M{"$set": bson.M{"claimedBy": worker, "claimedUntil": until}})
+	if ok {
+		e.ClaimedBy, e.ClaimedUntil = worker, until
+	}
+	return ok, err
+}
+
+// updateOutboxIf updates an entry if it still meets the condition, given
+// both as a filter (MongoDB checks it in the update) and as a function
+// (FerretDB: checked on the entry read by id under the write lock, since
+// FerretDB evaluates any filter other than {_id: …} on every document;
+// see idFilter). It reports whether the entry was updated.
+func (s *Store) updateOutboxIf(ctx context.Context, id string, filter bson.M, holds func(*OutboxEntry) bool, update bson.M) (bool, error) {
+	unlock := s.lockWrites()
+	defer unlock()
+	q := bson.M{"_id": id}
+	if s.FerretDB {
+		var cur OutboxEntry
+		err := s.outbox().FindOne(ctx, q).Decode(&cur)
+		if isNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if !holds(&cur) {
+			return false, nil
+		}
+	} else {
+		for k, v := range filter {
+			q[k] = v
+		}
+	}
+	res, err := s.outbox().UpdateOne(ctx, q, update)
+	if err != nil {
+		return false, err
+	}
+	return res.MatchedCount == 1, nil
 }
 
 // finishOutbox updates an entry the worker holds, and releases the lease.
@@ -291,13 +327,12 @@ func (s *Store) finishOutbox(ctx context.Context, e *OutboxEntry, set bson.M, un
 	}
 	unset["claimedBy"], unset["claimedUntil"] = "", ""
 	upd["$unset"] = unset
-	unlock := s.lockWrites()
-	res, err := s.outbox().UpdateOne(ctx, bson.M{"_id": e.ID, "state": OutboxPending, "claimedBy": e.ClaimedBy}, upd)
-	unlock()
+	held := func(cur *OutboxEntry) bool { return cur.State == OutboxPending && cur.ClaimedBy == e.ClaimedBy }
+	ok, err := s.updateOutboxIf(ctx, e.ID, bson.M{"state": OutboxPending, "claimedBy": e.ClaimedBy}, held, upd)
 	if err != nil {
 		return err
 	}
-	if res.MatchedCount == 0 {
+	if !ok {
 		return ErrNotClaimed
 	}
 	return nil
@@ -305,19 +340,20 @@ func (s *Store) finishOutbox(ctx context.Context, e *OutboxEntry, set bson.M, un
 
 // MarkOutboxSent records that the email was sent and erases the token.
 func (s *Store) MarkOutboxSent(ctx context.Context, e *OutboxEntry) error {
-	return s.finishOutbox(ctx, e, bson.M{"state": OutboxSent, "sentAt": now(), "attempts": e.Attempts + 1}, bson.M{"token": "", "lastError": ""})
+	t := now()
+	return s.finishOutbox(ctx, e, bson.M{"state": OutboxSent, "sentAt": t, "finished": t, "attempts": e.Attempts + 1}, bson.M{"token": "", "lastError": ""})
 }
 
 // DiscardOutbox ends an entry without sending (its invitation was
 // replaced, revoked, accepted or has expired, or was never written), and
 // erases the token.
 func (s *Store) DiscardOutbox(ctx context.Context, e *OutboxEntry, reason string) error {
-	return s.finishOutbox(ctx, e, bson.M{"state": OutboxDiscarded, "lastError": reason}, bson.M{"token": ""})
+	return s.finishOutbox(ctx, e, bson.M{"state": OutboxDiscarded, "lastError": reason, "finished": now()}, bson.M{"token": ""})
 }
 
 // FailOutbox gives up on an entry that cannot be delivered (no address).
 func (s *Store) FailOutbox(ctx context.Context, e *OutboxEntry, reason string) error {
-	return s.finishOutbox(ctx, e, bson.M{"state": OutboxFailed, "lastError": reason, "attempts": e.Attempts + 1}, bson.M{"token": ""})
+	return s.finishOutbox(ctx, e, bson.M{"state": OutboxFailed, "lastError": reason, "attempts": e.Attempts + 1, "finished": now()}, bson.M{"token": ""})
 }
 
 // RetryOutbox records a failed attempt and makes the entry due again at t.
@@ -336,18 +372,29 @@ func (s *Store) DeferOutbox(ctx context.Context, e *OutboxEntry, t time.Time) er
 // would discard it anyway.
 func (s *Store) VoidOutbox(ctx context.Context, id, reason string) error {
 	t := now()
-	q := bson.M{
-		"_id":   id,
+	notLeased := func(cur *OutboxEntry) bool { return cur.State == OutboxPending && !cur.ClaimedUntil.After(t) }
+	filter := bson.M{
 		"state": OutboxPending,
 		"$or": bson.A{
 			bson.M{"claimedUntil": bson.M{"$exists": false}},
 			bson.M{"claimedUntil": bson.M{"$lte": t}},
 		},
 	}
+	_, err := s.updateOutboxIf(ctx, id, filter, notLeased, bson.M{"$set": bson.M{"state": OutboxDiscarded, "lastError": reason, "finished": t}, "$unset": bson.M{"token": ""}})
+	return err
+}
+
+// PurgeOutbox deletes the entries that left the queue before t (they hold
+// no token any more): the queue stays small, so reading what is due stays
+// cheap. It returns how many it deleted.
+func (s *Store) PurgeOutbox(ctx context.Context, t time.Time) (int, error) {
 	unlock := s.lockWrites()
 	defer unlock()
-	_, err := s.outbox().UpdateOne(ctx, q, bson.M{"$set": bson.M{"state": OutboxDiscarded, "lastError": reason}, "$unset": bson.M{"token": ""}})
-	return err
+	res, err := s.outbox().DeleteMany(ctx, bson.M{"state": bson.M{"$ne": OutboxPending}, "finished": bson.M{"$lte": t}})
+	if err != nil {
+		return 0, err
+	}
+	return int(res.DeletedCount), nil
 }
 
 // Secret returns the server-wide secret with the given name, creating a

@@ -42,6 +42,7 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) *store.Store) {
 		{"RoundTrip", testRoundTrip},
 		{"ConcurrentReplace", testConcurrentReplace},
 		{"ConcurrentAddMembers", testConcurrentAddMembers},
+		{"Outbox", testOutbox},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })
@@ -1184,4 +1185,71 @@ func testConcurrentAddMembers(t *testing.T, s *store.Store) {
 		t.Fatalf("AddMembers reported %d added in total, want %d", added.Load(), len(all))
 	}
 	wantIDs(t, "Members after concurrent adds", must(s.Members(bg, acc.ID, group)), sorted(all...))
+}
+
+// testOutbox: entries come due in order, one worker at a time holds one,
+// a lease that runs out frees it, voided and finished entries leave the
+// queue, and purging deletes only finished ones.
+func testOutbox(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	var es []*store.OutboxEntry
+	for i := 0; i < 4; i++ {
+		e := &store.OutboxEntry{ID: store.NewID(), Account: "a", User: store.NewID(), Token: "t"}
+		if err := st.AddOutbox(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		es = append(es, e)
+		time.Sleep(2 * time.Millisecond) // distinct due times
+	}
+	due, err := st.DueOutbox(ctx, 10)
+	if err != nil || len(due) != 4 || due[0].ID != es[0].ID || due[3].ID != es[3].ID {
+		t.Fatalf("due: %d entries, %v", len(due), err)
+	}
+	// Two workers race for the first entry: one gets it.
+	a, b := *due[0], *due[0]
+	okA, errA := st.ClaimOutbox(ctx, &a, "A", time.Minute)
+	okB, errB := st.ClaimOutbox(ctx, &b, "B", time.Minute)
+	if errA != nil || errB != nil || okA == okB {
+		t.Fatalf("claims: A %v %v, B %v %v", okA, errA, okB, errB)
+	}
+	if due, _ = st.DueOutbox(ctx, 10); len(due) != 3 {
+		t.Fatalf("a leased entry is still due: %d", len(due))
+	}
+	// Only the holder finishes it.
+	if err := st.MarkOutboxSent(ctx, &b); !errors.Is(err, store.ErrNotClaimed) {
+		t.Fatalf("non-holder marked it sent: %v", err)
+	}
+	if err := st.MarkOutboxSent(ctx, &a); err != nil {
+		t.Fatal(err)
+	}
+	// A lease that ran out frees the entry for another worker.
+	c := *es[1]
+	if ok, err := st.ClaimOutbox(ctx, &c, "C", time.Millisecond); err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	d := c
+	if ok, err := st.ClaimOutbox(ctx, &d, "D", time.Minute); err != nil || !ok {
+		t.Fatalf("claim after the lease ran out: %v %v", ok, err)
+	}
+	if err := st.DiscardOutbox(ctx, &c, "late"); !errors.Is(err, store.ErrNotClaimed) {
+		t.Fatalf("the worker whose lease ran out finished the entry: %v", err)
+	}
+	// Voiding discards a pending entry nobody holds.
+	if err := st.VoidOutbox(ctx, es[2].ID, "revoked"); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := st.OutboxEntryByID(ctx, es[2].ID); e.State != store.OutboxDiscarded || e.Token != "" {
+		t.Fatalf("voided entry: %+v", e)
+	}
+	// Purging deletes the finished entries only.
+	n, err := st.PurgeOutbox(ctx, time.Now().Add(time.Minute))
+	if err != nil || n != 2 {
+		t.Fatalf("purged %d, %v; want the sent and the voided entry", n, err)
+	}
+	for _, e := range []*store.OutboxEntry{es[1], es[3]} {
+		if _, err := st.OutboxEntryByID(ctx, e.ID); err != nil {
+			t.Fatalf("pending entry purged: %v", err)
+		}
+	}
 }
