@@ -35,11 +35,18 @@ var kinds = map[string]*kind{
 			// the expiry sweep finds pending invitations past their expiry.
 			{{Key: "inv.hash", Value: 1}},
 			{{Key: "inv.status", Value: 1}, {Key: "inv.expiresAt", Value: 1}},
+			// Counting the seats in use; finding who has access to a
+			// project (deleting it).
+			{{Key: "account", Value: 1}, {Key: countsTowardSeatsField, Value: 1}},
+			{{Key: "account", Value: 1}, {Key: "a." + storageKey(schemas.TimeCampUserURN) + ".projects.value", Value: 1}},
 		},
 	},
 	"Group": {
 		rt: schemas.Group, collection: "groups", unique: "displayName",
 		membership: "members", isGroupSide: true,
+		extraIndexes: []bson.D{
+			{{Key: "account", Value: 1}, {Key: "a." + storageKey(schemas.TimeCampGroupURN) + ".projects.value", Value: 1}},
+		},
 	},
 	"Project": {
 		rt: schemas.Project, collection: "projects",
