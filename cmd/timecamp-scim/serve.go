@@ -46,6 +46,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			log.Warn("SCIM_BOOTSTRAP_TOKEN is short; use a long random secret outside of trials")
 		}
 		log.Info("account \"default\" accepts the bootstrap token")
+	} else if accounts, err := st.Accounts(ctx); err == nil && len(accounts) == 0 {
+		log.Info("no accounts yet: set SCIM_BOOTSTRAP_TOKEN, or run \"timecamp-scim accounts create --name NAME\" and \"timecamp-scim tokens create --account NAME --name okta\"")
 	}
 
 	if err := recountSeats(ctx, st); err != nil {
