@@ -200,7 +200,21 @@ func (t *tree) grants(groupIDs []string) (string, map[string]string) {
 // members get.
 func (t *tree) grantsAny(id string) bool {
 	for _, n := range t.chain(id) {
-		if n.grantsRole != "" || len(n.projects) > 0 {
+		if n.grantsAnything() {
+			return true
+		}
+	}
+	return false
+}
+
+// grantsAnything reports whether the group grants a role or projects.
+func (n *node) grantsAnything() bool { return n.grantsRole != "" || len(n.projects) > 0 }
+
+// grantsSomething reports whether any group of the account grants a role
+// or project access.
+func (t *tree) grantsSomething() bool {
+	for _, n := range t.groups {
+		if n.grantsAnything() {
 			return true
 		}
 	}

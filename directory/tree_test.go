@@ -83,6 +83,9 @@ func TestTreeGrants(t *testing.T) {
 	if !tr.grantsAny("eng") || tr.grantsAny("sales") {
 		t.Error("grantsAny")
 	}
+	if !tr.grantsSomething() || (&tree{groups: map[string]*node{"x": {id: "x"}}}).grantsSomething() {
+		t.Error("grantsSomething")
+	}
 }
 
 func TestDeriveUser(t *testing.T) {

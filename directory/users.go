@@ -104,13 +104,18 @@ func (s *Service) userChange(ctx context.Context, acct *store.Account, cur, next
 	if err := s.checkProjects(ctx, acct.ID, newProjectIDs(cur, next)); err != nil {
 		return nil, err
 	}
-	groups, err := s.store.GroupsOf(ctx, acct.ID, cur.ID)
-	if err != nil {
-		return nil, err
-	}
 	t, err := s.loadTree(ctx, acct)
 	if err != nil {
 		return nil, err
+	}
+	// The user's groups matter only if some group grants something: when
+	// none does (most accounts), every PATCH of a user is spared a read of
+	// the memberships (a scan of them all on the embedded database).
+	var groups []string
+	if t.grantsSomething() {
+		if groups, err = s.store.GroupsOf(ctx, acct.ID, cur.ID); err != nil {
+			return nil, err
+		}
 	}
 	isOwner := acct.Owner == cur.ID
 	st := deriveUser(next.Attributes, groups, t, isOwner)
