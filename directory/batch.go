@@ -18,7 +18,15 @@ import (
 // of an account without one) is created on its own first; when the seats
 // cannot hold the whole batch, users are created one by one so that exactly
 // the users that fit are created, in order, as if each had been sent alone.
-func (s *Service) CreateUsers(ctx context.Context, account string, bodies []map[string]any) ([]*store.Resource, []error, error) {
+func (s *Service) CreateUsers(ctx context.Context, account string, bodies []map[string]any) (created []*store.Resource, errs []error, err error) {
+	err = s.store.Atomic(ctx, func(ctx context.Context) error {
+		created, errs, err = s.createUsers(ctx, account, bodies)
+		return err
+	})
+	return created, errs, err
+}
+
+func (s *Service) createUsers(ctx context.Context, account string, bodies []map[string]any) ([]*store.Resource, []error, error) {
 	created := make([]*store.Resource, len(bodies))
 	errs := make([]error, len(bodies))
 	acct, err := s.store.Account(ctx, account)

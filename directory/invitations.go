@@ -289,7 +289,15 @@ var errTokenGone = errors.New("directory: invitation replaced")
 // AcceptInvitation accepts the invitation with the accept token, if it is
 // pending, and reports whether it did; the info then says accepted.
 // Otherwise the info says why not (accepted already, expired, revoked).
-func (s *Service) AcceptInvitation(ctx context.Context, token string) (*InvitationInfo, bool, error) {
+func (s *Service) AcceptInvitation(ctx context.Context, token string) (info *InvitationInfo, accepted bool, err error) {
+	err = s.store.Atomic(ctx, func(ctx context.Context) error {
+		info, accepted, err = s.acceptInvitation(ctx, token)
+		return err
+	})
+	return info, accepted, err
+}
+
+func (s *Service) acceptInvitation(ctx context.Context, token string) (*InvitationInfo, bool, error) {
 	hash := store.HashInvitationToken(token)
 	u, err := s.store.UserByInvitationHash(ctx, hash)
 	if err != nil {
@@ -338,11 +346,14 @@ func (s *Service) ExpireInvitations(ctx context.Context, limit int) (int, error)
 	}
 	n := 0
 	for _, ref := range refs {
-		_, err := s.update(ctx, ref.Account, schemas.User, ref.ID, "", func(acct *store.Account, cur *store.Resource) (*change, error) {
-			next := *cur
-			next.Attributes = schemas.CopyAttributes(cur.Attributes)
-			next.Invitation = cur.Invitation.Copy()
-			return s.userChange(ctx, acct, cur, &next)
+		err := s.store.Atomic(ctx, func(ctx context.Context) error {
+			_, err := s.update(ctx, ref.Account, schemas.User, ref.ID, "", func(acct *store.Account, cur *store.Resource) (*change, error) {
+				next := *cur
+				next.Attributes = schemas.CopyAttributes(cur.Attributes)
+				next.Invitation = cur.Invitation.Copy()
+				return s.userChange(ctx, acct, cur, &next)
+			})
+			return err
 		})
 		if failure.Is(err, failure.NotFound) {
 			continue // deleted meanwhile

@@ -8,8 +8,10 @@
 // one and everything it implies (derived attributes, seats taken or freed,
 // users whose role changes), check the account's rules, then write —
 // seats are reserved before and released if the write fails, so a refused
-// change stores nothing. There are no multi-document transactions (the
-// embedded database has none); follow-up writes (the users a group change
+// change stores nothing. Each operation runs in store.Atomic: on the
+// embedded database that is one transaction, so a crash never leaves half
+// of it; on MongoDB (no multi-document transactions) the steps compensate
+// for a failure instead, and follow-up writes (the users a group change
 // affects) are idempotent recomputations.
 package directory
 
@@ -28,13 +30,13 @@ import (
 
 // Service applies directory operations.
 type Service struct {
-	store *store.Store
+	store store.Store
 	log   *slog.Logger
 	inv   InvitationSettings
 }
 
 // New returns a service on the store.
-func New(st *store.Store, log *slog.Logger) *Service {
+func New(st store.Store, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -44,31 +46,33 @@ func New(st *store.Store, log *slog.Logger) *Service {
 }
 
 // Store returns the underlying store.
-func (s *Service) Store() *store.Store { return s.store }
+func (s *Service) Store() store.Store { return s.store }
 
 // Create adds a resource from a POST (or Bulk POST) body.
 func (s *Service) Create(ctx context.Context, account string, rt *schemas.ResourceType, body map[string]any) (*store.Resource, error) {
-	acct, err := s.store.Account(ctx, account)
-	if err != nil {
-		return nil, err
-	}
-	if rt == schemas.User {
-		dropInheritedInput(body)
-	}
-	attrs, err := rt.Normalize(body)
-	if err != nil {
-		return nil, err
-	}
-	r := &store.Resource{Type: rt, ID: store.NewID(), Account: account, Attributes: attrs}
-	switch rt {
-	case schemas.User:
-		return s.createUser(ctx, acct, r)
-	case schemas.Group:
-		return s.createGroup(ctx, acct, r)
-	case schemas.Project:
-		return s.createProject(ctx, acct, r)
-	}
-	return nil, failure.NotImplementedf("%s cannot be created", rt.Name)
+	return atomically(ctx, s, func(ctx context.Context) (*store.Resource, error) {
+		acct, err := s.store.Account(ctx, account)
+		if err != nil {
+			return nil, err
+		}
+		if rt == schemas.User {
+			dropInheritedInput(body)
+		}
+		attrs, err := rt.Normalize(body)
+		if err != nil {
+			return nil, err
+		}
+		r := &store.Resource{Type: rt, ID: store.NewID(), Account: account, Attributes: attrs}
+		switch rt {
+		case schemas.User:
+			return s.createUser(ctx, acct, r)
+		case schemas.Group:
+			return s.createGroup(ctx, acct, r)
+		case schemas.Project:
+			return s.createProject(ctx, acct, r)
+		}
+		return nil, failure.NotImplementedf("%s cannot be created", rt.Name)
+	})
 }
 
 // Get returns a resource of the account.
@@ -85,71 +89,75 @@ func (s *Service) List(ctx context.Context, account string, rt *schemas.Resource
 // the body omits are cleared (settings with a default return to it),
 // except the password, which is kept.
 func (s *Service) Replace(ctx context.Context, account string, rt *schemas.ResourceType, id string, body map[string]any, ifMatch string) (*store.Resource, error) {
-	if rt == schemas.User {
-		dropInheritedInput(body)
-	}
-	attrs, err := rt.Normalize(body)
-	if err != nil {
-		return nil, err
-	}
-	var members *memberDelta
-	if rt == schemas.Group {
-		ids, err := membersFromAttributes(attrs)
+	return atomically(ctx, s, func(ctx context.Context) (*store.Resource, error) {
+		if rt == schemas.User {
+			dropInheritedInput(body)
+		}
+		attrs, err := rt.Normalize(body)
 		if err != nil {
 			return nil, err
 		}
-		members = newMemberDelta()
-		members.clear()
-		members.addIDs(ids)
-	}
-	return s.update(ctx, account, rt, id, ifMatch, func(acct *store.Account, cur *store.Resource) (*change, error) {
-		next := *cur
-		next.Attributes = schemas.CopyAttributes(attrs)
-		if rt == schemas.User {
-			if err := takePassword(&next, next.Attributes); err != nil {
+		var members *memberDelta
+		if rt == schemas.Group {
+			ids, err := membersFromAttributes(attrs)
+			if err != nil {
 				return nil, err
 			}
+			members = newMemberDelta()
+			members.clear()
+			members.addIDs(ids)
 		}
-		return s.changeOf(ctx, acct, cur, &next, members)
+		return s.update(ctx, account, rt, id, ifMatch, func(acct *store.Account, cur *store.Resource) (*change, error) {
+			next := *cur
+			next.Attributes = schemas.CopyAttributes(attrs)
+			if rt == schemas.User {
+				if err := takePassword(&next, next.Attributes); err != nil {
+					return nil, err
+				}
+			}
+			return s.changeOf(ctx, acct, cur, &next, members)
+		})
 	})
 }
 
 // Patch applies PATCH operations (RFC 7644 §3.5.2), all or none.
 func (s *Service) Patch(ctx context.Context, account string, rt *schemas.ResourceType, id string, ops []PatchOp, ifMatch string) (*store.Resource, error) {
-	if len(ops) == 0 {
-		return nil, failure.InvalidValue("a PATCH needs at least one operation in \"Operations\"")
-	}
-	return s.update(ctx, account, rt, id, ifMatch, func(acct *store.Account, cur *store.Resource) (*change, error) {
-		var members *memberDelta
-		if rt == schemas.Group {
-			members = newMemberDelta()
+	return atomically(ctx, s, func(ctx context.Context) (*store.Resource, error) {
+		if len(ops) == 0 {
+			return nil, failure.InvalidValue("a PATCH needs at least one operation in \"Operations\"")
 		}
-		attrs := cur.Attributes
-		if rt == schemas.User {
-			attrs = ownView(attrs) // PATCH edits the user's own project entries
-		}
-		p := newPatcher(rt, attrs, members)
-		for i, op := range ops {
-			if err := p.apply(op); err != nil {
-				return nil, inOperation(err, i, len(ops))
+		return s.update(ctx, account, rt, id, ifMatch, func(acct *store.Account, cur *store.Resource) (*change, error) {
+			var members *memberDelta
+			if rt == schemas.Group {
+				members = newMemberDelta()
 			}
-		}
-		if err := rt.CheckRequired(p.attrs); err != nil {
-			return nil, err
-		}
-		next := *cur
-		next.Attributes = p.attrs
-		if p.password != nil {
-			if rt != schemas.User {
-				return nil, failure.InvalidPath("a %s has no password", rt.Name)
+			attrs := cur.Attributes
+			if rt == schemas.User {
+				attrs = ownView(attrs) // PATCH edits the user's own project entries
 			}
-			h, err := hashPassword(*p.password)
-			if err != nil {
+			p := newPatcher(rt, attrs, members)
+			for i, op := range ops {
+				if err := p.apply(op); err != nil {
+					return nil, inOperation(err, i, len(ops))
+				}
+			}
+			if err := rt.CheckRequired(p.attrs); err != nil {
 				return nil, err
 			}
-			next.PasswordHash = h
-		}
-		return s.changeOf(ctx, acct, cur, &next, members)
+			next := *cur
+			next.Attributes = p.attrs
+			if p.password != nil {
+				if rt != schemas.User {
+					return nil, failure.InvalidPath("a %s has no password", rt.Name)
+				}
+				h, err := hashPassword(*p.password)
+				if err != nil {
+					return nil, err
+				}
+				next.PasswordHash = h
+			}
+			return s.changeOf(ctx, acct, cur, &next, members)
+		})
 	})
 }
 
@@ -168,6 +176,10 @@ func (s *Service) changeOf(ctx context.Context, acct *store.Account, cur, next *
 
 // Delete removes a resource and what hangs on it.
 func (s *Service) Delete(ctx context.Context, account string, rt *schemas.ResourceType, id, ifMatch string) error {
+	return s.store.Atomic(ctx, func(ctx context.Context) error { return s.delete(ctx, account, rt, id, ifMatch) })
+}
+
+func (s *Service) delete(ctx context.Context, account string, rt *schemas.ResourceType, id, ifMatch string) error {
 	acct, err := s.store.Account(ctx, account)
 	if err != nil {
 		return err
@@ -411,4 +423,15 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// atomically runs a directory operation in store.Atomic.
+func atomically[T any](ctx context.Context, s *Service, fn func(context.Context) (T, error)) (T, error) {
+	var out T
+	err := s.store.Atomic(ctx, func(ctx context.Context) error {
+		var err error
+		out, err = fn(ctx)
+		return err
+	})
+	return out, err
 }

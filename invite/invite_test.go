@@ -34,7 +34,7 @@ const tc = schemas.TimeCampUserURN
 // env is the server with invitations: SCIM API and accept page over real
 // HTTP, a delivery worker sending through a real SMTP server on loopback.
 type env struct {
-	st      *store.Store
+	st      store.Store
 	dir     *directory.Service
 	worker  *invite.Worker
 	hs      *httptest.Server
@@ -560,7 +560,7 @@ func TestDeliveryRetriedUntilSMTPServerIsBack(t *testing.T) {
 	}
 }
 
-func waitEntry(t *testing.T, st *store.Store, id string, ok func(*store.OutboxEntry) bool) *store.OutboxEntry {
+func waitEntry(t *testing.T, st store.Store, id string, ok func(*store.OutboxEntry) bool) *store.OutboxEntry {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -580,22 +580,9 @@ func waitEntry(t *testing.T, st *store.Store, id string, ok func(*store.OutboxEn
 
 // Two workers on one database (two server instances) send each email once.
 func TestTwoWorkersSendEachEmailOnce(t *testing.T) {
-	uri, err := storetest.URI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := storetest.DatabaseName()
 	ctx := context.Background()
-	open := func() *store.Store {
-		st, err := store.Open(ctx, store.Config{URI: uri, Database: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close(ctx) })
-		return st
-	}
-	st1, st2 := open(), open()
-	t.Cleanup(func() { _ = st1.DropDatabase(ctx) })
+	st1 := storetest.New(t)
+	st2 := storetest.Reopen(t, st1)
 	smtp := mailtest.Start(t)
 	cfg, _ := mail.ParseSMTPURL("smtp://" + smtp.Addr)
 
@@ -615,7 +602,7 @@ func TestTwoWorkersSendEachEmailOnce(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	counts := make([]int, 2)
-	for i, st := range []*store.Store{st1, st2} {
+	for i, st := range []store.Store{st1, st2} {
 		w := &invite.Worker{Store: st, Sender: mail.NewSMTP(cfg), From: "invites@twins.test", BaseURL: "http://twins.test", ID: fmt.Sprint("worker-", i)}
 		wg.Add(1)
 		go func() {

@@ -32,7 +32,7 @@ import (
 
 // Worker delivers invitation emails.
 type Worker struct {
-	Store  *store.Store
+	Store  store.Store
 	Sender imail.Sender
 	// From is the sender address (SCIM_MAIL_FROM).
 	From string

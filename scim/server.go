@@ -46,7 +46,7 @@ type Options struct {
 // Server serves the SCIM API.
 type Server struct {
 	dir     *directory.Service
-	store   *store.Store
+	store   store.Store
 	baseURL string
 	log     *slog.Logger
 }

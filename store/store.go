@@ -1,239 +1,273 @@
-// Package store keeps accounts, tokens and SCIM resources in MongoDB.
+// Package store defines what the server keeps — accounts, tokens, SCIM
+// resources, group memberships, invitations and their outbox — and the
+// Store interface every database behind the server implements.
 //
-// There is one implementation, on go.mongodb.org/mongo-driver/v2. It runs on
-// MongoDB ≥ 6.0 and on FerretDB 1.24, which Open starts in-process when no
-// MongoDB URI is configured. It therefore uses only what both support: no
-// transactions, no collations, no change streams, no $elemMatch on fields.
+// There are two implementations, held to the same conformance suite
+// (package storetest), after Dex's storage packages:
 //
-// Documents: every document carries its account id and every query is scoped
-// by it. A resource document holds the SCIM attributes as given ("a"), a
-// lower-cased copy of its case-insensitive strings ("n", which backs
-// case-insensitive equality and the unique indexes) and a version used for
-// optimistic concurrency. Group membership is one document per (group,
-// member) so that adding a member to a large group is one insert.
+//   - store/sqlite: the embedded database (SQLite through modernc.org/sqlite,
+//     pure Go), the default when no MongoDB URI is configured: one machine,
+//     real indexes and transactions.
+//   - store/mongodb: MongoDB ≥ 6.0 (and FerretDB 1.24 in tests), for every
+//     scale: a replica set, Atlas or a sharded cluster keyed by account.
+//
+// Every record carries its account id and every account-scoped method takes
+// it: nothing of one account is visible from another. Failures a client
+// can act on are failure.Error values (not found, uniqueness, seats);
+// anything else is an internal error.
 package store
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
-	"strings"
-	"sync"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"github.com/google/uuid"
+	filter "github.com/scim2/filter-parser/v2"
+
+	"github.com/timecamp/timecamp-scim/failure"
+	"github.com/timecamp/timecamp-scim/schemas"
 )
 
-// Config says which database to use.
-type Config struct {
-	// URI of a MongoDB deployment; empty starts the embedded database.
-	URI string
-	// Database name.
-	Database string
-	// DataDir holds the embedded database's files.
-	DataDir string
-	// Logger receives the embedded database's warnings.
-	Logger *slog.Logger
+// Store is the persistence layer. Implementations are safe for concurrent
+// use.
+type Store interface {
+	Accounts
+	Tokens
+	Resources
+	Memberships
+	Seats
+	Invitations
+	Outbox
+
+	// Atomic runs fn so that the store writes it makes through ctx are
+	// applied all together or not at all, where the database can: the
+	// embedded store runs fn in one transaction (and may run it again
+	// when a concurrent transaction got in the way, so fn must be safe to
+	// repeat); MongoDB has no multi-document transactions on every
+	// deployment this server supports, so there fn runs as it is and the
+	// caller compensates for a failure half-way (see package directory).
+	Atomic(ctx context.Context, fn func(ctx context.Context) error) error
+
+	// Secret returns the server-wide secret with the given name, creating
+	// a random one (32 bytes) the first time. All server instances on one
+	// database share it.
+	Secret(ctx context.Context, name string) ([]byte, error)
+
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close(ctx context.Context) error
 }
 
-// Store is the persistence layer. It is safe for concurrent use.
-type Store struct {
-	client *mongo.Client
-	db     *mongo.Database
-	emb    *embedded
-
-	// writeMu serialises conditional writes on FerretDB: FerretDB 1.x
-	// applies an update as read-modify-write, so two concurrent conditional
-	// updates of one document could both succeed. With one server process
-	// (the embedded database has exactly one), a process-wide lock restores
-	// the atomicity MongoDB gives each single-document write; it is shared
-	// by every Store of the process on the same database server (see
-	// ferretWriteLock). Nil on MongoDB.
-	writeMu *sync.Mutex
-
-	// Embedded reports whether the store runs on the in-process database.
-	Embedded bool
-	// FerretDB reports whether the database is FerretDB (embedded or not).
-	FerretDB bool
+// Accounts keeps the tenants.
+type Accounts interface {
+	// CreateAccount adds an account. Names are unique, compared without
+	// regard to case.
+	CreateAccount(ctx context.Context, name string, seats int) (*Account, error)
+	Account(ctx context.Context, id string) (*Account, error)
+	AccountByName(ctx context.Context, name string) (*Account, error)
+	// Accounts lists every account by name.
+	Accounts(ctx context.Context) ([]Account, error)
+	// SetInvitations turns an account's invitation emails on or off (the
+	// default for new users).
+	SetInvitations(ctx context.Context, accountID string, on bool) error
 }
 
-// Open connects to the configured database, starting the embedded one when
-// no URI is given (or reusing the one a running server serves from the same
-// data folder), and makes sure the indexes exist.
-func Open(ctx context.Context, cfg Config) (*Store, error) {
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	s := &Store{}
-	uri := cfg.URI
-	if uri == "" {
-		s.Embedded = true
-		if running, ok := runningEmbedded(cfg.DataDir); ok {
-			uri = running
-		} else {
-			emb, err := startEmbedded(cfg.DataDir, slog.New(errorsOnly{log.Handler()}))
-			if err != nil {
-				return nil, err
-			}
-			s.emb, uri = emb, emb.uri
-		}
-	}
-	opts := options.Client().ApplyURI(uri).
-		SetBSONOptions(&options.BSONOptions{DefaultDocumentMap: true}).
-		SetServerSelectionTimeout(10 * time.Second)
-	client, err := mongo.Connect(opts)
-	if err != nil {
-		s.closeEmbedded()
-		return nil, fmt.Errorf("connect to database: %w", err)
-	}
-	s.client = client
-	s.db = client.Database(cfg.Database)
-	if err := s.Ping(ctx); err != nil {
-		s.Close(context.Background())
-		return nil, fmt.Errorf("reach database: %w", err)
-	}
-	if s.FerretDB, err = isFerretDB(ctx, client); err != nil {
-		s.Close(context.Background())
-		return nil, fmt.Errorf("identify database: %w", err)
-	}
-	if s.FerretDB {
-		s.writeMu = ferretWriteLock(uri)
-	}
-	if err := s.ensureIndexes(ctx); err != nil {
-		s.Close(context.Background())
-		return nil, fmt.Errorf("create indexes: %w", err)
-	}
-	return s, nil
+// Tokens keeps the SCIM bearer tokens: a token belongs to one account,
+// and only a hash of its secret is stored.
+type Tokens interface {
+	// CreateToken adds a token to an account and returns its secret,
+	// which is not stored and cannot be shown again.
+	CreateToken(ctx context.Context, accountID, name string) (string, *Token, error)
+	// PutToken makes secret the account's token called name, replacing
+	// an earlier secret under that name (the bootstrap token).
+	PutToken(ctx context.Context, accountID, name, secret string) error
+	// Tokens lists an account's tokens (without secrets), oldest first.
+	Tokens(ctx context.Context, accountID string) ([]Token, error)
+	// RevokeToken deletes a token of an account; it stops working at once.
+	RevokeToken(ctx context.Context, accountID, tokenID string) error
+	// Authenticate returns the account a bearer token belongs to.
+	Authenticate(ctx context.Context, secret string) (*Account, error)
 }
 
-// isFerretDB tells FerretDB from MongoDB: its buildInfo has
-// "ferretdbVersion".
-func isFerretDB(ctx context.Context, client *mongo.Client) (bool, error) {
-	var info bson.M
-	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
-		return false, err
-	}
-	_, ok := info["ferretdbVersion"]
-	return ok, nil
+// Resources keeps the SCIM resources (users, groups, projects).
+type Resources interface {
+	// Insert stores a new resource at version 1; a taken userName (or
+	// group displayName) is a uniqueness failure.
+	Insert(ctx context.Context, r *Resource) error
+	// InsertMany stores new resources of one type in one go. The result
+	// has one entry per resource: nil, or the error that kept it out (a
+	// uniqueness conflict); the others are stored.
+	InsertMany(ctx context.Context, rs []*Resource) ([]error, error)
+	// Get returns a resource of the account.
+	Get(ctx context.Context, rt *schemas.ResourceType, account, id string) (*Resource, error)
+	// GetMany returns the account's resources with the given ids (those
+	// that exist), in no particular order.
+	GetMany(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) ([]*Resource, error)
+	// Existing returns which of the ids are resources of the account.
+	Existing(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) (map[string]bool, error)
+	// Names returns, for each of the ids that is a resource of the
+	// account, the values of the named top-level attributes.
+	Names(ctx context.Context, rt *schemas.ResourceType, account string, ids []string, attrs ...string) (map[string]map[string]any, error)
+	// All returns every resource of a kind in the account, in creation
+	// order. Only for small collections (the group tree).
+	All(ctx context.Context, rt *schemas.ResourceType, account string) ([]*Resource, error)
+	// Find runs a query (filter, sort, page) in the database.
+	Find(ctx context.Context, rt *schemas.ResourceType, account string, q Query) (*Page, error)
+	// Replace writes r over the stored resource if that is still at
+	// version expect; r.Version and r.Modified are advanced. A resource
+	// that changed in between gives ErrVersionMismatch, one that is gone
+	// a not-found failure.
+	Replace(ctx context.Context, r *Resource, expect int64) error
+	// ReplaceMany is Replace for many resources of one type. The result
+	// has one entry per resource: nil, ErrVersionMismatch, or another
+	// error.
+	ReplaceMany(ctx context.Context, rs []*Resource, expect []int64) ([]error, error)
+	// Touch advances a resource's version and modification time without
+	// changing its attributes, if it is still at version expect.
+	Touch(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) (int64, time.Time, error)
+	// Bump advances a resource's version and modification time whatever
+	// its version (what a GET returns changed elsewhere: its memberships)
+	// and returns the new version and time.
+	Bump(ctx context.Context, rt *schemas.ResourceType, account, id string) (int64, time.Time, error)
+	// Delete removes a resource if it is still at version expect (0: any).
+	Delete(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) error
 }
 
-// Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	return s.client.Ping(ctx, readpref.Primary())
+// Memberships keeps group memberships: one record per (group, member), so
+// that adding one member to a large group never reads the others.
+type Memberships interface {
+	// AddMembers adds users to a group; members already in it are left
+	// as they are. It returns how many were added.
+	AddMembers(ctx context.Context, account, group string, members []string) (int, error)
+	// RemoveMembers removes users from a group and returns how many were
+	// in it.
+	RemoveMembers(ctx context.Context, account, group string, members []string) (int, error)
+	// ClearMembers removes every member of a group.
+	ClearMembers(ctx context.Context, account, group string) error
+	// LeaveAllGroups removes a user from every group.
+	LeaveAllGroups(ctx context.Context, account, member string) error
+	// Members returns the ids of a group's members, sorted.
+	Members(ctx context.Context, account, group string) ([]string, error)
+	// GroupsOf returns the ids of the groups a user is a member of, sorted.
+	GroupsOf(ctx context.Context, account, member string) ([]string, error)
+	// MembershipsOf returns, for each of the ids on one side, the ids on
+	// the other side, sorted: the members of each group (GroupSide) or
+	// the groups of each user (MemberSide).
+	MembershipsOf(ctx context.Context, account, side string, ids []string) (map[string][]string, error)
 }
 
-// Close disconnects and stops the embedded database if this store started it.
-func (s *Store) Close(ctx context.Context) {
-	if s.client != nil {
-		_ = s.client.Disconnect(ctx)
-	}
-	s.closeEmbedded()
+// Sides of a membership, for MembershipsOf.
+const (
+	GroupSide  = "group"  // look up by group: its members
+	MemberSide = "member" // look up by member: its groups
+)
+
+// Seats keeps an account's seat counter and owner.
+type Seats interface {
+	// ReserveSeats takes n more seats of the account, or refuses (a
+	// forbidden failure) when that would exceed its seats. Check and
+	// increment are one atomic step.
+	ReserveSeats(ctx context.Context, accountID string, n int) error
+	// AdjustSeats changes the seats in use by n without a limit check.
+	AdjustSeats(ctx context.Context, accountID string, n int) error
+	// SeatsInUse counts the account's users that use a seat.
+	SeatsInUse(ctx context.Context, accountID string) (int, error)
+	// RecountSeats sets the account's seat counter from its users.
+	RecountSeats(ctx context.Context, accountID string) (int, error)
+	// SetSeats changes the number of seats of an account (0: unlimited).
+	SetSeats(ctx context.Context, accountID string, seats int) error
+	// ClaimOwner makes the user the account's owner if it has none, and
+	// reports whether it did.
+	ClaimOwner(ctx context.Context, accountID, userID string) (bool, error)
+	// ReleaseOwner clears the owner if it is still the user.
+	ReleaseOwner(ctx context.Context, accountID, userID string) error
+	// SetOwner makes the user the account's owner.
+	SetOwner(ctx context.Context, accountID, userID string) error
 }
 
-func (s *Store) closeEmbedded() {
-	if s.emb != nil {
-		s.emb.close()
-		s.emb = nil
-	}
+// Invitations finds users by their invitation.
+type Invitations interface {
+	// UserByInvitationHash returns the user (of any account) whose
+	// current invitation has the token hash.
+	UserByInvitationHash(ctx context.Context, hash string) (*Resource, error)
+	// PendingInvitationsExpiredBy returns up to limit users whose
+	// invitation is still stored as pending but expired before t.
+	PendingInvitationsExpiredBy(ctx context.Context, t time.Time, limit int) ([]UserRef, error)
 }
 
-// DropDatabase removes every collection (tests use it to start clean).
-func (s *Store) DropDatabase(ctx context.Context) error {
-	return s.db.Drop(ctx)
+// Outbox keeps the invitation emails to send (see OutboxEntry).
+type Outbox interface {
+	// AddOutbox stores a new pending entry, due at once.
+	AddOutbox(ctx context.Context, e *OutboxEntry) error
+	// AddOutboxMany stores the entries of a batch of new users.
+	AddOutboxMany(ctx context.Context, es []*OutboxEntry) error
+	// DeleteOutbox removes an entry (the write it was made for failed).
+	DeleteOutbox(ctx context.Context, id string) error
+	// DeleteOutboxMany removes entries whose writes failed.
+	DeleteOutboxMany(ctx context.Context, ids []string) error
+	// OutboxEntryByID returns an entry.
+	OutboxEntryByID(ctx context.Context, id string) (*OutboxEntry, error)
+	// DueOutbox returns up to limit entries that are due and not leased,
+	// those waiting longest first.
+	DueOutbox(ctx context.Context, limit int) ([]*OutboxEntry, error)
+	// ClaimOutbox leases an entry to the worker for the lease duration,
+	// unless another worker claimed it meanwhile; it reports whether it
+	// did. Two workers never hold one entry at once.
+	ClaimOutbox(ctx context.Context, e *OutboxEntry, worker string, lease time.Duration) (bool, error)
+	// MarkOutboxSent records that the email was sent and erases the
+	// token. It and the other ends of a claim give ErrNotClaimed when
+	// the worker no longer holds the entry.
+	MarkOutboxSent(ctx context.Context, e *OutboxEntry) error
+	// DiscardOutbox ends an entry without sending, erasing the token.
+	DiscardOutbox(ctx context.Context, e *OutboxEntry, reason string) error
+	// FailOutbox gives up on an entry that cannot be delivered.
+	FailOutbox(ctx context.Context, e *OutboxEntry, reason string) error
+	// RetryOutbox records a failed attempt and makes the entry due at t.
+	RetryOutbox(ctx context.Context, e *OutboxEntry, t time.Time, reason string) error
+	// DeferOutbox makes the entry due again at t without counting an
+	// attempt.
+	DeferOutbox(ctx context.Context, e *OutboxEntry, t time.Time) error
+	// VoidOutbox discards an entry that is still pending and not being
+	// sent (best effort, when its invitation is revoked or replaced).
+	VoidOutbox(ctx context.Context, id, reason string) error
+	// PurgeOutbox deletes the entries that left the queue before t and
+	// returns how many it deleted.
+	PurgeOutbox(ctx context.Context, t time.Time) (int, error)
 }
 
-// ferretWriteLocks holds one lock per FerretDB deployment this process
-// talks to: every Store of the process connected to the same database
-// server (the server's, a background worker's, a test's second
-// connection) shares it, so their conditional writes are serialised too.
-var ferretWriteLocks sync.Map // URI → *sync.Mutex
-
-func ferretWriteLock(uri string) *sync.Mutex {
-	mu, _ := ferretWriteLocks.LoadOrStore(uri, &sync.Mutex{})
-	return mu.(*sync.Mutex)
+// Query selects a page of resources of one account.
+type Query struct {
+	Filter     filter.Expression // nil: all
+	SortBy     string            // attribute path; empty: creation order
+	Descending bool
+	StartIndex int // 1-based
+	Count      int // at most this many resources; 0: only the total
 }
 
-// lockWrites serialises a conditional write on the embedded database.
-func (s *Store) lockWrites() func() {
-	if s.writeMu == nil {
-		return func() {}
-	}
-	s.writeMu.Lock()
-	return s.writeMu.Unlock
+// Page is the result of a query.
+type Page struct {
+	Total     int
+	Resources []*Resource
 }
 
-// index describes one index the store needs.
-type index struct {
-	collection string
-	keys       bson.D
-	unique     bool
+// ErrVersionMismatch is returned by conditional writes when the resource
+// changed since the version the caller read.
+var ErrVersionMismatch = errors.New("store: resource version changed")
+
+// ErrNotClaimed is returned when a worker updates an outbox entry whose
+// lease it no longer holds.
+var ErrNotClaimed = errors.New("store: outbox entry not claimed by this worker")
+
+// NewID returns a new random resource id (a UUID, as SCIM clients expect).
+func NewID() string { return uuid.NewString() }
+
+// Now is the stores' clock, at millisecond precision (MongoDB's), so that
+// a time read back equals the time written on every store.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
+// NotFound is the failure of a resource that is not in the account.
+func NotFound(rt *schemas.ResourceType, id string) error {
+	return failure.NotFoundf("%s %q not found", rt.Name, id)
 }
-
-func (s *Store) ensureIndexes(ctx context.Context) error {
-	for _, ix := range allIndexes() {
-		m := mongo.IndexModel{Keys: ix.keys}
-		if ix.unique {
-			m.Options = options.Index().SetUnique(true)
-		}
-		if _, err := s.db.Collection(ix.collection).Indexes().CreateOne(ctx, m); err != nil {
-			return fmt.Errorf("%s %v: %w", ix.collection, ix.keys, err)
-		}
-	}
-	return nil
-}
-
-func allIndexes() []index {
-	ixs := []index{
-		{collAccounts, bson.D{{Key: "nameLower", Value: 1}}, true},
-		{collTokens, bson.D{{Key: "hash", Value: 1}}, true},
-		{collTokens, bson.D{{Key: "account", Value: 1}}, false},
-		{collMemberships, bson.D{{Key: "account", Value: 1}, {Key: "group", Value: 1}, {Key: "member", Value: 1}}, true},
-		{collMemberships, bson.D{{Key: "account", Value: 1}, {Key: "member", Value: 1}}, false},
-		{collOutbox, bson.D{{Key: "state", Value: 1}, {Key: "due", Value: 1}}, false},
-	}
-	for _, k := range kinds {
-		ixs = append(ixs, k.indexes()...)
-	}
-	return ixs
-}
-
-// errorsOnly passes on errors only: FerretDB logs every connection at info
-// level and, at warn level, each command it does not know (the driver's
-// endSessions on every disconnect).
-type errorsOnly struct{ slog.Handler }
-
-func (w errorsOnly) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelError && w.Handler.Enabled(ctx, l)
-}
-
-func (w errorsOnly) WithAttrs(as []slog.Attr) slog.Handler {
-	return errorsOnly{w.Handler.WithAttrs(as)}
-}
-func (w errorsOnly) WithGroup(n string) slog.Handler { return errorsOnly{w.Handler.WithGroup(n)} }
-
-// isDuplicateKey reports a unique-index violation. FerretDB 1.24 reports
-// one on insert as MongoDB does (E11000), but one caused by an update or
-// replace as an InternalError carrying SQLite's message.
-func isDuplicateKey(err error) bool {
-	if mongo.IsDuplicateKeyError(err) {
-		return true
-	}
-	var ce mongo.CommandError
-	return errors.As(err, &ce) && ce.Code == ferretInternalError &&
-		strings.Contains(ce.Message, "UNIQUE constraint failed")
-}
-
-// ferretInternalError is the code of FerretDB's InternalError.
-const ferretInternalError = 1
-
-// errNoDocuments is returned by single-document reads that found nothing.
-var errNoDocuments = mongo.ErrNoDocuments
-
-func isNotFound(err error) bool { return errors.Is(err, errNoDocuments) }

@@ -32,7 +32,7 @@ func newCommand(name string, stderr io.Writer) *command {
 
 // open parses the flags and opens the store: the database of a running
 // server on the same data folder, or the embedded database itself.
-func (c *command) open(ctx context.Context, args []string) (*store.Store, error) {
+func (c *command) open(ctx context.Context, args []string) (store.Store, error) {
 	if err := c.parse(args); err != nil {
 		return nil, err
 	}
@@ -172,7 +172,7 @@ func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // findUser accepts a user id or userName.
-func findUser(ctx context.Context, st *store.Store, account, ref string) (*store.Resource, error) {
+func findUser(ctx context.Context, st store.Store, account, ref string) (*store.Resource, error) {
 	u, err := st.Get(ctx, schemas.User, account, ref)
 	if !failure.Is(err, failure.NotFound) {
 		return u, err
@@ -264,7 +264,7 @@ func tokens(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // findAccount accepts an account id or name.
-func findAccount(ctx context.Context, st *store.Store, ref string) (*store.Account, error) {
+func findAccount(ctx context.Context, st store.Store, ref string) (*store.Account, error) {
 	a, err := st.Account(ctx, ref)
 	if failure.Is(err, failure.NotFound) {
 		return st.AccountByName(ctx, ref)

@@ -16,6 +16,7 @@ import (
 	"github.com/timecamp/timecamp-scim/mail"
 	"github.com/timecamp/timecamp-scim/scim"
 	"github.com/timecamp/timecamp-scim/store"
+	"github.com/timecamp/timecamp-scim/store/mongodb"
 )
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -35,7 +36,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close(context.Background())
-	if st.Embedded {
+	if cfg.MongoURI == "" {
 		log.Info("using the embedded database (FerretDB, SQLite); set SCIM_MONGODB_URI for production", "data_dir", cfg.DataDir)
 	}
 	if cfg.BootstrapToken != "" {
@@ -93,7 +94,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 // invitations sets up invitation emails: the delivery worker (SMTP, or
 // the log without SCIM_SMTP_URL) and the accept page.
-func invitations(ctx context.Context, cfg *config.Config, st *store.Store, dir *directory.Service) (*invite.Pages, *invite.Worker, error) {
+func invitations(ctx context.Context, cfg *config.Config, st store.Store, dir *directory.Service) (*invite.Pages, *invite.Worker, error) {
 	log := cfg.Logger()
 	ttl, _ := cfg.TTL()
 	base := cfg.PublicBaseURL()
@@ -113,8 +114,8 @@ func invitations(ctx context.Context, cfg *config.Config, st *store.Store, dir *
 	return &invite.Pages{Directory: dir, Secret: secret, BaseURL: base, Logger: log}, worker, nil
 }
 
-func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
-	return store.Open(ctx, store.Config{
+func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+	return mongodb.Open(ctx, mongodb.Config{
 		URI:      cfg.MongoURI,
 		Database: cfg.Database,
 		DataDir:  cfg.DataDir,
@@ -124,7 +125,7 @@ func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
 
 // recountSeats corrects each account's seat counter from its users (a
 // crash between a seat reservation and its write leaves it off).
-func recountSeats(ctx context.Context, st *store.Store) error {
+func recountSeats(ctx context.Context, st store.Store) error {
 	accounts, err := st.Accounts(ctx)
 	if err != nil {
 		return err
@@ -138,8 +139,8 @@ func recountSeats(ctx context.Context, st *store.Store) error {
 }
 
 // bootstrap makes account "default" exist and accept the token.
-func bootstrap(ctx context.Context, st *store.Store, token string) error {
-	acct, err := st.EnsureAccount(ctx, "default", 0)
+func bootstrap(ctx context.Context, st store.Store, token string) error {
+	acct, err := store.EnsureAccount(ctx, st, "default", 0)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ import (
 // Env is a running server with one account.
 type Env struct {
 	Server  *httptest.Server
-	Store   *store.Store
+	Store   store.Store
 	Account *store.Account
 	Client  *Client
 }

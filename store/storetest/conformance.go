@@ -22,10 +22,10 @@ import (
 // RunConformance runs the store's contract against stores made by
 // newStore, each test on a store of its own (after Dex's storage
 // conformance suite). Every database the server supports must pass it.
-func RunConformance(t *testing.T, newStore func(t *testing.T) *store.Store) {
+func RunConformance(t *testing.T, newStore func(t *testing.T) store.Store) {
 	tests := []struct {
 		name string
-		run  func(t *testing.T, s *store.Store)
+		run  func(t *testing.T, s store.Store)
 	}{
 		{"Accounts", testAccounts},
 		{"EnsureAccountConcurrently", testEnsureAccountConcurrently},
@@ -53,7 +53,7 @@ var bg = context.Background()
 
 // ---- helpers ----
 
-func mustAccount(t *testing.T, s *store.Store, name string) *store.Account {
+func mustAccount(t *testing.T, s store.Store, name string) *store.Account {
 	t.Helper()
 	a, err := s.CreateAccount(bg, name, 0)
 	if err != nil {
@@ -75,7 +75,7 @@ func newGroup(account, displayName string) *store.Resource {
 	}}
 }
 
-func mustInsert(t *testing.T, s *store.Store, r *store.Resource) *store.Resource {
+func mustInsert(t *testing.T, s store.Store, r *store.Resource) *store.Resource {
 	t.Helper()
 	if err := s.Insert(bg, r); err != nil {
 		t.Fatalf("Insert %s %v: %v", r.Type.Name, r.Attributes, err)
@@ -83,7 +83,7 @@ func mustInsert(t *testing.T, s *store.Store, r *store.Resource) *store.Resource
 	return r
 }
 
-func mustGet(t *testing.T, s *store.Store, rt *schemas.ResourceType, account, id string) *store.Resource {
+func mustGet(t *testing.T, s store.Store, rt *schemas.ResourceType, account, id string) *store.Resource {
 	t.Helper()
 	r, err := s.Get(bg, rt, account, id)
 	if err != nil {
@@ -141,7 +141,7 @@ func ids(rs []*store.Resource) []string {
 	return out
 }
 
-func find(t *testing.T, s *store.Store, rt *schemas.ResourceType, account, f string, q store.Query) *store.Page {
+func find(t *testing.T, s store.Store, rt *schemas.ResourceType, account, f string, q store.Query) *store.Page {
 	t.Helper()
 	if f != "" {
 		e, err := scimfilter.Parse(f)
@@ -162,7 +162,7 @@ func find(t *testing.T, s *store.Store, rt *schemas.ResourceType, account, f str
 
 // ---- accounts and tokens ----
 
-func testAccounts(t *testing.T, s *store.Store) {
+func testAccounts(t *testing.T, s store.Store) {
 	acme, err := s.CreateAccount(bg, "Acme", 5)
 	if err != nil {
 		t.Fatal(err)
@@ -194,15 +194,15 @@ func testAccounts(t *testing.T, s *store.Store) {
 
 	// EnsureAccount finds an existing account (any letter case) without
 	// changing it, and creates a missing one exactly once.
-	e1, err := s.EnsureAccount(bg, "acme", 99)
+	e1, err := store.EnsureAccount(bg, s, "acme", 99)
 	if err != nil || e1.ID != acme.ID || e1.Seats != 5 {
 		t.Fatalf("EnsureAccount(acme) = %+v, %v; want the existing account unchanged", e1, err)
 	}
-	beta1, err := s.EnsureAccount(bg, "Beta", 0)
+	beta1, err := store.EnsureAccount(bg, s, "Beta", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	beta2, err := s.EnsureAccount(bg, "BETA", 3)
+	beta2, err := store.EnsureAccount(bg, s, "BETA", 3)
 	if err != nil || beta2.ID != beta1.ID || beta2.Seats != 0 || beta2.Name != "Beta" {
 		t.Fatalf("EnsureAccount(BETA) = %+v, %v; want %+v", beta2, err, beta1)
 	}
@@ -220,7 +220,7 @@ func testAccounts(t *testing.T, s *store.Store) {
 	}
 }
 
-func testEnsureAccountConcurrently(t *testing.T, s *store.Store) {
+func testEnsureAccountConcurrently(t *testing.T, s store.Store) {
 	const n = 8
 	got := make([]string, n)
 	var wg sync.WaitGroup
@@ -228,7 +228,7 @@ func testEnsureAccountConcurrently(t *testing.T, s *store.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a, err := s.EnsureAccount(bg, "default", 0)
+			a, err := store.EnsureAccount(bg, s, "default", 0)
 			if err != nil {
 				t.Errorf("EnsureAccount: %v", err)
 				return
@@ -248,7 +248,7 @@ func testEnsureAccountConcurrently(t *testing.T, s *store.Store) {
 	}
 }
 
-func testTokens(t *testing.T, s *store.Store) {
+func testTokens(t *testing.T, s store.Store) {
 	a := mustAccount(t, s, "A")
 	b := mustAccount(t, s, "B")
 	secretA, tokA, err := s.CreateToken(bg, a.ID, " okta ")
@@ -318,7 +318,7 @@ func testTokens(t *testing.T, s *store.Store) {
 	}
 }
 
-func testPutToken(t *testing.T, s *store.Store) {
+func testPutToken(t *testing.T, s store.Store) {
 	a := mustAccount(t, s, "A")
 	b := mustAccount(t, s, "B")
 	const s1, s2, s3 = "first-bootstrap-secret-0123456789", "second-bootstrap-secret-0123456789", "third-bootstrap-secret-0123456789"
@@ -380,7 +380,7 @@ func testPutToken(t *testing.T, s *store.Store) {
 
 // ---- resources ----
 
-func testResourceVersions(t *testing.T, s *store.Store) {
+func testResourceVersions(t *testing.T, s store.Store) {
 	acc := mustAccount(t, s, "A")
 	u := newUser(acc.ID, "bjensen")
 	u.PasswordHash = "$2a$10$not-a-real-hash"
@@ -478,7 +478,7 @@ func testResourceVersions(t *testing.T, s *store.Store) {
 	}
 }
 
-func testUniqueness(t *testing.T, s *store.Store) {
+func testUniqueness(t *testing.T, s store.Store) {
 	a := mustAccount(t, s, "A")
 	b := mustAccount(t, s, "B")
 	alice := mustInsert(t, s, newUser(a.ID, "Alice@Example.com"))
@@ -520,7 +520,7 @@ func testUniqueness(t *testing.T, s *store.Store) {
 	mustInsert(t, s, newUser(a.ID, "Engineering"))
 }
 
-func testInsertMany(t *testing.T, s *store.Store) {
+func testInsertMany(t *testing.T, s store.Store) {
 	acc := mustAccount(t, s, "A")
 	mustInsert(t, s, newUser(acc.ID, "taken"))
 	if errs, err := s.InsertMany(bg, nil); err != nil || len(errs) != 0 {
@@ -577,7 +577,7 @@ func testInsertMany(t *testing.T, s *store.Store) {
 	}
 }
 
-func testAccountScoping(t *testing.T, s *store.Store) {
+func testAccountScoping(t *testing.T, s store.Store) {
 	a := mustAccount(t, s, "A")
 	b := mustAccount(t, s, "B")
 	u := mustInsert(t, s, newUser(a.ID, "only-in-a"))
@@ -645,7 +645,7 @@ func testAccountScoping(t *testing.T, s *store.Store) {
 
 // ---- memberships ----
 
-func testMemberships(t *testing.T, s *store.Store) {
+func testMemberships(t *testing.T, s store.Store) {
 	acc := mustAccount(t, s, "A")
 	g1, g2, empty := store.NewID(), store.NewID(), store.NewID()
 	u := make([]string, 6)
@@ -738,7 +738,7 @@ func testMemberships(t *testing.T, s *store.Store) {
 }
 
 // testMembershipsMany crosses the store's 1,000-id batches.
-func testMembershipsMany(t *testing.T, s *store.Store) {
+func testMembershipsMany(t *testing.T, s store.Store) {
 	acc := mustAccount(t, s, "A")
 	const n = 1234
 	big, small := store.NewID(), store.NewID()
@@ -792,7 +792,7 @@ func must[T any](v T, err error) T {
 
 // ---- queries ----
 
-func testFindPagingSorting(t *testing.T, s *store.Store) {
+func testFindPagingSorting(t *testing.T, s store.Store) {
 	acc := mustAccount(t, s, "A")
 	other := mustAccount(t, s, "B")
 	mustInsert(t, s, newUser(other.ID, "user-00"))
@@ -934,7 +934,7 @@ const pageSize1 = 1
 
 // checkPages reads every page of a query for several page sizes and checks
 // that they are the slices of want, with the full total on each.
-func checkPages(t *testing.T, s *store.Store, account, f string, q store.Query, want []string) {
+func checkPages(t *testing.T, s store.Store, account, f string, q store.Query, want []string) {
 	t.Helper()
 	for _, size := range []int{pageSize1, 5, len(want) + 3} {
 		if size < 1 || (size == pageSize1 && q.SortBy != "") {
@@ -955,7 +955,7 @@ func checkPages(t *testing.T, s *store.Store, account, f string, q store.Query, 
 	}
 }
 
-func testFindErrors(t *testing.T, s *store.Store) {
+func testFindErrors(t *testing.T, s store.Store) {
 	acc := mustAccount(t, s, "A")
 	mustInsert(t, s, newUser(acc.ID, "someone"))
 	for _, sortBy := range []string{"emails", "name", "password", "nope", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "emails.value"} {
@@ -980,7 +980,7 @@ func testFindErrors(t *testing.T, s *store.Store) {
 // reads back the same Go values: extension URNs (which hold dots), "$ref"
 // keys at any depth, arrays nested in objects in arrays, int64, float64 and
 // bool.
-func testRoundTrip(t *testing.T, s *store.Store) {
+func testRoundTrip(t *testing.T, s store.Store) {
 	acc := mustAccount(t, s, "A")
 	attrs := map[string]any{
 		"userName":    "Round.Trip@Example.com",
@@ -1092,7 +1092,7 @@ func testRoundTrip(t *testing.T, s *store.Store) {
 // testConcurrentReplace: writers that read, change and conditionally write
 // one resource, retrying when another got there first, never lose an
 // update: the counter ends at the number of successful writes.
-func testConcurrentReplace(t *testing.T, s *store.Store) {
+func testConcurrentReplace(t *testing.T, s store.Store) {
 	acc := mustAccount(t, s, "A")
 	r := newUser(acc.ID, "contended")
 	r.Attributes["counter"] = int64(0)
@@ -1146,7 +1146,7 @@ func testConcurrentReplace(t *testing.T, s *store.Store) {
 
 // testConcurrentAddMembers: members added at the same time by many
 // callers are all there, and overlapping adds count each member once.
-func testConcurrentAddMembers(t *testing.T, s *store.Store) {
+func testConcurrentAddMembers(t *testing.T, s store.Store) {
 	acc := mustAccount(t, s, "A")
 	group := store.NewID()
 	const callers, each = 30, 10
@@ -1190,7 +1190,7 @@ func testConcurrentAddMembers(t *testing.T, s *store.Store) {
 // testOutbox: entries come due in order, one worker at a time holds one,
 // a lease that runs out frees it, voided and finished entries leave the
 // queue, and purging deletes only finished ones.
-func testOutbox(t *testing.T, st *store.Store) {
+func testOutbox(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	var es []*store.OutboxEntry
 	for i := 0; i < 4; i++ {

@@ -1,7 +1,10 @@
-// Package storetest gives tests a store on a real database: the embedded
-// FerretDB, started once per test binary, or the MongoDB deployment named by
-// SCIM_TEST_MONGODB_URI. Every New gets a database of its own, dropped when
-// the test ends.
+// Package storetest gives tests stores on real databases, and the
+// conformance and equivalence suites every store must pass.
+//
+// MongoDB stores run on the embedded FerretDB, started once per test
+// binary, or on the MongoDB deployment named by SCIM_TEST_MONGODB_URI.
+// Every store New makes has a database of its own, dropped when the test
+// ends.
 package storetest
 
 import (
@@ -16,6 +19,7 @@ import (
 	"testing"
 
 	"github.com/timecamp/timecamp-scim/store"
+	"github.com/timecamp/timecamp-scim/store/mongodb"
 )
 
 var shared struct {
@@ -26,8 +30,8 @@ var shared struct {
 	err  error
 }
 
-// URI returns the URI of the test database server, starting the embedded
-// one on first use.
+// URI returns the URI of the test MongoDB server, starting the embedded
+// FerretDB on first use.
 func URI() (string, error) {
 	if uri := os.Getenv("SCIM_TEST_MONGODB_URI"); uri != "" {
 		return uri, nil
@@ -38,13 +42,13 @@ func URI() (string, error) {
 			return
 		}
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
-		shared.uri, shared.stop, shared.err = store.StartEmbedded(shared.dir, log)
+		shared.uri, shared.stop, shared.err = mongodb.StartEmbedded(shared.dir, log)
 	})
 	return shared.uri, shared.err
 }
 
-// Main runs a package's tests and then stops the shared embedded database.
-// Call it from TestMain.
+// Main runs a package's tests and then stops the shared test database
+// server. Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
 	if shared.stop != nil {
@@ -54,22 +58,47 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// New returns a store on a fresh database.
-func New(t testing.TB) *store.Store {
+// New returns a store on a fresh database, of the kind the tests run on.
+func New(t testing.TB) store.Store {
+	t.Helper()
+	return NewMongo(t)
+}
+
+// NewMongo returns a MongoDB store on a fresh database of the test server.
+func NewMongo(t testing.TB) *mongodb.Store {
+	t.Helper()
+	return openMongo(t, DatabaseName(), true)
+}
+
+func openMongo(t testing.TB, database string, drop bool) *mongodb.Store {
 	t.Helper()
 	uri, err := URI()
 	if err != nil {
 		t.Fatalf("start test database: %v", err)
 	}
-	st, err := store.Open(context.Background(), store.Config{URI: uri, Database: DatabaseName()})
+	st, err := mongodb.Open(context.Background(), mongodb.Config{URI: uri, Database: database})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() {
-		_ = st.DropDatabase(context.Background())
-		st.Close(context.Background())
+		if drop {
+			_ = st.DropDatabase(context.Background())
+		}
+		_ = st.Close(context.Background())
 	})
 	return st
+}
+
+// Reopen returns a second store on the database of st, as a second server
+// process (or a management command next to a server) has.
+func Reopen(t testing.TB, st store.Store) store.Store {
+	t.Helper()
+	switch s := st.(type) {
+	case *mongodb.Store:
+		return openMongo(t, s.DatabaseName(), false)
+	}
+	t.Fatalf("storetest: cannot reopen a %T", st)
+	return nil
 }
 
 // DatabaseName returns a new random database name.

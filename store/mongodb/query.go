@@ -1,4 +1,4 @@
-package store
+package mongodb
 
 import (
 	"context"
@@ -14,22 +14,8 @@ import (
 	"github.com/timecamp/timecamp-scim/failure"
 	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/scimfilter"
+	"github.com/timecamp/timecamp-scim/store"
 )
-
-// Query selects a page of resources of one account.
-type Query struct {
-	Filter     filter.Expression // nil: all
-	SortBy     string            // attribute path; empty: creation order
-	Descending bool
-	StartIndex int // 1-based
-	Count      int // at most this many resources; 0: only the total
-}
-
-// Page is the result of a query.
-type Page struct {
-	Total     int
-	Resources []*Resource
-}
 
 // Find runs a query in the database: the filter is translated into a
 // MongoDB query, sorting and paging run there too. A value filter with more
@@ -37,7 +23,7 @@ type Page struct {
 // conditions to hold for the same element, which FerretDB cannot express
 // ($elemMatch on fields is not implemented); the database then selects a
 // superset and the page is cut after checking each candidate in memory.
-func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account string, q Query) (*Page, error) {
+func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account string, q store.Query) (*store.Page, error) {
 	tr := &translator{s: s, rt: rt, account: account, decided: map[filter.Expression]map[string]bool{}}
 	where := bson.M{"account": account}
 	exact := true
@@ -57,7 +43,7 @@ func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account stri
 		q.StartIndex = 1
 	}
 	coll := s.coll(rt)
-	page := &Page{Resources: []*Resource{}}
+	page := &store.Page{Resources: []*store.Resource{}}
 	if !exact {
 		// Every candidate, in order, checked in memory.
 		for _, seg := range segments {
@@ -121,7 +107,7 @@ func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account stri
 // readPage reads the resources the query selects into the page: all of one
 // page when the query is exact; otherwise every candidate, checked in
 // memory, counting those that match and keeping those on the page.
-func (s *Store) readPage(ctx context.Context, rt *schemas.ResourceType, coll *mongo.Collection, where bson.M, opts *options.FindOptionsBuilder, q Query, exact bool, tr *translator, page *Page) error {
+func (s *Store) readPage(ctx context.Context, rt *schemas.ResourceType, coll *mongo.Collection, where bson.M, opts *options.FindOptionsBuilder, q store.Query, exact bool, tr *translator, page *store.Page) error {
 	cur, err := coll.Find(ctx, where, opts)
 	if err != nil {
 		return err
@@ -181,33 +167,19 @@ func sortSpec(rt *schemas.ResourceType, sortBy string, desc bool) ([]segment, er
 	if sortBy == "" {
 		return []segment{{sort: bson.D{{Key: "created", Value: dir}, {Key: "_id", Value: dir}}}}, nil
 	}
-	a, err := rt.ResolveString(sortBy)
+	k, err := store.ResolveSort(rt, sortBy)
 	if err != nil {
-		if f, ok := failure.As(err); ok {
-			return nil, failure.InvalidValue("sortBy: %s", f.Detail)
-		}
 		return nil, err
 	}
-	leaf := a.Leaf()
-	switch {
-	case a.WholeExtension || leaf.AttributeType() == "complex":
-		return nil, failure.InvalidValue("sortBy must name a single-valued attribute such as name.familyName; %s is complex", a.Name())
-	case a.Def.MultiValued() || (a.Sub != nil && a.Sub.MultiValued()):
-		return nil, failure.InvalidValue("sortBy must name a single-valued attribute; %s has many values", a.Name())
-	case schemas.IsNeverReturned(leaf):
-		return nil, failure.InvalidValue("sortBy cannot use %s", a.Name())
-	}
-	f, err := fieldOf(a, leaf.AttributeType() == "string" && !leaf.CaseExact())
+	f, err := fieldOf(k.Attr, k.Lower)
 	if err != nil {
-		return nil, failure.InvalidValue("sortBy: %s", err.(*failure.Error).Detail)
+		return nil, err
 	}
 	if f == "_id" {
 		return []segment{{sort: bson.D{{Key: "_id", Value: dir}}}}, nil
 	}
 	byValue := bson.D{{Key: f, Value: dir}, {Key: "_id", Value: dir}}
-	alwaysThere := f == "created" || f == "modified" ||
-		(!a.Common && a.Ext == nil && a.Sub == nil && a.Def.Required()) // userName, a group's displayName
-	if alwaysThere {
+	if k.AlwaysThere {
 		return []segment{{sort: byValue}}, nil
 	}
 	with := segment{cond: bson.M{f: bson.M{"$exists": true}}, sort: byValue}
@@ -307,7 +279,7 @@ func (t *translator) expr(ctx context.Context, e filter.Expression) (bson.M, boo
 		if err != nil {
 			return nil, false, err
 		}
-		if k := kindOf(t.rt); a.Ext == nil && !a.Common && a.Def.Name() == k.membership {
+		if k := kindOf(t.rt); a.Ext == nil && !a.Common && a.Def.Name() == k.Membership {
 			return t.membership(ctx, x, a)
 		}
 		if a.Common && a.Def.Name() == schemas.AttrMeta && a.Sub.Name() == "resourceType" {
@@ -329,7 +301,7 @@ func (t *translator) expr(ctx context.Context, e filter.Expression) (bson.M, boo
 		if a.Sub != nil || a.Leaf().AttributeType() != "complex" {
 			return nil, false, failure.InvalidFilter("%s[...] needs a complex attribute", a.Name())
 		}
-		if k := kindOf(t.rt); a.Ext == nil && a.Def.Name() == k.membership {
+		if k := kindOf(t.rt); a.Ext == nil && a.Def.Name() == k.Membership {
 			return t.membershipValuePath(ctx, x, a)
 		}
 		return t.valueFilter(a, x.ValueFilter)

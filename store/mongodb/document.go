@@ -1,4 +1,4 @@
-package store
+package mongodb
 
 import (
 	"strings"
@@ -8,27 +8,20 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/timecamp/timecamp-scim/schemas"
+	"github.com/timecamp/timecamp-scim/store"
 )
 
 // kind is how one resource type is stored.
 type kind struct {
 	rt         *schemas.ResourceType
 	collection string
-	// unique is the top-level core attribute that is unique per account,
-	// compared case-insensitively (userName, a group's displayName).
-	unique string
-	// membership names the multi-valued attribute computed from the
-	// memberships collection (Group.members, User.groups), and whether this
-	// resource is the group side.
-	membership   string
-	isGroupSide  bool
+	store.Kind
 	extraIndexes []bson.D
 }
 
 var kinds = map[string]*kind{
 	"User": {
-		rt: schemas.User, collection: "users", unique: "userName",
-		membership: "groups",
+		rt: schemas.User, collection: "users", Kind: store.KindOf(schemas.User),
 		extraIndexes: []bson.D{
 			{{Key: "account", Value: 1}, {Key: "n.emails.value", Value: 1}},
 			// Accept links look the user up by the hash of their token;
@@ -42,8 +35,7 @@ var kinds = map[string]*kind{
 		},
 	},
 	"Group": {
-		rt: schemas.Group, collection: "groups", unique: "displayName",
-		membership: "members", isGroupSide: true,
+		rt: schemas.Group, collection: "groups", Kind: store.KindOf(schemas.Group),
 		extraIndexes: []bson.D{
 			{{Key: "account", Value: 1}, {Key: "a." + storageKey(schemas.TimeCampGroupURN) + ".projects.value", Value: 1}},
 		},
@@ -67,8 +59,8 @@ func (k *kind) indexes() []index {
 		{k.collection, bson.D{{Key: "account", Value: 1}, {Key: "modified", Value: 1}}, false},
 		{k.collection, bson.D{{Key: "account", Value: 1}, {Key: "a.externalId", Value: 1}}, false},
 	}
-	if k.unique != "" {
-		ixs = append(ixs, index{k.collection, bson.D{{Key: "account", Value: 1}, {Key: "n." + k.unique, Value: 1}}, true})
+	if k.Unique != "" {
+		ixs = append(ixs, index{k.collection, bson.D{{Key: "account", Value: 1}, {Key: "n." + k.Unique, Value: 1}}, true})
 	}
 	for _, keys := range k.extraIndexes {
 		ixs = append(ixs, index{k.collection, keys, false})
@@ -88,7 +80,7 @@ type document struct {
 	Password string         `bson:"pw,omitempty"`
 	// Inv is a user's invitation, kept outside the SCIM attributes (its
 	// token hash is a secret); the attributes carry what clients see.
-	Inv *Invitation `bson:"inv,omitempty"`
+	Inv *store.Invitation `bson:"inv,omitempty"`
 }
 
 // Field names in stored attributes. MongoDB field names cannot hold dots
@@ -98,7 +90,7 @@ const refKey, storedRefKey = "$ref", "_ref"
 
 func storageKey(urn string) string { return strings.ReplaceAll(urn, ".", "_") }
 
-func toDocument(r *Resource) *document {
+func toDocument(r *store.Resource) *document {
 	return &document{
 		ID: r.ID, Account: r.Account, Version: r.Version, Created: r.Created, Modified: r.Modified,
 		A:        encodeAttributes(r.Type, r.Attributes),
@@ -108,8 +100,8 @@ func toDocument(r *Resource) *document {
 	}
 }
 
-func fromDocument(rt *schemas.ResourceType, d *document) *Resource {
-	return &Resource{
+func fromDocument(rt *schemas.ResourceType, d *document) *store.Resource {
+	return &store.Resource{
 		Type: rt, ID: d.ID, Account: d.Account, Version: d.Version,
 		Created: d.Created.UTC(), Modified: d.Modified.UTC(),
 		Attributes:   decodeAttributes(rt, d.A),

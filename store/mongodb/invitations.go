@@ -1,4 +1,4 @@
-package store
+package mongodb
 
 // Invitations and their delivery.
 //
@@ -36,7 +36,6 @@ package store
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"time"
 
@@ -46,6 +45,7 @@ import (
 
 	"github.com/timecamp/timecamp-scim/failure"
 	"github.com/timecamp/timecamp-scim/schemas"
+	"github.com/timecamp/timecamp-scim/store"
 )
 
 const (
@@ -53,57 +53,9 @@ const (
 	collSettings = "settings"
 )
 
-// Invitation statuses, as the invitationStatus attribute shows them.
-const (
-	InvitationPending  = "pending"
-	InvitationAccepted = "accepted"
-	InvitationExpired  = "expired"
-	InvitationRevoked  = "revoked"
-	InvitationNone     = "none"
-)
-
-// Invitation is a user's invitation state.
-type Invitation struct {
-	// ID names the current invitation; it is the _id of its outbox entry.
-	ID string `bson:"id,omitempty"`
-	// Hash is the SHA-256 of the accept token (the token itself is only in
-	// the outbox entry until the email is sent, and in the email).
-	Hash       string    `bson:"hash,omitempty"`
-	Status     string    `bson:"status"`
-	InvitedAt  time.Time `bson:"invitedAt,omitempty"`
-	ExpiresAt  time.Time `bson:"expiresAt,omitempty"`
-	AcceptedAt time.Time `bson:"acceptedAt,omitempty"`
-	// Resends are the times of recent resends, for the rate limit.
-	Resends []time.Time `bson:"resends,omitempty"`
-}
-
-// Copy returns a deep copy (nil for nil).
-func (i *Invitation) Copy() *Invitation {
-	if i == nil {
-		return nil
-	}
-	c := *i
-	c.Resends = append([]time.Time(nil), i.Resends...)
-	return &c
-}
-
-// NewInvitationToken returns a new random accept token (256 bits,
-// URL-safe) and the hash to store.
-func NewInvitationToken() (token, hash string, err error) {
-	buf := make([]byte, 32)
-	if _, err := rand.Read(buf); err != nil {
-		return "", "", err
-	}
-	token = base64.RawURLEncoding.EncodeToString(buf)
-	return token, HashInvitationToken(token), nil
-}
-
-// HashInvitationToken returns the stored form of an accept token.
-func HashInvitationToken(token string) string { return hashSecret(token) }
-
 // UserByInvitationHash returns the user (of any account) whose current
 // invitation has the token hash.
-func (s *Store) UserByInvitationHash(ctx context.Context, hash string) (*Resource, error) {
+func (s *Store) UserByInvitationHash(ctx context.Context, hash string) (*store.Resource, error) {
 	var d document
 	err := s.coll(schemas.User).FindOne(ctx, bson.M{"inv.hash": hash}, options.FindOne().SetProjection(bson.M{"n": 0})).Decode(&d)
 	if err != nil {
@@ -115,22 +67,16 @@ func (s *Store) UserByInvitationHash(ctx context.Context, hash string) (*Resourc
 	return fromDocument(schemas.User, &d), nil
 }
 
-// UserRef names a user of an account.
-type UserRef struct {
-	Account string `bson:"account"`
-	ID      string `bson:"_id"`
-}
-
 // PendingInvitationsExpiredBy returns up to limit users whose invitation
 // is still stored as pending but expired before t.
-func (s *Store) PendingInvitationsExpiredBy(ctx context.Context, t time.Time, limit int) ([]UserRef, error) {
+func (s *Store) PendingInvitationsExpiredBy(ctx context.Context, t time.Time, limit int) ([]store.UserRef, error) {
 	cur, err := s.coll(schemas.User).Find(ctx,
-		bson.M{"inv.status": InvitationPending, "inv.expiresAt": bson.M{"$lte": t}},
+		bson.M{"inv.status": store.InvitationPending, "inv.expiresAt": bson.M{"$lte": t}},
 		options.Find().SetProjection(bson.M{"_id": 1, "account": 1}).SetLimit(int64(limit)))
 	if err != nil {
 		return nil, err
 	}
-	var out []UserRef
+	var out []store.UserRef
 	return out, cur.All(ctx, &out)
 }
 
@@ -146,62 +92,26 @@ func (s *Store) SetInvitations(ctx context.Context, accountID string, on bool) e
 	return err
 }
 
-// Outbox entry states.
-const (
-	OutboxPending   = "pending"
-	OutboxSent      = "sent"
-	OutboxDiscarded = "discarded"
-	OutboxFailed    = "failed"
-)
-
-// OutboxEntry is an invitation email waiting to be sent (or the record of
-// one that was).
-type OutboxEntry struct {
-	// ID is the invitation's id (Invitation.ID).
-	ID      string `bson:"_id"`
-	Account string `bson:"account"`
-	User    string `bson:"user"`
-	// Token is the accept token the email links to; erased once the email
-	// is sent or the entry discarded.
-	Token   string    `bson:"token,omitempty"`
-	State   string    `bson:"state"`
-	Created time.Time `bson:"created"`
-	// Due is when the next delivery attempt may start.
-	Due      time.Time `bson:"due"`
-	Attempts int       `bson:"attempts"`
-	// ClaimedBy and ClaimedUntil are the lease of the worker delivering it.
-	ClaimedBy    string    `bson:"claimedBy,omitempty"`
-	ClaimedUntil time.Time `bson:"claimedUntil,omitempty"`
-	SentAt       time.Time `bson:"sentAt,omitempty"`
-	LastError    string    `bson:"lastError,omitempty"`
-	// Finished is when the entry left the queue (sent, discarded, failed).
-	Finished time.Time `bson:"finished,omitempty"`
-}
-
-// ErrNotClaimed is returned when a worker updates an entry whose lease it
-// no longer holds.
-var ErrNotClaimed = errors.New("store: outbox entry not claimed by this worker")
-
 func (s *Store) outbox() *mongo.Collection { return s.db.Collection(collOutbox) }
 
 // AddOutbox stores a new pending outbox entry, due at once.
-func (s *Store) AddOutbox(ctx context.Context, e *OutboxEntry) error {
-	t := now()
-	e.State, e.Created, e.Due = OutboxPending, t, t
+func (s *Store) AddOutbox(ctx context.Context, e *store.OutboxEntry) error {
+	t := store.Now()
+	e.State, e.Created, e.Due = store.OutboxPending, t, t
 	_, err := s.outbox().InsertOne(ctx, e)
 	return err
 }
 
 // AddOutboxMany stores the entries of a batch of new users in one insert
 // (before the users, like AddOutbox).
-func (s *Store) AddOutboxMany(ctx context.Context, es []*OutboxEntry) error {
+func (s *Store) AddOutboxMany(ctx context.Context, es []*store.OutboxEntry) error {
 	if len(es) == 0 {
 		return nil
 	}
-	t := now()
+	t := store.Now()
 	docs := make([]any, len(es))
 	for i, e := range es {
-		e.State, e.Created, e.Due = OutboxPending, t, t
+		e.State, e.Created, e.Due = store.OutboxPending, t, t
 		docs[i] = e
 	}
 	_, err := s.outbox().InsertMany(ctx, docs)
@@ -228,8 +138,8 @@ func (s *Store) DeleteOutbox(ctx context.Context, id string) error {
 }
 
 // OutboxEntryByID returns an entry.
-func (s *Store) OutboxEntryByID(ctx context.Context, id string) (*OutboxEntry, error) {
-	var e OutboxEntry
+func (s *Store) OutboxEntryByID(ctx context.Context, id string) (*store.OutboxEntry, error) {
+	var e store.OutboxEntry
 	if err := s.outbox().FindOne(ctx, bson.M{"_id": id}).Decode(&e); err != nil {
 		if isNotFound(err) {
 			return nil, failure.NotFoundf("no outbox entry %q", id)
@@ -243,7 +153,7 @@ func (s *Store) OutboxEntryByID(ctx context.Context, id string) (*OutboxEntry, e
 // lease ran out: a worker that crashed while sending).
 func claimable(t time.Time) bson.M {
 	return bson.M{
-		"state": OutboxPending,
+		"state": store.OutboxPending,
 		"due":   bson.M{"$lte": t},
 		"$or": bson.A{
 			bson.M{"claimedUntil": bson.M{"$exists": false}},
@@ -252,22 +162,17 @@ func claimable(t time.Time) bson.M {
 	}
 }
 
-// claimableAt is claimable, for an entry in hand.
-func (e *OutboxEntry) claimableAt(t time.Time) bool {
-	return e.State == OutboxPending && !e.Due.After(t) && !e.ClaimedUntil.After(t)
-}
-
 // DueOutbox returns up to limit entries that are due and not leased, those
 // waiting longest first: one query, from which the worker claims them one
 // by one (ClaimOutbox). A query per claim would read the whole queue for
 // each email — on the embedded database, where every query scans, a Bulk
 // import's thousands of invitations would take hours to send.
-func (s *Store) DueOutbox(ctx context.Context, limit int) ([]*OutboxEntry, error) {
-	cur, err := s.outbox().Find(ctx, claimable(now()), options.Find().SetSort(bson.D{{Key: "due", Value: 1}}).SetLimit(int64(limit)))
+func (s *Store) DueOutbox(ctx context.Context, limit int) ([]*store.OutboxEntry, error) {
+	cur, err := s.outbox().Find(ctx, claimable(store.Now()), options.Find().SetSort(bson.D{{Key: "due", Value: 1}}).SetLimit(int64(limit)))
 	if err != nil {
 		return nil, err
 	}
-	var out []*OutboxEntry
+	var out []*store.OutboxEntry
 	return out, cur.All(ctx, &out)
 }
 
@@ -275,10 +180,10 @@ func (s *Store) DueOutbox(ctx context.Context, limit int) ([]*OutboxEntry, error
 // duration, unless another worker claimed it meanwhile; it reports whether
 // it did. The lease is a conditional update, so two workers (two server
 // instances) never hold one entry at once.
-func (s *Store) ClaimOutbox(ctx context.Context, e *OutboxEntry, worker string, lease time.Duration) (bool, error) {
-	t := now()
+func (s *Store) ClaimOutbox(ctx context.Context, e *store.OutboxEntry, worker string, lease time.Duration) (bool, error) {
+	t := store.Now()
 	until := t.Add(lease)
-	ok, err := s.updateOutboxIf(ctx, e.ID, claimable(t), func(cur *OutboxEntry) bool { return cur.claimableAt(t) },
+	ok, err := s.updateOutboxIf(ctx, e.ID, claimable(t), func(cur *store.OutboxEntry) bool { return cur.ClaimableAt(t) },
 		bson.M{"$set": bson.M{"claimedBy": worker, "claimedUntil": until}})
 	if ok {
 		e.ClaimedBy, e.ClaimedUntil = worker, until
@@ -291,12 +196,12 @@ func (s *Store) ClaimOutbox(ctx context.Context, e *OutboxEntry, worker string, 
 // (FerretDB: checked on the entry read by id under the write lock, since
 // FerretDB evaluates any filter other than {_id: …} on every document;
 // see idFilter). It reports whether the entry was updated.
-func (s *Store) updateOutboxIf(ctx context.Context, id string, filter bson.M, holds func(*OutboxEntry) bool, update bson.M) (bool, error) {
+func (s *Store) updateOutboxIf(ctx context.Context, id string, filter bson.M, holds func(*store.OutboxEntry) bool, update bson.M) (bool, error) {
 	unlock := s.lockWrites()
 	defer unlock()
 	q := bson.M{"_id": id}
 	if s.FerretDB {
-		var cur OutboxEntry
+		var cur store.OutboxEntry
 		err := s.outbox().FindOne(ctx, q).Decode(&cur)
 		if isNotFound(err) {
 			return false, nil
@@ -320,50 +225,52 @@ func (s *Store) updateOutboxIf(ctx context.Context, id string, filter bson.M, ho
 }
 
 // finishOutbox updates an entry the worker holds, and releases the lease.
-func (s *Store) finishOutbox(ctx context.Context, e *OutboxEntry, set bson.M, unset bson.M) error {
+func (s *Store) finishOutbox(ctx context.Context, e *store.OutboxEntry, set bson.M, unset bson.M) error {
 	upd := bson.M{"$set": set}
 	if unset == nil {
 		unset = bson.M{}
 	}
 	unset["claimedBy"], unset["claimedUntil"] = "", ""
 	upd["$unset"] = unset
-	held := func(cur *OutboxEntry) bool { return cur.State == OutboxPending && cur.ClaimedBy == e.ClaimedBy }
-	ok, err := s.updateOutboxIf(ctx, e.ID, bson.M{"state": OutboxPending, "claimedBy": e.ClaimedBy}, held, upd)
+	held := func(cur *store.OutboxEntry) bool {
+		return cur.State == store.OutboxPending && cur.ClaimedBy == e.ClaimedBy
+	}
+	ok, err := s.updateOutboxIf(ctx, e.ID, bson.M{"state": store.OutboxPending, "claimedBy": e.ClaimedBy}, held, upd)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return ErrNotClaimed
+		return store.ErrNotClaimed
 	}
 	return nil
 }
 
 // MarkOutboxSent records that the email was sent and erases the token.
-func (s *Store) MarkOutboxSent(ctx context.Context, e *OutboxEntry) error {
-	t := now()
-	return s.finishOutbox(ctx, e, bson.M{"state": OutboxSent, "sentAt": t, "finished": t, "attempts": e.Attempts + 1}, bson.M{"token": "", "lastError": ""})
+func (s *Store) MarkOutboxSent(ctx context.Context, e *store.OutboxEntry) error {
+	t := store.Now()
+	return s.finishOutbox(ctx, e, bson.M{"state": store.OutboxSent, "sentAt": t, "finished": t, "attempts": e.Attempts + 1}, bson.M{"token": "", "lastError": ""})
 }
 
 // DiscardOutbox ends an entry without sending (its invitation was
 // replaced, revoked, accepted or has expired, or was never written), and
 // erases the token.
-func (s *Store) DiscardOutbox(ctx context.Context, e *OutboxEntry, reason string) error {
-	return s.finishOutbox(ctx, e, bson.M{"state": OutboxDiscarded, "lastError": reason, "finished": now()}, bson.M{"token": ""})
+func (s *Store) DiscardOutbox(ctx context.Context, e *store.OutboxEntry, reason string) error {
+	return s.finishOutbox(ctx, e, bson.M{"state": store.OutboxDiscarded, "lastError": reason, "finished": store.Now()}, bson.M{"token": ""})
 }
 
 // FailOutbox gives up on an entry that cannot be delivered (no address).
-func (s *Store) FailOutbox(ctx context.Context, e *OutboxEntry, reason string) error {
-	return s.finishOutbox(ctx, e, bson.M{"state": OutboxFailed, "lastError": reason, "attempts": e.Attempts + 1, "finished": now()}, bson.M{"token": ""})
+func (s *Store) FailOutbox(ctx context.Context, e *store.OutboxEntry, reason string) error {
+	return s.finishOutbox(ctx, e, bson.M{"state": store.OutboxFailed, "lastError": reason, "attempts": e.Attempts + 1, "finished": store.Now()}, bson.M{"token": ""})
 }
 
 // RetryOutbox records a failed attempt and makes the entry due again at t.
-func (s *Store) RetryOutbox(ctx context.Context, e *OutboxEntry, t time.Time, reason string) error {
+func (s *Store) RetryOutbox(ctx context.Context, e *store.OutboxEntry, t time.Time, reason string) error {
 	return s.finishOutbox(ctx, e, bson.M{"due": t.UTC().Truncate(time.Millisecond), "attempts": e.Attempts + 1, "lastError": reason}, nil)
 }
 
 // DeferOutbox makes the entry due again at t without counting an attempt
 // (its user document is not written yet).
-func (s *Store) DeferOutbox(ctx context.Context, e *OutboxEntry, t time.Time) error {
+func (s *Store) DeferOutbox(ctx context.Context, e *store.OutboxEntry, t time.Time) error {
 	return s.finishOutbox(ctx, e, bson.M{"due": t.UTC().Truncate(time.Millisecond)}, nil)
 }
 
@@ -371,16 +278,18 @@ func (s *Store) DeferOutbox(ctx context.Context, e *OutboxEntry, t time.Time) er
 // (best effort, when its invitation is revoked or replaced); the worker
 // would discard it anyway.
 func (s *Store) VoidOutbox(ctx context.Context, id, reason string) error {
-	t := now()
-	notLeased := func(cur *OutboxEntry) bool { return cur.State == OutboxPending && !cur.ClaimedUntil.After(t) }
+	t := store.Now()
+	notLeased := func(cur *store.OutboxEntry) bool {
+		return cur.State == store.OutboxPending && !cur.ClaimedUntil.After(t)
+	}
 	filter := bson.M{
-		"state": OutboxPending,
+		"state": store.OutboxPending,
 		"$or": bson.A{
 			bson.M{"claimedUntil": bson.M{"$exists": false}},
 			bson.M{"claimedUntil": bson.M{"$lte": t}},
 		},
 	}
-	_, err := s.updateOutboxIf(ctx, id, filter, notLeased, bson.M{"$set": bson.M{"state": OutboxDiscarded, "lastError": reason, "finished": t}, "$unset": bson.M{"token": ""}})
+	_, err := s.updateOutboxIf(ctx, id, filter, notLeased, bson.M{"$set": bson.M{"state": store.OutboxDiscarded, "lastError": reason, "finished": t}, "$unset": bson.M{"token": ""}})
 	return err
 }
 
@@ -390,7 +299,7 @@ func (s *Store) VoidOutbox(ctx context.Context, id, reason string) error {
 func (s *Store) PurgeOutbox(ctx context.Context, t time.Time) (int, error) {
 	unlock := s.lockWrites()
 	defer unlock()
-	res, err := s.outbox().DeleteMany(ctx, bson.M{"state": bson.M{"$ne": OutboxPending}, "finished": bson.M{"$lte": t}})
+	res, err := s.outbox().DeleteMany(ctx, bson.M{"state": bson.M{"$ne": store.OutboxPending}, "finished": bson.M{"$lte": t}})
 	if err != nil {
 		return 0, err
 	}

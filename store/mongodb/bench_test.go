@@ -1,4 +1,4 @@
-package store_test
+package mongodb_test
 
 import (
 	"context"
@@ -60,7 +60,7 @@ func BenchmarkRemoveMember(b *testing.B) {
 }
 
 // benchGroup returns a store with a group of size members.
-func benchGroup(b *testing.B, size int) (*store.Store, string, string) {
+func benchGroup(b *testing.B, size int) (store.Store, string, string) {
 	ctx := context.Background()
 	st := storetest.New(b)
 	acc, err := st.CreateAccount(ctx, "bench", 0)

@@ -1,4 +1,4 @@
-package store_test
+package storetest
 
 import (
 	"context"
@@ -18,7 +18,6 @@ import (
 	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/scimfilter"
 	"github.com/timecamp/timecamp-scim/store"
-	"github.com/timecamp/timecamp-scim/store/storetest"
 )
 
 // The equivalence test runs each filter twice: translated into a database
@@ -26,7 +25,7 @@ import (
 // every stored user. Both must select the same users. Raise the flags for a
 // deeper run, e.g.
 //
-//	go test ./store -run Equivalence -timeout 60m -args -equivalence.users=400 -equivalence.random=1000 -equivalence.seed=7
+//	go test ./store/mongodb -run Equivalence -timeout 60m -args -equivalence.users=400 -equivalence.random=1000 -equivalence.seed=7
 var (
 	eqSeed    = flag.Uint64("equivalence.seed", 20260801, "seed of the equivalence test's data and filters")
 	eqUsers   = flag.Int("equivalence.users", 200, "number of users in the equivalence test (-short: 60)")
@@ -242,7 +241,7 @@ func genUser(r *rand.Rand, i int, others []string) map[string]any {
 	return body
 }
 
-func buildDataset(t *testing.T, st *store.Store, r *rand.Rand, n int) *dataset {
+func buildDataset(t *testing.T, st store.Store, r *rand.Rand, n int) *dataset {
 	ctx := context.Background()
 	acc, err := st.CreateAccount(ctx, "equivalence", 0)
 	if err != nil {
@@ -683,14 +682,16 @@ func handWritten(ds *dataset) []string {
 
 // ---- the test ----
 
-func TestFindEquivalence(t *testing.T) {
-	t.Parallel()
+// RunEquivalence checks that the filters a store translates into its
+// database select exactly what scimfilter.Match selects in memory, on a
+// store made by newStore.
+func RunEquivalence(t *testing.T, newStore func(t *testing.T) store.Store) {
 	seed, users, random := *eqSeed, *eqUsers, *eqFilters
 	if testing.Short() {
 		users, random = min(users, 60), min(random, 30)
 	}
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	st := storetest.New(t)
+	st := newStore(t)
 	start := time.Now()
 	ds := buildDataset(t, st, r, users)
 	t.Logf("seed %d: %d users stored in %v", seed, len(ds.users), time.Since(start).Round(time.Millisecond))
@@ -896,18 +897,10 @@ func copyMap(m map[string]any) map[string]any {
 	return out
 }
 
-func ids(rs []*store.Resource) []string {
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = r.ID
-	}
-	return out
-}
-
 // testPagingUnderRefinement: when the database selects a superset and the
 // page is cut after the in-memory check, every page is the slice of the
 // full result, with the full total.
-func testPagingUnderRefinement(t *testing.T, st *store.Store, ds *dataset) {
+func testPagingUnderRefinement(t *testing.T, st store.Store, ds *dataset) {
 	ctx := context.Background()
 	for _, c := range []struct {
 		filter string

@@ -1,4 +1,4 @@
-package store
+package mongodb
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/timecamp/timecamp-scim/failure"
 	"github.com/timecamp/timecamp-scim/schemas"
+	"github.com/timecamp/timecamp-scim/store"
 )
 
 // membership is one member of one group. Its _id is "group/member", so a
@@ -168,14 +169,14 @@ func (t *translator) membership(ctx context.Context, x *filter.AttributeExpressi
 		if !ok {
 			return nil, false, failure.InvalidFilter("%s is compared with an id in double quotes", a.Name())
 		}
-		if kindOf(t.rt).isGroupSide {
+		if kindOf(t.rt).GroupSide {
 			ids, err = t.s.GroupsOf(ctx, t.account, v)
 		} else {
 			ids, err = t.s.Members(ctx, t.account, v)
 		}
 	case filter.PR:
 		side := "member"
-		if kindOf(t.rt).isGroupSide {
+		if kindOf(t.rt).GroupSide {
 			side = "group"
 		}
 		ids, err = t.s.withAnyMembership(ctx, t.account, side)
@@ -213,15 +214,9 @@ func (t *translator) membershipValuePath(ctx context.Context, x *filter.ValuePat
 	return cond, exact, err
 }
 
-// Sides of a membership, for MembershipsOf.
-const (
-	GroupSide  = "group"  // look up by group: its members
-	MemberSide = "member" // look up by member: its groups
-)
-
 // MembershipsOf returns, for each of the ids on one side, the ids on the
-// other side: the members of each group (GroupSide) or the groups of each
-// user (MemberSide). One query per chunk of ids (see forChunks), not one
+// other side: the members of each group (store.GroupSide) or the groups of each
+// user (store.MemberSide). One query per chunk of ids (see forChunks), not one
 // per id.
 func (s *Store) MembershipsOf(ctx context.Context, account, side string, ids []string) (map[string][]string, error) {
 	out := map[string][]string{}
@@ -238,7 +233,7 @@ func (s *Store) MembershipsOf(ctx context.Context, account, side string, ids []s
 			if err := cur.Decode(&m); err != nil {
 				return err
 			}
-			if side == GroupSide {
+			if side == store.GroupSide {
 				out[m.Group] = append(out[m.Group], m.Member)
 			} else {
 				out[m.Member] = append(out[m.Member], m.Group)

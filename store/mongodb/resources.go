@@ -1,4 +1,4 @@
-package store
+package mongodb
 
 import (
 	"context"
@@ -9,44 +9,17 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/timecamp/timecamp-scim/failure"
 	"github.com/timecamp/timecamp-scim/schemas"
+	"github.com/timecamp/timecamp-scim/store"
 )
-
-// Resource is a stored SCIM resource of one account.
-type Resource struct {
-	Type    *schemas.ResourceType
-	ID      string
-	Account string
-	// Attributes are the SCIM attributes in canonical form (see
-	// schemas.Normalize), extension attributes under their schema URN;
-	// without id, meta and schemas, and without attributes computed from
-	// other documents (members, groups) unless a caller added them.
-	Attributes map[string]any
-	// PasswordHash is the hash of the user's password; never returned.
-	PasswordHash string
-	// Invitation is a user's invitation state, with the hash of its token;
-	// never returned as such (the directory derives the readOnly
-	// invitation attributes from it). Nil for users created before
-	// invitations existed, and for other resource types.
-	Invitation *Invitation
-	// Version counts the writes to the resource; it is the ETag.
-	Version  int64
-	Created  time.Time
-	Modified time.Time
-}
-
-// ErrVersionMismatch is returned by conditional writes when the resource
-// changed since the version the caller read.
-var ErrVersionMismatch = errors.New("store: resource version changed")
 
 func (s *Store) coll(rt *schemas.ResourceType) *mongo.Collection {
 	return s.db.Collection(kindOf(rt).collection)
 }
 
 // Insert stores a new resource at version 1.
-func (s *Store) Insert(ctx context.Context, r *Resource) error {
-	t := now()
+func (s *Store) Insert(ctx context.Context, r *store.Resource) error {
+	t := store.Now()
 	r.Version, r.Created, r.Modified = 1, t, t
 	if _, err := s.coll(r.Type).InsertOne(ctx, toDocument(r)); err != nil {
 		return s.uniquenessError(r, err)
@@ -57,12 +30,12 @@ func (s *Store) Insert(ctx context.Context, r *Resource) error {
 // InsertMany stores new resources in one round trip. The result has one
 // entry per resource: nil, or the error that kept it out (a uniqueness
 // conflict). Resources that failed are not stored; the others are.
-func (s *Store) InsertMany(ctx context.Context, rs []*Resource) ([]error, error) {
+func (s *Store) InsertMany(ctx context.Context, rs []*store.Resource) ([]error, error) {
 	errs := make([]error, len(rs))
 	if len(rs) == 0 {
 		return errs, nil
 	}
-	t := now()
+	t := store.Now()
 	docs := make([]any, len(rs))
 	for i, r := range rs {
 		r.Version, r.Created, r.Modified = 1, t, t
@@ -87,27 +60,25 @@ func (s *Store) InsertMany(ctx context.Context, rs []*Resource) ([]error, error)
 
 // uniquenessError turns a duplicate-key error into the SCIM uniqueness
 // error naming the value; other errors pass through.
-func (s *Store) uniquenessError(r *Resource, err error) error {
+func (s *Store) uniquenessError(r *store.Resource, err error) error {
 	if !isDuplicateKey(err) {
 		return err
 	}
-	k := kindOf(r.Type)
-	v, _ := r.Attributes[k.unique].(string)
-	return failure.Uniqueness("%s %q is already taken by another %s in this account (compared without regard to case)", k.unique, v, r.Type.Name)
+	return store.UniquenessFailure(r)
 }
 
 // Get returns a resource of the account.
-func (s *Store) Get(ctx context.Context, rt *schemas.ResourceType, account, id string) (*Resource, error) {
+func (s *Store) Get(ctx context.Context, rt *schemas.ResourceType, account, id string) (*store.Resource, error) {
 	var d document
 	err := s.coll(rt).FindOne(ctx, s.idFilter(account, id), options.FindOne().SetProjection(bson.M{"n": 0})).Decode(&d)
 	if err != nil {
 		if isNotFound(err) {
-			return nil, notFound(rt, id)
+			return nil, store.NotFound(rt, id)
 		}
 		return nil, err
 	}
 	if d.Account != account {
-		return nil, notFound(rt, id)
+		return nil, store.NotFound(rt, id)
 	}
 	return fromDocument(rt, &d), nil
 }
@@ -145,7 +116,7 @@ func (s *Store) target(ctx context.Context, rt *schemas.ResourceType, account, i
 }
 
 // checkVersion reads a resource's account and version by id: not found
-// when it is not the account's, ErrVersionMismatch when it is not at
+// when it is not the account's, store.ErrVersionMismatch when it is not at
 // version expect (0: any).
 func (s *Store) checkVersion(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) error {
 	var d struct {
@@ -155,25 +126,21 @@ func (s *Store) checkVersion(ctx context.Context, rt *schemas.ResourceType, acco
 	err := s.coll(rt).FindOne(ctx, s.idFilter(account, id), options.FindOne().SetProjection(bson.M{"account": 1, "version": 1})).Decode(&d)
 	switch {
 	case isNotFound(err) || (err == nil && d.Account != account):
-		return notFound(rt, id)
+		return store.NotFound(rt, id)
 	case err != nil:
 		return err
 	case expect > 0 && d.Version != expect:
-		return ErrVersionMismatch
+		return store.ErrVersionMismatch
 	}
 	return nil
 }
 
-func notFound(rt *schemas.ResourceType, id string) error {
-	return failure.NotFoundf("%s %q not found", rt.Name, id)
-}
-
 // Replace writes r over the stored resource if that is still at version
 // expect; r.Version and r.Modified are advanced. A resource that changed in
-// between gives ErrVersionMismatch, one that is gone a not-found failure.
-func (s *Store) Replace(ctx context.Context, r *Resource, expect int64) error {
+// between gives store.ErrVersionMismatch, one that is gone a not-found failure.
+func (s *Store) Replace(ctx context.Context, r *store.Resource, expect int64) error {
 	next := *r
-	next.Version, next.Modified = expect+1, now()
+	next.Version, next.Modified = expect+1, store.Now()
 	unlock := s.lockWrites()
 	q, err := s.target(ctx, r.Type, r.Account, r.ID, expect)
 	if err != nil {
@@ -196,7 +163,7 @@ func (s *Store) Replace(ctx context.Context, r *Resource, expect int64) error {
 // changing its attributes (its membership changed), if it is still at
 // version expect.
 func (s *Store) Touch(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) (int64, time.Time, error) {
-	t := now()
+	t := store.Now()
 	unlock := s.lockWrites()
 	q, err := s.target(ctx, rt, account, id, expect)
 	if err != nil {
@@ -220,7 +187,7 @@ func (s *Store) Touch(ctx context.Context, rt *schemas.ResourceType, account, id
 func (s *Store) Bump(ctx context.Context, rt *schemas.ResourceType, account, id string) (int64, time.Time, error) {
 	unlock := s.lockWrites()
 	defer unlock()
-	t := now()
+	t := store.Now()
 	var d struct {
 		Version int64 `bson:"version"`
 	}
@@ -235,7 +202,7 @@ func (s *Store) Bump(ctx context.Context, rt *schemas.ResourceType, account, id 
 	).Decode(&d)
 	if err != nil {
 		if isNotFound(err) {
-			return 0, time.Time{}, notFound(rt, id)
+			return 0, time.Time{}, store.NotFound(rt, id)
 		}
 		return 0, time.Time{}, err
 	}
@@ -265,20 +232,20 @@ func (s *Store) whyNotMatched(ctx context.Context, rt *schemas.ResourceType, acc
 	if err := s.checkVersion(ctx, rt, account, id, 0); err != nil {
 		return err
 	}
-	return ErrVersionMismatch
+	return store.ErrVersionMismatch
 }
 
 // All returns every resource of a kind in the account, in creation order.
 // Only for small collections: the directory reads an account's group tree
 // with it.
-func (s *Store) All(ctx context.Context, rt *schemas.ResourceType, account string) ([]*Resource, error) {
+func (s *Store) All(ctx context.Context, rt *schemas.ResourceType, account string) ([]*store.Resource, error) {
 	cur, err := s.coll(rt).Find(ctx, bson.M{"account": account},
 		options.Find().SetSort(bson.D{{Key: "created", Value: 1}, {Key: "_id", Value: 1}}).SetProjection(bson.M{"n": 0}))
 	if err != nil {
 		return nil, err
 	}
 	defer cur.Close(ctx)
-	var out []*Resource
+	var out []*store.Resource
 	for cur.Next(ctx) {
 		var d document
 		if err := cur.Decode(&d); err != nil {
@@ -291,16 +258,16 @@ func (s *Store) All(ctx context.Context, rt *schemas.ResourceType, account strin
 
 // ReplaceMany writes resources over their stored versions in batches, each
 // on condition that the stored one is still at expect[i]. The result has
-// one entry per resource: nil, ErrVersionMismatch, or another error.
-func (s *Store) ReplaceMany(ctx context.Context, rs []*Resource, expect []int64) ([]error, error) {
+// one entry per resource: nil, store.ErrVersionMismatch, or another error.
+func (s *Store) ReplaceMany(ctx context.Context, rs []*store.Resource, expect []int64) ([]error, error) {
 	errs := make([]error, len(rs))
 	for start := 0; start < len(rs); start += idChunk {
 		end := min(start+idChunk, len(rs))
 		models := make([]mongo.WriteModel, 0, end-start)
-		nexts := make([]Resource, end-start)
+		nexts := make([]store.Resource, end-start)
 		for i := start; i < end; i++ {
 			next := *rs[i]
-			next.Version, next.Modified = expect[i]+1, now()
+			next.Version, next.Modified = expect[i]+1, store.Now()
 			nexts[i-start] = next
 			models = append(models, mongo.NewReplaceOneModel().
 				SetFilter(bson.M{"_id": next.ID, "account": next.Account, "version": expect[i]}).
@@ -335,7 +302,7 @@ func (s *Store) ReplaceMany(ctx context.Context, rs []*Resource, expect []int64)
 			case versions[rs[i].ID] == nexts[i-start].Version && versions[rs[i].ID] != expect[i]:
 				rs[i].Version, rs[i].Modified = nexts[i-start].Version, nexts[i-start].Modified
 			default:
-				errs[i] = ErrVersionMismatch
+				errs[i] = store.ErrVersionMismatch
 			}
 		}
 	}
@@ -419,8 +386,8 @@ func (s *Store) Names(ctx context.Context, rt *schemas.ResourceType, account str
 
 // GetMany returns the account's resources with the given ids (those that
 // exist).
-func (s *Store) GetMany(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) ([]*Resource, error) {
-	var out []*Resource
+func (s *Store) GetMany(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) ([]*store.Resource, error) {
+	var out []*store.Resource
 	err := s.eachByID(ctx, rt, account, ids, bson.M{"n": 0}, func(d *document) error {
 		out = append(out, fromDocument(rt, d))
 		return nil

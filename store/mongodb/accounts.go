@@ -1,0 +1,145 @@
+package mongodb
+
+import (
+	"context"
+	"crypto/subtle"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/timecamp/timecamp-scim/store"
+)
+
+const (
+	collAccounts    = "accounts"
+	collTokens      = "tokens"
+	collMemberships = "memberships"
+)
+
+// CreateAccount adds an account. Names are unique, case-insensitively.
+func (s *Store) CreateAccount(ctx context.Context, name string, seats int) (*store.Account, error) {
+	a, err := store.NewAccount(name, seats)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.db.Collection(collAccounts).InsertOne(ctx, a); err != nil {
+		if isDuplicateKey(err) {
+			return nil, store.DuplicateAccount(name)
+		}
+		return nil, err
+	}
+	return a, nil
+}
+
+// Account returns the account with the given id.
+func (s *Store) Account(ctx context.Context, id string) (*store.Account, error) {
+	return s.findAccount(ctx, bson.M{"_id": id}, id)
+}
+
+// AccountByName returns the account with the given name.
+func (s *Store) AccountByName(ctx context.Context, name string) (*store.Account, error) {
+	return s.findAccount(ctx, bson.M{"nameLower": store.AccountNameKey(name)}, name)
+}
+
+func (s *Store) findAccount(ctx context.Context, q bson.M, what string) (*store.Account, error) {
+	var a store.Account
+	if err := s.db.Collection(collAccounts).FindOne(ctx, q).Decode(&a); err != nil {
+		if isNotFound(err) {
+			return nil, store.AccountNotFound(what)
+		}
+		return nil, err
+	}
+	return &a, nil
+}
+
+// Accounts lists every account by name.
+func (s *Store) Accounts(ctx context.Context) ([]store.Account, error) {
+	cur, err := s.db.Collection(collAccounts).Find(ctx, bson.M{}, options.Find().SetSort(bson.D{{Key: "nameLower", Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Account
+	return out, cur.All(ctx, &out)
+}
+
+// CreateToken adds a token to an account and returns its secret, which is
+// not stored and cannot be shown again.
+func (s *Store) CreateToken(ctx context.Context, accountID, name string) (string, *store.Token, error) {
+	if _, err := s.Account(ctx, accountID); err != nil {
+		return "", nil, err
+	}
+	secret, t, err := store.NewToken(accountID, name)
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := s.db.Collection(collTokens).InsertOne(ctx, t); err != nil {
+		return "", nil, err
+	}
+	return secret, t, nil
+}
+
+// PutToken makes secret the account's token called name, replacing an
+// earlier secret under that name (the bootstrap token given at start-up).
+func (s *Store) PutToken(ctx context.Context, accountID, name, secret string) error {
+	if secret == "" {
+		return store.ErrEmptyToken
+	}
+	h := store.HashSecret(secret)
+	coll := s.db.Collection(collTokens)
+	var existing store.Token
+	err := coll.FindOne(ctx, bson.M{"account": accountID, "name": name}).Decode(&existing)
+	switch {
+	case err == nil && existing.Hash == h:
+		return nil
+	case err == nil:
+		_, err = coll.UpdateOne(ctx, bson.M{"_id": existing.ID}, bson.M{"$set": bson.M{"hash": h}})
+	case isNotFound(err):
+		_, err = coll.InsertOne(ctx, &store.Token{ID: store.NewID(), Account: accountID, Name: name, Hash: h, Created: store.Now()})
+	}
+	if isDuplicateKey(err) {
+		return store.ErrTokenReused
+	}
+	return err
+}
+
+// Tokens lists an account's tokens (without secrets).
+func (s *Store) Tokens(ctx context.Context, accountID string) ([]store.Token, error) {
+	cur, err := s.db.Collection(collTokens).Find(ctx, bson.M{"account": accountID}, options.Find().SetSort(bson.D{{Key: "created", Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Token
+	return out, cur.All(ctx, &out)
+}
+
+// RevokeToken deletes a token of an account; it stops working at once.
+func (s *Store) RevokeToken(ctx context.Context, accountID, tokenID string) error {
+	res, err := s.db.Collection(collTokens).DeleteOne(ctx, bson.M{"_id": tokenID, "account": accountID})
+	if err != nil {
+		return err
+	}
+	if res.DeletedCount == 0 {
+		return store.TokenNotFound(accountID, tokenID)
+	}
+	return nil
+}
+
+// Authenticate returns the account a bearer token belongs to.
+func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Account, error) {
+	if secret == "" {
+		return nil, store.ErrTokenMissing
+	}
+	h := store.HashSecret(secret)
+	var t store.Token
+	if err := s.db.Collection(collTokens).FindOne(ctx, bson.M{"hash": h}).Decode(&t); err != nil {
+		if isNotFound(err) {
+			return nil, store.ErrTokenInvalid
+		}
+		return nil, err
+	}
+	// The lookup is by hash; compare again in constant time for good measure.
+	if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(h)) != 1 {
+		return nil, store.ErrTokenInvalid
+	}
+	return s.Account(ctx, t.Account)
+}

@@ -1,0 +1,253 @@
+// Package mongodb is the store on MongoDB (go.mongodb.org/mongo-driver/v2):
+// MongoDB ≥ 6.0 — a replica set, Atlas, or a sharded cluster with the
+// account leading the shard key — and FerretDB 1.24, on which the tests run.
+// It therefore uses only what both support: no transactions, no
+// collations, no change streams, no $elemMatch on fields.
+//
+// Documents: every document carries its account id and every query is scoped
+// by it. A resource document holds the SCIM attributes as given ("a"), a
+// lower-cased copy of its case-insensitive strings ("n", which backs
+// case-insensitive equality and the unique indexes) and a version used for
+// optimistic concurrency. Group membership is one document per (group,
+// member) so that adding a member to a large group is one insert.
+package mongodb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/timecamp/timecamp-scim/store"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+)
+
+// Config says which database to use.
+type Config struct {
+	// URI of a MongoDB deployment; empty starts the embedded database.
+	URI string
+	// Database name.
+	Database string
+	// DataDir holds the embedded database's files.
+	DataDir string
+	// Logger receives the embedded database's warnings.
+	Logger *slog.Logger
+}
+
+// Store is the persistence layer. It is safe for concurrent use.
+type Store struct {
+	client *mongo.Client
+	db     *mongo.Database
+	emb    *embedded
+
+	// writeMu serialises conditional writes on FerretDB: FerretDB 1.x
+	// applies an update as read-modify-write, so two concurrent conditional
+	// updates of one document could both succeed. With one server process
+	// (the embedded database has exactly one), a process-wide lock restores
+	// the atomicity MongoDB gives each single-document write; it is shared
+	// by every Store of the process on the same database server (see
+	// ferretWriteLock). Nil on MongoDB.
+	writeMu *sync.Mutex
+
+	// Embedded reports whether the store runs on the in-process database.
+	Embedded bool
+	// FerretDB reports whether the database is FerretDB (embedded or not).
+	FerretDB bool
+}
+
+// Open connects to the configured database, starting the embedded one when
+// no URI is given (or reusing the one a running server serves from the same
+// data folder), and makes sure the indexes exist.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Store{}
+	uri := cfg.URI
+	if uri == "" {
+		s.Embedded = true
+		if running, ok := runningEmbedded(cfg.DataDir); ok {
+			uri = running
+		} else {
+			emb, err := startEmbedded(cfg.DataDir, slog.New(errorsOnly{log.Handler()}))
+			if err != nil {
+				return nil, err
+			}
+			s.emb, uri = emb, emb.uri
+		}
+	}
+	opts := options.Client().ApplyURI(uri).
+		SetBSONOptions(&options.BSONOptions{DefaultDocumentMap: true}).
+		SetServerSelectionTimeout(10 * time.Second)
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		s.closeEmbedded()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	s.client = client
+	s.db = client.Database(cfg.Database)
+	if err := s.Ping(ctx); err != nil {
+		s.Close(context.Background())
+		return nil, fmt.Errorf("reach database: %w", err)
+	}
+	if s.FerretDB, err = isFerretDB(ctx, client); err != nil {
+		s.Close(context.Background())
+		return nil, fmt.Errorf("identify database: %w", err)
+	}
+	if s.FerretDB {
+		s.writeMu = ferretWriteLock(uri)
+	}
+	if err := s.ensureIndexes(ctx); err != nil {
+		s.Close(context.Background())
+		return nil, fmt.Errorf("create indexes: %w", err)
+	}
+	return s, nil
+}
+
+// isFerretDB tells FerretDB from MongoDB: its buildInfo has
+// "ferretdbVersion".
+func isFerretDB(ctx context.Context, client *mongo.Client) (bool, error) {
+	var info bson.M
+	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return false, err
+	}
+	_, ok := info["ferretdbVersion"]
+	return ok, nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return s.client.Ping(ctx, readpref.Primary())
+}
+
+// Close disconnects and stops the embedded database if this store started it.
+func (s *Store) Close(ctx context.Context) error {
+	var err error
+	if s.client != nil {
+		err = s.client.Disconnect(ctx)
+	}
+	s.closeEmbedded()
+	return err
+}
+
+// Atomic runs fn as it is: MongoDB deployments this store supports need
+// not have multi-document transactions (FerretDB has none), so callers
+// compensate for failures half-way (see store.Store.Atomic).
+func (s *Store) Atomic(ctx context.Context, fn func(ctx context.Context) error) error {
+	return fn(ctx)
+}
+
+var _ store.Store = (*Store)(nil)
+
+func (s *Store) closeEmbedded() {
+	if s.emb != nil {
+		s.emb.close()
+		s.emb = nil
+	}
+}
+
+// DatabaseName is the name of the store's database.
+func (s *Store) DatabaseName() string { return s.db.Name() }
+
+// DropDatabase removes every collection (tests use it to start clean).
+func (s *Store) DropDatabase(ctx context.Context) error {
+	return s.db.Drop(ctx)
+}
+
+// ferretWriteLocks holds one lock per FerretDB deployment this process
+// talks to: every Store of the process connected to the same database
+// server (the server's, a background worker's, a test's second
+// connection) shares it, so their conditional writes are serialised too.
+var ferretWriteLocks sync.Map // URI → *sync.Mutex
+
+func ferretWriteLock(uri string) *sync.Mutex {
+	mu, _ := ferretWriteLocks.LoadOrStore(uri, &sync.Mutex{})
+	return mu.(*sync.Mutex)
+}
+
+// lockWrites serialises a conditional write on the embedded database.
+func (s *Store) lockWrites() func() {
+	if s.writeMu == nil {
+		return func() {}
+	}
+	s.writeMu.Lock()
+	return s.writeMu.Unlock
+}
+
+// index describes one index the store needs.
+type index struct {
+	collection string
+	keys       bson.D
+	unique     bool
+}
+
+func (s *Store) ensureIndexes(ctx context.Context) error {
+	for _, ix := range allIndexes() {
+		m := mongo.IndexModel{Keys: ix.keys}
+		if ix.unique {
+			m.Options = options.Index().SetUnique(true)
+		}
+		if _, err := s.db.Collection(ix.collection).Indexes().CreateOne(ctx, m); err != nil {
+			return fmt.Errorf("%s %v: %w", ix.collection, ix.keys, err)
+		}
+	}
+	return nil
+}
+
+func allIndexes() []index {
+	ixs := []index{
+		{collAccounts, bson.D{{Key: "nameLower", Value: 1}}, true},
+		{collTokens, bson.D{{Key: "hash", Value: 1}}, true},
+		{collTokens, bson.D{{Key: "account", Value: 1}}, false},
+		{collMemberships, bson.D{{Key: "account", Value: 1}, {Key: "group", Value: 1}, {Key: "member", Value: 1}}, true},
+		{collMemberships, bson.D{{Key: "account", Value: 1}, {Key: "member", Value: 1}}, false},
+		{collOutbox, bson.D{{Key: "state", Value: 1}, {Key: "due", Value: 1}}, false},
+	}
+	for _, k := range kinds {
+		ixs = append(ixs, k.indexes()...)
+	}
+	return ixs
+}
+
+// errorsOnly passes on errors only: FerretDB logs every connection at info
+// level and, at warn level, each command it does not know (the driver's
+// endSessions on every disconnect).
+type errorsOnly struct{ slog.Handler }
+
+func (w errorsOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelError && w.Handler.Enabled(ctx, l)
+}
+
+func (w errorsOnly) WithAttrs(as []slog.Attr) slog.Handler {
+	return errorsOnly{w.Handler.WithAttrs(as)}
+}
+func (w errorsOnly) WithGroup(n string) slog.Handler { return errorsOnly{w.Handler.WithGroup(n)} }
+
+// isDuplicateKey reports a unique-index violation. FerretDB 1.24 reports
+// one on insert as MongoDB does (E11000), but one caused by an update or
+// replace as an InternalError carrying SQLite's message.
+func isDuplicateKey(err error) bool {
+	if mongo.IsDuplicateKeyError(err) {
+		return true
+	}
+	var ce mongo.CommandError
+	return errors.As(err, &ce) && ce.Code == ferretInternalError &&
+		strings.Contains(ce.Message, "UNIQUE constraint failed")
+}
+
+// ferretInternalError is the code of FerretDB's InternalError.
+const ferretInternalError = 1
+
+// errNoDocuments is returned by single-document reads that found nothing.
+var errNoDocuments = mongo.ErrNoDocuments
+
+func isNotFound(err error) bool { return errors.Is(err, errNoDocuments) }
