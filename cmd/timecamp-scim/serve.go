@@ -17,6 +17,7 @@ import (
 	"github.com/timecamp/timecamp-scim/scim"
 	"github.com/timecamp/timecamp-scim/store"
 	"github.com/timecamp/timecamp-scim/store/mongodb"
+	"github.com/timecamp/timecamp-scim/store/sqlite"
 )
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -37,7 +38,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer st.Close(context.Background())
 	if cfg.MongoURI == "" {
-		log.Info("using the embedded database (FerretDB, SQLite); set SCIM_MONGODB_URI for production", "data_dir", cfg.DataDir)
+		log.Info("using the embedded database (SQLite); set SCIM_MONGODB_URI to use MongoDB", "data_dir", cfg.DataDir)
 	}
 	if cfg.BootstrapToken != "" {
 		if err := bootstrap(ctx, st, cfg.BootstrapToken); err != nil {
@@ -114,13 +115,15 @@ func invitations(ctx context.Context, cfg *config.Config, st store.Store, dir *d
 	return &invite.Pages{Directory: dir, Secret: secret, BaseURL: base, Logger: log}, worker, nil
 }
 
+// openStore opens the configured store: MongoDB when a URI is given, the
+// embedded database in the data folder otherwise. Several processes may
+// open one data folder at once (the management commands next to a
+// running server).
 func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
-	return mongodb.Open(ctx, mongodb.Config{
-		URI:      cfg.MongoURI,
-		Database: cfg.Database,
-		DataDir:  cfg.DataDir,
-		Logger:   cfg.Logger(),
-	})
+	if cfg.MongoURI != "" {
+		return mongodb.Open(ctx, mongodb.Config{URI: cfg.MongoURI, Database: cfg.Database, Logger: cfg.Logger()})
+	}
+	return sqlite.Open(ctx, sqlite.Config{DataDir: cfg.DataDir, Logger: cfg.Logger()})
 }
 
 // recountSeats corrects each account's seat counter from its users (a
