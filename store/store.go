@@ -107,9 +107,10 @@ type Resources interface {
 	GetMany(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) ([]*Resource, error)
 	// Existing returns which of the ids are resources of the account.
 	Existing(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) (map[string]bool, error)
-	// Names returns, for each of the ids that is a resource of the
-	// account, the values of the named top-level attributes.
-	Names(ctx context.Context, rt *schemas.ResourceType, account string, ids []string, attrs ...string) (map[string]map[string]any, error)
+	// DisplayNames returns the display name (see DisplayName) of each of
+	// the ids that is a resource of the account, for the "display"
+	// sub-attribute of references to it.
+	DisplayNames(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) (map[string]string, error)
 	// All returns every resource of a kind in the account, in creation
 	// order. Only for small collections (the group tree).
 	All(ctx context.Context, rt *schemas.ResourceType, account string) ([]*Resource, error)

@@ -141,11 +141,11 @@ func (s *Store) SeatsInUse(ctx context.Context, accountID string) (int, error) {
 // RecountSeats sets the account's seat counter from its users.
 func (s *Store) RecountSeats(ctx context.Context, accountID string) (int, error) {
 	var n int
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM resources WHERE account = ? AND type = ? AND seat = 1", accountID, schemas.User.Name).Scan(&n); err != nil {
+	err := s.write(ctx, func(c *conn) error {
+		if err := c.QueryRowContext(ctx, "SELECT COUNT(*) FROM resources WHERE account = ? AND type = ? AND seat = 1", accountID, schemas.User.Name).Scan(&n); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "UPDATE accounts SET seats_used = ? WHERE id = ?", n, accountID)
+		_, err := c.ExecContext(ctx, "UPDATE accounts SET seats_used = ? WHERE id = ?", n, accountID)
 		return err
 	})
 	return n, err
@@ -205,20 +205,20 @@ func (s *Store) PutToken(ctx context.Context, accountID, name, secret string) er
 		return store.ErrEmptyToken
 	}
 	h := store.HashSecret(secret)
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(c *conn) error {
 		var id, hash string
-		err := tx.QueryRowContext(ctx, "SELECT id, hash FROM tokens WHERE account = ? AND name = ?", accountID, name).Scan(&id, &hash)
+		err := c.QueryRowContext(ctx, "SELECT id, hash FROM tokens WHERE account = ? AND name = ?", accountID, name).Scan(&id, &hash)
 		switch {
 		case err == nil && hash == h:
 			return nil
 		case err == nil:
-			_, err = tx.ExecContext(ctx, "UPDATE tokens SET hash = ? WHERE id = ?", h, id)
+			_, err = c.ExecContext(ctx, "UPDATE tokens SET hash = ? WHERE id = ?", h, id)
 			if isUniqueViolation(err) {
 				return store.ErrTokenReused
 			}
 			return err
 		case errors.Is(err, sql.ErrNoRows):
-			return s.insertToken(context.WithValue(ctx, txKey{s}, tx), &store.Token{ID: store.NewID(), Account: accountID, Name: name, Hash: h, Created: store.Now()})
+			return s.insertToken(context.WithValue(ctx, txKey{s}, c), &store.Token{ID: store.NewID(), Account: accountID, Name: name, Hash: h, Created: store.Now()})
 		}
 		return err
 	})

@@ -81,7 +81,7 @@ func (s *Store) AddOutboxMany(ctx context.Context, es []*store.OutboxEntry) erro
 		return nil
 	}
 	t := store.Now()
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(c *conn) error {
 		for start := 0; start < len(es); start += memberChunk {
 			chunk := es[start:min(start+memberChunk, len(es))]
 			args := make([]any, 0, 7*len(chunk))
@@ -89,7 +89,7 @@ func (s *Store) AddOutboxMany(ctx context.Context, es []*store.OutboxEntry) erro
 				e.State, e.Created, e.Due = store.OutboxPending, t, t
 				args = append(args, e.ID, e.Account, e.User, e.Token, e.State, millis(t), millis(t))
 			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO outbox (id, account, user, token, state, created, due) VALUES "+
+			if _, err := c.ExecContext(ctx, "INSERT INTO outbox (id, account, user, token, state, created, due) VALUES "+
 				strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?), ", len(chunk)), ", "), args...); err != nil {
 				return err
 			}
@@ -105,9 +105,9 @@ func (s *Store) DeleteOutbox(ctx context.Context, id string) error {
 
 // DeleteOutboxMany removes entries whose writes failed.
 func (s *Store) DeleteOutboxMany(ctx context.Context, ids []string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(c *conn) error {
 		return chunks(ids, func(chunk []string) error {
-			_, err := tx.ExecContext(ctx, "DELETE FROM outbox WHERE id IN ("+placeholders(len(chunk))+")", anys(nil, chunk)...)
+			_, err := c.ExecContext(ctx, "DELETE FROM outbox WHERE id IN ("+placeholders(len(chunk))+")", anys(nil, chunk)...)
 			return err
 		})
 	})

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"strings"
 
 	"github.com/timecamp/timecamp-scim/store"
@@ -16,14 +15,14 @@ const memberChunk = 1000
 // are. It returns how many were added.
 func (s *Store) AddMembers(ctx context.Context, account, group string, members []string) (int, error) {
 	added := 0
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(c *conn) error {
 		for start := 0; start < len(members); start += memberChunk {
 			chunk := members[start:min(start+memberChunk, len(members))]
 			args := make([]any, 0, 3*len(chunk))
 			for _, m := range chunk {
 				args = append(args, account, group, m)
 			}
-			res, err := tx.ExecContext(ctx, "INSERT INTO memberships (account, group_id, member) VALUES "+
+			res, err := c.ExecContext(ctx, "INSERT INTO memberships (account, group_id, member) VALUES "+
 				strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunk)), ", ")+" ON CONFLICT DO NOTHING", args...)
 			if err != nil {
 				return err
@@ -39,9 +38,9 @@ func (s *Store) AddMembers(ctx context.Context, account, group string, members [
 // RemoveMembers removes users from a group and returns how many were in it.
 func (s *Store) RemoveMembers(ctx context.Context, account, group string, members []string) (int, error) {
 	removed := 0
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(c *conn) error {
 		return chunks(members, func(chunk []string) error {
-			res, err := tx.ExecContext(ctx, "DELETE FROM memberships WHERE account = ? AND group_id = ? AND member IN ("+placeholders(len(chunk))+")",
+			res, err := c.ExecContext(ctx, "DELETE FROM memberships WHERE account = ? AND group_id = ? AND member IN ("+placeholders(len(chunk))+")",
 				anys([]any{account, group}, chunk)...)
 			if err != nil {
 				return err

@@ -91,8 +91,11 @@ func (s *Store) exactPage(ctx context.Context, rt *schemas.ResourceType, account
 	if q.Count <= 0 {
 		return count()
 	}
-	rows, err := s.read(ctx).QueryContext(ctx, "SELECT "+resourceColumns+" FROM resources r WHERE "+where+" ORDER BY "+order+" LIMIT ? OFFSET ?",
-		append(args, q.Count, q.StartIndex-1)...)
+	// The page's rows are picked from the index first and read from the
+	// table after: with OFFSET, SQLite would otherwise read every skipped
+	// row from the table too.
+	rows, err := s.read(ctx).QueryContext(ctx, "SELECT "+resourceColumns+" FROM resources r WHERE r.rowid IN (SELECT r.rowid FROM resources r WHERE "+where+
+		" ORDER BY "+order+" LIMIT ? OFFSET ?) ORDER BY "+order, append(args, q.Count, q.StartIndex-1)...)
 	if err != nil {
 		return err
 	}

@@ -104,6 +104,7 @@ func (k lookupKey) values(attrs map[string]any) []string {
 
 // row is a resource as stored in its columns.
 type row struct {
+	display               string
 	uniqueKey, externalID sql.NullString
 	seat                  bool
 	attrs, invitation     []byte
@@ -116,7 +117,7 @@ func toRow(r *store.Resource) (*row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", r.Type.Name, r.ID, err)
 	}
-	w := &row{attrs: attrs}
+	w := &row{attrs: attrs, display: store.DisplayName(r.Attributes)}
 	if u := store.KindOf(r.Type).Unique; u != "" {
 		if s, ok := r.Attributes[u].(string); ok {
 			w.uniqueKey = sql.NullString{String: strings.ToLower(s), Valid: true}
@@ -167,17 +168,17 @@ func scanResource(rt *schemas.ResourceType, account string, rows interface{ Scan
 func (s *Store) Insert(ctx context.Context, r *store.Resource) error {
 	t := store.Now()
 	r.Version, r.Created, r.Modified = 1, t, t
-	return s.write(ctx, func(tx *sql.Tx) error { return s.insert(ctx, tx, r) })
+	return s.write(ctx, func(c *conn) error { return s.insert(ctx, c, r) })
 }
 
-func (s *Store) insert(ctx context.Context, tx *sql.Tx, r *store.Resource) error {
+func (s *Store) insert(ctx context.Context, c *conn, r *store.Resource) error {
 	w, err := toRow(r)
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO resources (account, type, id, version, created, modified, unique_key, external_id, seat, attrs, password, invitation, inv_hash, inv_status, inv_expires)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.Account, r.Type.Name, r.ID, r.Version, millis(r.Created), millis(r.Modified), w.uniqueKey, w.externalID, w.seat,
+	_, err = c.ExecContext(ctx, `INSERT INTO resources (account, type, id, version, created, modified, display, unique_key, external_id, seat, attrs, password, invitation, inv_hash, inv_status, inv_expires)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Account, r.Type.Name, r.ID, r.Version, millis(r.Created), millis(r.Modified), w.display, w.uniqueKey, w.externalID, w.seat,
 		w.attrs, r.PasswordHash, w.invitation, w.invHash, w.invStatus, w.invExpires)
 	if isUniqueViolation(err) {
 		return store.UniquenessFailure(r)
@@ -185,10 +186,10 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, r *store.Resource) error
 	if err != nil {
 		return err
 	}
-	return s.insertLookups(ctx, tx, r)
+	return s.insertLookups(ctx, c, r)
 }
 
-func (s *Store) insertLookups(ctx context.Context, tx *sql.Tx, r *store.Resource) error {
+func (s *Store) insertLookups(ctx context.Context, c *conn, r *store.Resource) error {
 	var args []any
 	for _, k := range lookupKeys[r.Type.Name] {
 		for _, v := range k.values(r.Attributes) {
@@ -200,12 +201,12 @@ func (s *Store) insertLookups(ctx context.Context, tx *sql.Tx, r *store.Resource
 	}
 	q := "INSERT INTO lookups (account, type, key, value, id) VALUES " +
 		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", len(args)/5), ", ") + " ON CONFLICT DO NOTHING"
-	_, err := tx.ExecContext(ctx, q, args...)
+	_, err := c.ExecContext(ctx, q, args...)
 	return err
 }
 
-func (s *Store) deleteLookups(ctx context.Context, tx *sql.Tx, rt *schemas.ResourceType, account, id string) error {
-	_, err := tx.ExecContext(ctx, "DELETE FROM lookups WHERE account = ? AND type = ? AND id = ?", account, rt.Name, id)
+func (s *Store) deleteLookups(ctx context.Context, c *conn, rt *schemas.ResourceType, account, id string) error {
+	_, err := c.ExecContext(ctx, "DELETE FROM lookups WHERE account = ? AND type = ? AND id = ?", account, rt.Name, id)
 	return err
 }
 
@@ -217,10 +218,10 @@ func (s *Store) InsertMany(ctx context.Context, rs []*store.Resource) ([]error, 
 		return errs, nil
 	}
 	t := store.Now()
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(c *conn) error {
 		for i, r := range rs {
 			r.Version, r.Created, r.Modified = 1, t, t
-			switch err := s.insert(ctx, tx, r); {
+			switch err := s.insert(ctx, c, r); {
 			case err == nil:
 			case isOwnFailure(err):
 				errs[i] = err
@@ -287,37 +288,15 @@ func (s *Store) Existing(ctx context.Context, rt *schemas.ResourceType, account 
 	return found, err
 }
 
-// Names returns the named top-level attributes of the resources with the
-// given ids, read from their JSON without decoding the rest.
-func (s *Store) Names(ctx context.Context, rt *schemas.ResourceType, account string, ids []string, attrs ...string) (map[string]map[string]any, error) {
-	out := map[string]map[string]any{}
-	cols := []string{"r.id"}
-	for _, a := range attrs {
-		cols = append(cols, "r.attrs -> "+jsonPathLiteral(a))
-	}
-	err := s.eachByID(ctx, rt, account, ids, strings.Join(cols, ", "), func(rows *sql.Rows) error {
-		var id string
-		vals := make([]sql.NullString, len(attrs))
-		dest := []any{&id}
-		for i := range vals {
-			dest = append(dest, &vals[i])
-		}
-		if err := rows.Scan(dest...); err != nil {
-			return err
-		}
-		m := map[string]any{}
-		for i, v := range vals {
-			if !v.Valid {
-				continue
-			}
-			val, err := decodeJSON([]byte(v.String))
-			if err != nil {
-				return err
-			}
-			m[attrs[i]] = val
-		}
-		out[id] = m
-		return nil
+// DisplayNames returns the display name of each of the ids that is a
+// resource of the account, from its own column.
+func (s *Store) DisplayNames(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	err := s.eachByID(ctx, rt, account, ids, "r.id, r.display", func(rows *sql.Rows) error {
+		var id, display string
+		err := rows.Scan(&id, &display)
+		out[id] = display
+		return err
 	})
 	return out, err
 }
@@ -345,22 +324,22 @@ func (s *Store) All(ctx context.Context, rt *schemas.ResourceType, account strin
 func (s *Store) Replace(ctx context.Context, r *store.Resource, expect int64) error {
 	next := *r
 	next.Version, next.Modified = expect+1, store.Now()
-	err := s.write(ctx, func(tx *sql.Tx) error { return s.replace(ctx, tx, &next, expect) })
+	err := s.write(ctx, func(c *conn) error { return s.replace(ctx, c, &next, expect) })
 	if err == nil {
 		r.Version, r.Modified = next.Version, next.Modified
 	}
 	return err
 }
 
-func (s *Store) replace(ctx context.Context, tx *sql.Tx, r *store.Resource, expect int64) error {
+func (s *Store) replace(ctx context.Context, c *conn, r *store.Resource, expect int64) error {
 	w, err := toRow(r)
 	if err != nil {
 		return err
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE resources SET version = ?, modified = ?, unique_key = ?, external_id = ?, seat = ?, attrs = ?, password = ?,
+	res, err := c.ExecContext(ctx, `UPDATE resources SET version = ?, modified = ?, display = ?, unique_key = ?, external_id = ?, seat = ?, attrs = ?, password = ?,
 		invitation = ?, inv_hash = ?, inv_status = ?, inv_expires = ?
 		WHERE account = ? AND type = ? AND id = ? AND version = ?`,
-		r.Version, millis(r.Modified), w.uniqueKey, w.externalID, w.seat, w.attrs, r.PasswordHash,
+		r.Version, millis(r.Modified), w.display, w.uniqueKey, w.externalID, w.seat, w.attrs, r.PasswordHash,
 		w.invitation, w.invHash, w.invStatus, w.invExpires,
 		r.Account, r.Type.Name, r.ID, expect)
 	if isUniqueViolation(err) {
@@ -370,17 +349,17 @@ func (s *Store) replace(ctx context.Context, tx *sql.Tx, r *store.Resource, expe
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return s.whyNotMatched(ctx, tx, r.Type, r.Account, r.ID)
+		return s.whyNotMatched(ctx, c, r.Type, r.Account, r.ID)
 	}
-	if err := s.deleteLookups(ctx, tx, r.Type, r.Account, r.ID); err != nil {
+	if err := s.deleteLookups(ctx, c, r.Type, r.Account, r.ID); err != nil {
 		return err
 	}
-	return s.insertLookups(ctx, tx, r)
+	return s.insertLookups(ctx, c, r)
 }
 
 // whyNotMatched tells a conditional write that matched nothing apart: the
 // resource is gone (not found) or at another version.
-func (s *Store) whyNotMatched(ctx context.Context, q querier, rt *schemas.ResourceType, account, id string) error {
+func (s *Store) whyNotMatched(ctx context.Context, q *conn, rt *schemas.ResourceType, account, id string) error {
 	var v int64
 	err := q.QueryRowContext(ctx, "SELECT version FROM resources WHERE account = ? AND type = ? AND id = ?", account, rt.Name, id).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -397,11 +376,11 @@ func (s *Store) whyNotMatched(ctx context.Context, q querier, rt *schemas.Resour
 func (s *Store) ReplaceMany(ctx context.Context, rs []*store.Resource, expect []int64) ([]error, error) {
 	errs := make([]error, len(rs))
 	t := store.Now()
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(c *conn) error {
 		for i, r := range rs {
 			next := *r
 			next.Version, next.Modified = expect[i]+1, t
-			err := s.replace(ctx, tx, &next, expect[i])
+			err := s.replace(ctx, c, &next, expect[i])
 			switch {
 			case err == nil:
 				r.Version, r.Modified = next.Version, next.Modified
@@ -431,14 +410,14 @@ func isOwnFailure(err error) bool {
 // still at version expect.
 func (s *Store) Touch(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) (int64, time.Time, error) {
 	t := store.Now()
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE resources SET version = ?, modified = ? WHERE account = ? AND type = ? AND id = ? AND version = ?",
+	err := s.write(ctx, func(c *conn) error {
+		res, err := c.ExecContext(ctx, "UPDATE resources SET version = ?, modified = ? WHERE account = ? AND type = ? AND id = ? AND version = ?",
 			expect+1, millis(t), account, rt.Name, id, expect)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return s.whyNotMatched(ctx, tx, rt, account, id)
+			return s.whyNotMatched(ctx, c, rt, account, id)
 		}
 		return nil
 	})
@@ -452,8 +431,8 @@ func (s *Store) Touch(ctx context.Context, rt *schemas.ResourceType, account, id
 func (s *Store) Bump(ctx context.Context, rt *schemas.ResourceType, account, id string) (int64, time.Time, error) {
 	t := store.Now()
 	var v int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, "UPDATE resources SET version = version + 1, modified = ? WHERE account = ? AND type = ? AND id = ? RETURNING version",
+	err := s.write(ctx, func(c *conn) error {
+		return c.QueryRowContext(ctx, "UPDATE resources SET version = version + 1, modified = ? WHERE account = ? AND type = ? AND id = ? RETURNING version",
 			millis(t), account, rt.Name, id).Scan(&v)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
@@ -467,20 +446,20 @@ func (s *Store) Bump(ctx context.Context, rt *schemas.ResourceType, account, id 
 
 // Delete removes a resource if it is still at version expect (0: any).
 func (s *Store) Delete(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(c *conn) error {
 		q := "DELETE FROM resources WHERE account = ? AND type = ? AND id = ?"
 		args := []any{account, rt.Name, id}
 		if expect > 0 {
 			q += " AND version = ?"
 			args = append(args, expect)
 		}
-		res, err := tx.ExecContext(ctx, q, args...)
+		res, err := c.ExecContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return s.whyNotMatched(ctx, tx, rt, account, id)
+			return s.whyNotMatched(ctx, c, rt, account, id)
 		}
-		return s.deleteLookups(ctx, tx, rt, account, id)
+		return s.deleteLookups(ctx, c, rt, account, id)
 	})
 }

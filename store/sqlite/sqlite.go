@@ -5,7 +5,8 @@
 // Layout: a table per kind of record (accounts, tokens, resources,
 // memberships, outbox, settings). A resource row holds the SCIM attributes
 // as JSON and, in columns of their own, what lookups and rules need: the
-// lower-cased unique name (userName, a group's displayName), externalId,
+// lower-cased unique name (userName, a group's displayName), the display
+// name others show when they refer to it, externalId,
 // whether the user takes a seat, and the invitation's token hash, status and
 // expiry. Values of multi-valued lookup keys (email addresses, project ids,
 // parents) are rows of the lookups table. Every lookup an identity provider
@@ -31,6 +32,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -53,9 +55,14 @@ type Config struct {
 // processes may open one data folder at once.
 type Store struct {
 	path string
-	// w is the one writing connection; r are reading connections.
-	w, r *sql.DB
-	log  *slog.Logger
+	// wc is the one writing connection (of w), held by whoever holds a
+	// place in writer; r are the reading connections.
+	w, r   *sql.DB
+	wc     *sql.Conn
+	writer chan struct{}
+	// Prepared statements of wc and of r.
+	wstmts, rstmts *stmtCache
+	log            *slog.Logger
 }
 
 var _ store.Store = (*Store)(nil)
@@ -91,22 +98,27 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	dsn := "file:" + path + "?_txlock=immediate" +
 		"&_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
 		"&_pragma=foreign_keys(OFF)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-16000)"
-	s := &Store{path: path, log: log}
+	s := &Store{path: path, log: log, writer: make(chan struct{}, 1)}
 	if s.w, err = sql.Open("sqlite", dsn); err != nil {
 		return nil, err
 	}
 	s.w.SetMaxOpenConns(1)
-	s.w.SetMaxIdleConns(1)
-	s.w.SetConnMaxIdleTime(0)
-	s.w.SetConnMaxLifetime(0)
+	if s.wc, err = s.w.Conn(ctx); err != nil {
+		_ = s.w.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s.wstmts = newStmtCache(s.wc.PrepareContext)
 	if err := s.migrate(ctx); err != nil {
+		_ = s.wc.Close()
 		_ = s.w.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if s.r, err = sql.Open("sqlite", dsn+"&_pragma=query_only(1)"); err != nil {
+		_ = s.wc.Close()
 		_ = s.w.Close()
 		return nil, err
 	}
+	s.rstmts = newStmtCache(s.r.PrepareContext)
 	s.r.SetMaxOpenConns(readers)
 	s.r.SetMaxIdleConns(readers)
 	s.r.SetConnMaxLifetime(0)
@@ -137,7 +149,7 @@ const schemaVersion = 1
 
 func (s *Store) migrate(ctx context.Context) error {
 	var v int
-	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+	if err := s.wc.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return err
 	}
 	switch {
@@ -146,17 +158,17 @@ func (s *Store) migrate(ctx context.Context) error {
 	case v > schemaVersion:
 		return fmt.Errorf("the database was written by a newer version of timecamp-scim (layout %d; this one knows up to %d)", v, schemaVersion)
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(c *conn) error {
 		// Another process may have created it meanwhile.
-		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v == schemaVersion {
+		if err := c.tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v == schemaVersion {
 			return err
 		}
 		for _, stmt := range schema {
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			if _, err := c.tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("%s: %w", strings.Fields(stmt)[:3], err)
 			}
 		}
-		_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion))
+		_, err := c.tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion))
 		return err
 	})
 }
@@ -186,6 +198,7 @@ var schema = []string{
 		version INTEGER NOT NULL,
 		created INTEGER NOT NULL,
 		modified INTEGER NOT NULL,
+		display TEXT NOT NULL DEFAULT '',
 		unique_key TEXT,
 		external_id TEXT,
 		seat INTEGER NOT NULL DEFAULT 0,
@@ -245,37 +258,36 @@ type txKey struct{ s *Store }
 // committed together, or rolled back when fn fails (or panics, or ctx
 // ends). Calls nest: an inner Atomic joins the outer transaction.
 func (s *Store) Atomic(ctx context.Context, fn func(ctx context.Context) error) error {
-	if _, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
+	if _, ok := ctx.Value(txKey{s}).(*conn); ok {
 		return fn(ctx)
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
-		return fn(context.WithValue(ctx, txKey{s}, tx))
+	return s.write(ctx, func(c *conn) error {
+		return fn(context.WithValue(ctx, txKey{s}, c))
 	})
-}
-
-// querier is what both *sql.DB and *sql.Tx offer.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // read returns what reads go through: the transaction of ctx, so that an
 // operation sees its own writes, or else the reading connections.
-func (s *Store) read(ctx context.Context) querier {
-	if tx, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
-		return tx
+func (s *Store) read(ctx context.Context) *conn {
+	if c, ok := ctx.Value(txKey{s}).(*conn); ok {
+		return c
 	}
-	return s.r
+	return &conn{plain: s.r, stmts: s.rstmts}
 }
 
 // write runs fn in the transaction of ctx, or in a transaction of its own
-// on the writing connection.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
-	if tx, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
-		return fn(tx)
+// on the writing connection, which it waits for (FIFO) while ctx lasts.
+func (s *Store) write(ctx context.Context, fn func(c *conn) error) (err error) {
+	if c, ok := ctx.Value(txKey{s}).(*conn); ok {
+		return fn(c)
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
+	select {
+	case s.writer <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.writer }()
+	tx, err := s.wc.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -288,18 +300,113 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) (err error
 			_ = tx.Rollback()
 		}
 	}()
-	if err = fn(tx); err != nil {
+	if err = fn(&conn{tx: tx, stmts: s.wstmts}); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
 
 // exec runs one writing statement (in the transaction of ctx, if any).
-func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if tx, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
-		return tx.ExecContext(ctx, query, args...)
+func (s *Store) exec(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
+	err = s.write(ctx, func(c *conn) error {
+		res, err = c.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
+}
+
+// conn runs statements in a transaction (tx) or on the reading
+// connections (plain), through prepared statements kept for reuse:
+// preparing a statement costs SQLite more than running a simple one.
+type conn struct {
+	tx    *sql.Tx
+	plain *sql.DB
+	stmts *stmtCache
+}
+
+// stmt returns the prepared statement of a query, bound to the
+// transaction if there is one; nil when the query is not kept.
+func (c *conn) stmt(ctx context.Context, query string) *sql.Stmt {
+	st := c.stmts.get(ctx, query)
+	if st != nil && c.tx != nil {
+		return c.tx.StmtContext(ctx, st)
 	}
-	return s.w.ExecContext(ctx, query, args...)
+	return st
+}
+
+func (c *conn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := c.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	if c.tx != nil {
+		return c.tx.ExecContext(ctx, query, args...)
+	}
+	return c.plain.ExecContext(ctx, query, args...)
+}
+
+func (c *conn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := c.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	if c.tx != nil {
+		return c.tx.QueryContext(ctx, query, args...)
+	}
+	return c.plain.QueryContext(ctx, query, args...)
+}
+
+func (c *conn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := c.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	if c.tx != nil {
+		return c.tx.QueryRowContext(ctx, query, args...)
+	}
+	return c.plain.QueryRowContext(ctx, query, args...)
+}
+
+// stmtCache keeps the prepared statements of one database. Queries with
+// long IN lists (their text differs with the list's length) are not kept.
+type stmtCache struct {
+	prepare func(ctx context.Context, query string) (*sql.Stmt, error)
+	mu      sync.Mutex
+	m       map[string]*sql.Stmt
+}
+
+const (
+	maxKeptStatements = 500
+	maxKeptQuery      = 4096
+)
+
+func newStmtCache(prepare func(ctx context.Context, query string) (*sql.Stmt, error)) *stmtCache {
+	return &stmtCache{prepare: prepare, m: map[string]*sql.Stmt{}}
+}
+
+func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
+	if len(query) > maxKeptQuery {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[query]; ok {
+		return st
+	}
+	if len(c.m) >= maxKeptStatements {
+		return nil
+	}
+	st, err := c.prepare(ctx, query)
+	if err != nil {
+		return nil // run unprepared, which reports the error
+	}
+	c.m[query] = st
+	return st
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.m {
+		_ = st.Close()
+	}
 }
 
 // Ping checks that the database answers.
@@ -312,7 +419,9 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the database.
 func (s *Store) Close(ctx context.Context) error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	s.rstmts.close()
+	s.wstmts.close()
+	return errors.Join(s.r.Close(), s.wc.Close(), s.w.Close())
 }
 
 // Secret returns the server-wide secret with the given name, creating a
@@ -330,11 +439,11 @@ func (s *Store) Secret(ctx context.Context, name string) ([]byte, error) {
 	if _, err := rand.Read(buf); err != nil {
 		return nil, err
 	}
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", "secret:"+name, buf); err != nil {
+	err = s.write(ctx, func(c *conn) error {
+		if _, err := c.ExecContext(ctx, "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", "secret:"+name, buf); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, "SELECT value FROM settings WHERE name = ?", "secret:"+name).Scan(&v)
+		return c.QueryRowContext(ctx, "SELECT value FROM settings WHERE name = ?", "secret:"+name).Scan(&v)
 	})
 	return v, err
 }

@@ -472,9 +472,9 @@ func testResourceVersions(t *testing.T, s store.Store) {
 	if err != nil || !reflect.DeepEqual(ex, map[string]bool{g1.ID: true, g2.ID: true}) {
 		t.Fatalf("Existing = %v, %v", ex, err)
 	}
-	names, err := s.Names(bg, schemas.Group, acc.ID, []string{g1.ID, "nope"}, "displayName")
-	if err != nil || len(names) != 1 || names[g1.ID]["displayName"] != "Group One" {
-		t.Fatalf("Names = %v, %v", names, err)
+	names, err := s.DisplayNames(bg, schemas.Group, acc.ID, []string{g1.ID, "nope"})
+	if err != nil || len(names) != 1 || names[g1.ID] != "Group One" {
+		t.Fatalf("DisplayNames = %v, %v", names, err)
 	}
 }
 
@@ -611,8 +611,8 @@ func testAccountScoping(t *testing.T, s store.Store) {
 	if ex, _ := s.Existing(bg, schemas.User, b.ID, []string{u.ID}); len(ex) != 0 {
 		t.Fatalf("Existing in B = %v", ex)
 	}
-	if n, _ := s.Names(bg, schemas.User, b.ID, []string{u.ID}, "userName"); len(n) != 0 {
-		t.Fatalf("Names in B = %v", n)
+	if n, _ := s.DisplayNames(bg, schemas.User, b.ID, []string{u.ID}); len(n) != 0 {
+		t.Fatalf("DisplayNames in B = %v", n)
 	}
 	// Memberships are scoped as well.
 	if m, _ := s.Members(bg, b.ID, g.ID); len(m) != 0 {
@@ -1077,13 +1077,22 @@ func testRoundTrip(t *testing.T, s store.Store) {
 	got["userName"] = orig["userName"]
 	same("Get after InsertMany", got)
 
-	names, err := s.Names(bg, schemas.User, acc.ID, []string{u.ID}, "displayName", schemas.EnterpriseUserURN)
+	names, err := s.DisplayNames(bg, schemas.User, acc.ID, []string{u.ID, many.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"displayName": orig["displayName"], schemas.EnterpriseUserURN: orig[schemas.EnterpriseUserURN]}
-	if !reflect.DeepEqual(names[u.ID], want) {
-		t.Fatalf("Names = %#v, want %#v", names[u.ID], want)
+	want := map[string]string{u.ID: orig["displayName"].(string), many.ID: orig["displayName"].(string)}
+	if !reflect.DeepEqual(names, want) {
+		t.Fatalf("DisplayNames = %#v, want %#v", names, want)
+	}
+	// Without a displayName, the userName names a user.
+	next = *mustGet(t, s, schemas.User, acc.ID, many.ID)
+	delete(next.Attributes, "displayName")
+	if err := s.Replace(bg, &next, next.Version); err != nil {
+		t.Fatal(err)
+	}
+	if names, err := s.DisplayNames(bg, schemas.User, acc.ID, []string{many.ID}); err != nil || names[many.ID] != "second" {
+		t.Fatalf("DisplayNames without a displayName = %v, %v; want the userName", names, err)
 	}
 }
 
