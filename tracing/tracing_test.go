@@ -112,4 +112,3 @@ func TestSpansReachTheCollector(t *testing.T) {
 		t.Errorf("child span missing or not under the request span")
 	}
 }
-
