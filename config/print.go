@@ -19,6 +19,9 @@ func (c *Config) Print(w io.Writer) error {
 	for _, s := range c.Settings() {
 		key := &yaml.Node{Kind: yaml.ScalarNode, Value: s.Flag}
 		val := &yaml.Node{Kind: yaml.ScalarNode, Value: RedactSetting(s, *s.target)}
+		if val.Value == "" {
+			val.Style = yaml.DoubleQuotedStyle // "" rather than a bare null
+		}
 		switch c.Source(s.Flag) {
 		case SourceFlag:
 			val.LineComment = "flag --" + s.Flag
