@@ -56,6 +56,20 @@ func Configured(lookup func(string) (string, bool)) bool {
 	return get("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
 }
 
+// CheckProtocol refuses an OTLP protocol other than http/protobuf, the
+// one this server's exporter speaks.
+func CheckProtocol(lookup func(string) (string, bool)) error {
+	for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+		if p, ok := lookup(k); ok && p != "" {
+			if p != "http/protobuf" {
+				return fmt.Errorf("%s=%s is not supported: this server exports traces as OTLP over HTTP (http/protobuf); point OTEL_EXPORTER_OTLP_ENDPOINT at the collector's HTTP port (usually 4318)", k, p)
+			}
+			return nil // the traces-specific variable wins
+		}
+	}
+	return nil
+}
+
 // Setup starts exporting traces when the environment asks for it, and
 // returns the function that flushes and stops the exporter (call it on
 // shutdown; a no-op when tracing is off). version is the server's.
@@ -64,13 +78,8 @@ func Setup(ctx context.Context, version string, log *slog.Logger) (shutdown func
 	if !Configured(os.LookupEnv) {
 		return noop, nil
 	}
-	for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
-		if p, ok := os.LookupEnv(k); ok && p != "" {
-			if p != "http/protobuf" {
-				return noop, fmt.Errorf("%s=%s is not supported: this server exports traces as OTLP over HTTP (http/protobuf); point OTEL_EXPORTER_OTLP_ENDPOINT at the collector's HTTP port (usually 4318)", k, p)
-			}
-			break // the traces-specific variable wins
-		}
+	if err := CheckProtocol(os.LookupEnv); err != nil {
+		return noop, err
 	}
 	exp, err := otlptracehttp.New(ctx)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/timecamp/timecamp-scim/config"
+	"github.com/timecamp/timecamp-scim/tracing"
 )
 
 // configCommand runs "timecamp-scim config print|check".
@@ -40,6 +41,11 @@ func configCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	if err := c.cfg.CheckServe(ctx); err != nil {
 		return err
+	}
+	if tracing.Configured(os.LookupEnv) {
+		if err := tracing.CheckProtocol(os.LookupEnv); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(stdout, "configuration OK")
 	return nil
