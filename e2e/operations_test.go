@@ -2,16 +2,10 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -24,6 +18,7 @@ import (
 
 	"github.com/timecamp/timecamp-scim/scim/scimtest"
 	"github.com/timecamp/timecamp-scim/tracing/tracingtest"
+	"github.com/timecamp/timecamp-scim/transport/transporttest"
 )
 
 // The built server serves HTTPS with the configured certificate, and
@@ -31,8 +26,8 @@ import (
 func TestHTTPSWithCertificateRotation(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	certA, keyA := selfSigned(t, "scim-a.test")
-	certB, keyB := selfSigned(t, "scim-b.test")
+	certA, keyA := transporttest.SelfSigned(t, "scim-a.test")
+	certB, keyB := transporttest.SelfSigned(t, "scim-b.test")
 	writeAt(t, certFile, certA)
 	writeAt(t, keyFile, keyA)
 
@@ -131,7 +126,7 @@ func TestHTTPSWithCertificateRotation(t *testing.T) {
 // names the setting.
 func TestBadConfigurationFailsFast(t *testing.T) {
 	dir := t.TempDir()
-	cert, _ := selfSigned(t, "localhost")
+	cert, _ := transporttest.SelfSigned(t, "localhost")
 	certFile := filepath.Join(dir, "tls.crt")
 	writeAt(t, certFile, cert)
 	// An issuer that accepts connections and never answers.
@@ -346,31 +341,4 @@ func writeAt(t *testing.T, path string, b []byte) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// selfSigned makes a certificate for localhost and 127.0.0.1 with this
-// common name, and its key.
-func selfSigned(t *testing.T, cn string) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
 }
