@@ -300,6 +300,23 @@ func TestMetricsOnMainAddress(t *testing.T) {
 	}
 }
 
+// Behind a trusted proxy (SCIM_TRUSTED_PROXIES), X-Forwarded-Proto sets
+// the scheme of locations and X-Forwarded-For the logged client.
+func TestTrustedProxy(t *testing.T) {
+	s := startServer(t, "SCIM_TRUSTED_PROXIES=127.0.0.0/8,::1")
+	r := s.Client.Post(t, "/Users", scimtest.UserBody("proxied@example.com"), "X-Forwarded-Proto: https", "X-Forwarded-For: 203.0.113.50").Expect(t, http.StatusCreated)
+	if loc := r.Header.Get("Location"); !strings.HasPrefix(loc, "https://"+s.addr+"/scim/v2/Users/") || loc != r.Str("meta.location") {
+		t.Fatalf("Location %q, meta.location %q", loc, r.Str("meta.location"))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(s.logs.String(), "client=203.0.113.50") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the forwarded client is not in the access log:\n%s", s.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // runWithin runs a command that is expected to exit, and kills it after d.
 func runWithin(cmd *exec.Cmd, d time.Duration) (string, error) {
 	var out bytes.Buffer
