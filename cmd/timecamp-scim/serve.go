@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"time"
+
+	"github.com/gorilla/mux"
 
 	"github.com/timecamp/timecamp-scim/config"
 	"github.com/timecamp/timecamp-scim/directory"
@@ -18,6 +17,8 @@ import (
 	"github.com/timecamp/timecamp-scim/store"
 	"github.com/timecamp/timecamp-scim/store/mongodb"
 	"github.com/timecamp/timecamp-scim/store/sqlite"
+	"github.com/timecamp/timecamp-scim/tracing"
+	"github.com/timecamp/timecamp-scim/transport"
 )
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -30,7 +31,24 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return usageError{err.Error()}
 	}
+	if err := cfg.CheckServe(ctx); err != nil {
+		return err
+	}
 	log := cfg.Logger()
+	stopTracing, err := tracing.Setup(ctx, version(), log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(flushCtx); err != nil {
+			log.Warn("flushing traces", "error", err)
+		}
+	}()
+	if tracing.Enabled() {
+		log.Info("sending traces to OpenTelemetry (OTEL_EXPORTER_OTLP_*)")
+	}
 
 	st, err := openStore(ctx, cfg)
 	if err != nil {
@@ -60,8 +78,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := scim.New(dir, scim.Options{BaseURL: cfg.BaseURL, Logger: log})
-	ln, err := net.Listen("tcp", cfg.Addr)
+	proxies, _ := cfg.Proxies() // checked by Validate
+	srv := scim.New(dir, scim.Options{BaseURL: cfg.BaseURL, Logger: log, Proxies: transport.NewProxies(proxies)})
+	routes := []func(*mux.Router){pages.Routes}
+	if cfg.MetricsAddr == "" {
+		routes = append(routes, metricsRoute)
+	}
+	ls, err := listen(cfg, log, srv.Handler(routes...))
 	if err != nil {
 		return err
 	}
@@ -69,28 +92,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	workerDone := make(chan struct{})
 	go func() { defer close(workerDone); worker.Run(workerCtx) }()
 	defer func() { stopWorker(); <-workerDone }()
-	hs := &http.Server{
-		Handler:           srv.Handler(pages.Routes),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		WriteTimeout:      5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-	}
-	log.Info("listening", "addr", ln.Addr().String(), "scim", "/scim/v2")
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
+	if err := ls.wait(ctx); err != nil {
 		return err
-	case <-ctx.Done():
 	}
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return ls.shutdown(shutdownCtx)
 }
 
 // invitations sets up invitation emails: the delivery worker (SMTP, or
