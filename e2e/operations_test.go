@@ -250,6 +250,14 @@ func TestMetricsAndTraces(t *testing.T) {
 	if fmt.Sprintf("%x", span.GetTraceId()) != "4bf92f3577b34da6a3ce929d0e0e4736" {
 		t.Errorf("the span did not join the caller's trace")
 	}
+	// The store's work is a span under the request's.
+	get, ok := rc.WaitFor("store.Get", 15*time.Second)
+	if !ok {
+		t.Fatal("no span for the store's Get")
+	}
+	if fmt.Sprintf("%x", get.GetTraceId()) != "4bf92f3577b34da6a3ce929d0e0e4736" || len(get.GetParentSpanId()) == 0 {
+		t.Errorf("the store span is not in the request's trace")
+	}
 	for _, sp := range rc.Spans() {
 		if strings.Contains(sp.GetName(), id) {
 			t.Errorf("a span is named with an id: %s", sp.GetName())
@@ -266,6 +274,9 @@ func TestMetricsAndTraces(t *testing.T) {
 		`timecamp_scim_http_requests_total{method="GET",route="/scim/v2/Users/{id}",status="200"} 1`,
 		`timecamp_scim_http_requests_total{method="POST",route="/scim/v2/Users",status="201"} 1`,
 		`timecamp_scim_invitation_emails_total{result="sent"}`,
+		`timecamp_scim_store_operations_total{operation="Insert",outcome="ok"}`,
+		`timecamp_scim_store_operation_duration_seconds_bucket{operation="Get",`,
+		`timecamp_scim_invitation_outbox_depth `,
 	} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("/metrics lacks %s", want)

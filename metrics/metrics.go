@@ -50,6 +50,17 @@ var (
 		Help: "Operations of SCIM Bulk requests, by method and outcome (succeeded, failed, or skipped once failOnErrors was reached).",
 	}, []string{"method", "outcome"})
 
+	storeOperations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "store_operations_total",
+		Help: "Operations on the database, by operation (a Store method) and outcome: ok, refused (not found, a conflict, a version mismatch: the request's fault) or error (the database failed).",
+	}, []string{"operation", "outcome"})
+
+	storeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "store_operation_duration_seconds",
+		Help:    "Time an operation on the database took, by operation (a Store method).",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+	}, []string{"operation"})
+
 	outboxDepth = &gaugeFunc{desc: prometheus.NewDesc(namespace+"_invitation_outbox_depth",
 		"Invitation emails waiting in the outbox (queued or to be retried).", nil, nil)}
 )
@@ -59,6 +70,7 @@ func init() {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		requests, requestDuration, invitationEmails, RateLimited, bulkOperations, outboxDepth,
+		storeOperations, storeDuration,
 	)
 	// Outcomes known in advance show as 0 before the first event, so
 	// that rate() and alerts work from the start.
@@ -72,6 +84,20 @@ func init() {
 // left out; the others are still served.
 func Handler() http.Handler {
 	return promhttp.HandlerFor(Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// Outcomes of store operations.
+const (
+	StoreOK      = "ok"
+	StoreRefused = "refused"
+	StoreError   = "error"
+)
+
+// StoreOperation records an operation on the database: op is the Store
+// method's name, outcome one of StoreOK, StoreRefused and StoreError.
+func StoreOperation(op, outcome string, d time.Duration) {
+	storeOperations.WithLabelValues(op, outcome).Inc()
+	storeDuration.WithLabelValues(op).Observe(d.Seconds())
 }
 
 // ObserveRequest records an answered request. route is the route template

@@ -236,6 +236,9 @@ type Outbox interface {
 	// PurgeOutbox deletes the entries that left the queue before t and
 	// returns how many it deleted.
 	PurgeOutbox(ctx context.Context, t time.Time) (int, error)
+	// OutboxDepth counts the entries still to send (queued or to be
+	// retried), for the metrics.
+	OutboxDepth(ctx context.Context) (int, error)
 }
 
 // Query selects a page of resources of one account.

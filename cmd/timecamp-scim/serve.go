@@ -13,8 +13,10 @@ import (
 	"github.com/timecamp/timecamp-scim/directory"
 	"github.com/timecamp/timecamp-scim/invite"
 	"github.com/timecamp/timecamp-scim/mail"
+	"github.com/timecamp/timecamp-scim/metrics"
 	"github.com/timecamp/timecamp-scim/scim"
 	"github.com/timecamp/timecamp-scim/store"
+	"github.com/timecamp/timecamp-scim/store/instrumented"
 	"github.com/timecamp/timecamp-scim/store/mongodb"
 	"github.com/timecamp/timecamp-scim/store/sqlite"
 	"github.com/timecamp/timecamp-scim/tracing"
@@ -50,11 +52,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("sending traces to OpenTelemetry (OTEL_EXPORTER_OTLP_*)")
 	}
 
-	st, err := openStore(ctx, cfg)
+	opened, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close(context.Background())
+	defer opened.Close(context.Background())
+	st := instrumented.New(opened)
+	metrics.SetOutboxDepth(st.OutboxDepth)
 	if cfg.MongoURI == "" {
 		log.Info("using the embedded database (SQLite); set SCIM_MONGODB_URI to use MongoDB", "data_dir", cfg.DataDir)
 	}

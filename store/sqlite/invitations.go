@@ -218,3 +218,10 @@ func (s *Store) PurgeOutbox(ctx context.Context, t time.Time) (int, error) {
 	n, _ := res.RowsAffected()
 	return int(n), nil
 }
+
+// OutboxDepth counts the entries still to send.
+func (s *Store) OutboxDepth(ctx context.Context) (int, error) {
+	var n int
+	err := s.read(ctx).QueryRowContext(ctx, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'").Scan(&n)
+	return n, err
+}
