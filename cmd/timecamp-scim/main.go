@@ -38,6 +38,9 @@ Usage:
   timecamp-scim tokens revoke --account ACCOUNT TOKEN_ID   revoke a token
   timecamp-scim import FILE.csv --url URL [--dry-run]      import people from a CSV file through
                                                            the SCIM API (token in $SCIM_TOKEN)
+  timecamp-scim store copy --to MONGODB_URI [--to-database NAME]
+                                                           copy everything (the embedded database, or
+                                                           SCIM_MONGODB_URI) to a MongoDB deployment
   timecamp-scim config print [flags]                       show the effective configuration, where each
                                                            value came from, secrets redacted
   timecamp-scim config check [flags]                       check the configuration as serve does at start
@@ -83,6 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return accounts(ctx, args[1:], stdout, stderr)
 	case "tokens":
 		return tokens(ctx, args[1:], stdout, stderr)
+	case "store":
+		return storeCommand(ctx, args[1:], stdout, stderr)
 	case "import":
 		return importCSV(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "config":

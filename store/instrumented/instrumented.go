@@ -473,3 +473,22 @@ func (s *Store) OutboxDepth(ctx context.Context) (int, error) {
 	done(err)
 	return r0, err
 }
+
+// Export is not observed record by record (a copy is not a request).
+func (s *Store) Export(ctx context.Context, emit func(store.Record) error) error {
+	return s.next.Export(ctx, emit)
+}
+
+func (s *Store) Import(ctx context.Context, rs []store.Record) error {
+	ctx, done := observe(ctx, "Import")
+	err := s.next.Import(ctx, rs)
+	done(err)
+	return err
+}
+
+func (s *Store) Count(ctx context.Context) (store.Counts, error) {
+	ctx, done := observe(ctx, "Count")
+	r0, err := s.next.Count(ctx)
+	done(err)
+	return r0, err
+}

@@ -233,15 +233,23 @@ func (s *Store) Tokens(ctx context.Context, accountID string) ([]store.Token, er
 	defer rows.Close()
 	var out []store.Token
 	for rows.Next() {
-		var t store.Token
-		var created int64
-		if err := rows.Scan(&t.ID, &t.Account, &t.Name, &t.Hash, &created); err != nil {
+		t, err := scanToken(rows)
+		if err != nil {
 			return nil, err
 		}
-		t.Created = fromMillis(created)
-		out = append(out, t)
+		out = append(out, *t)
 	}
 	return out, rows.Err()
+}
+
+func scanToken(row interface{ Scan(...any) error }) (*store.Token, error) {
+	var t store.Token
+	var created int64
+	if err := row.Scan(&t.ID, &t.Account, &t.Name, &t.Hash, &created); err != nil {
+		return nil, err
+	}
+	t.Created = fromMillis(created)
+	return &t, nil
 }
 
 // RevokeToken deletes a token of an account.

@@ -16,24 +16,17 @@ import (
 // invitation has the token hash.
 func (s *Store) UserByInvitationHash(ctx context.Context, hash string) (*store.Resource, error) {
 	var account string
-	row := s.read(ctx).QueryRowContext(ctx, "SELECT r.account, "+resourceColumns+" FROM resources r WHERE r.inv_hash = ? AND r.type = ?", hash, schemas.User.Name)
-	r, err := scanResource(schemas.User, "", scanFunc(func(dest ...any) error {
-		return row.Scan(append([]any{&account}, dest...)...)
-	}))
+	var raw rawResource
+	err := s.read(ctx).QueryRowContext(ctx, "SELECT r.account, "+resourceColumns+" FROM resources r WHERE r.inv_hash = ? AND r.type = ?", hash, schemas.User.Name).
+		Scan(append([]any{&account}, raw.dest()...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, failure.NotFoundf("no invitation with this token")
 	}
 	if err != nil {
 		return nil, err
 	}
-	r.Account = account
-	return r, nil
+	return raw.resource(schemas.User, account)
 }
-
-// scanFunc adapts a function to the Scan method scanResource reads with.
-type scanFunc func(dest ...any) error
-
-func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
 // PendingInvitationsExpiredBy returns up to limit users whose invitation
 // is still stored as pending but expired before t.

@@ -144,20 +144,36 @@ func toRow(r *store.Resource) (*row, error) {
 const resourceColumns = "r.id, r.version, r.created, r.modified, r.attrs, r.password, r.invitation"
 
 func scanResource(rt *schemas.ResourceType, account string, rows interface{ Scan(...any) error }) (*store.Resource, error) {
-	r := &store.Resource{Type: rt, Account: account}
-	var created, modified int64
-	var attrs, inv []byte
-	if err := rows.Scan(&r.ID, &r.Version, &created, &modified, &attrs, &r.PasswordHash, &inv); err != nil {
+	var raw rawResource
+	if err := rows.Scan(raw.dest()...); err != nil {
 		return nil, err
 	}
-	r.Created, r.Modified = fromMillis(created), fromMillis(modified)
+	return raw.resource(rt, account)
+}
+
+// rawResource holds the columns of resourceColumns as scanned.
+type rawResource struct {
+	id                string
+	version           int64
+	created, modified int64
+	attrs, inv        []byte
+	password          string
+}
+
+func (raw *rawResource) dest() []any {
+	return []any{&raw.id, &raw.version, &raw.created, &raw.modified, &raw.attrs, &raw.password, &raw.inv}
+}
+
+func (raw *rawResource) resource(rt *schemas.ResourceType, account string) (*store.Resource, error) {
+	r := &store.Resource{Type: rt, Account: account, ID: raw.id, Version: raw.version, PasswordHash: raw.password,
+		Created: fromMillis(raw.created), Modified: fromMillis(raw.modified)}
 	var err error
-	if r.Attributes, err = decodeObject(attrs); err != nil {
+	if r.Attributes, err = decodeObject(raw.attrs); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", rt.Name, r.ID, err)
 	}
-	if inv != nil {
+	if raw.inv != nil {
 		r.Invitation = &store.Invitation{}
-		if err := json.Unmarshal(inv, r.Invitation); err != nil {
+		if err := json.Unmarshal(raw.inv, r.Invitation); err != nil {
 			return nil, fmt.Errorf("%s %s: invitation: %w", rt.Name, r.ID, err)
 		}
 	}

@@ -20,3 +20,8 @@ func TestFindEquivalence(t *testing.T) {
 	t.Parallel()
 	storetest.RunEquivalence(t, newStore)
 }
+
+// TestCopy copies an embedded store into another.
+func TestCopy(t *testing.T) {
+	storetest.RunCopy(t, newStore, newStore)
+}
