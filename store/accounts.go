@@ -51,6 +51,9 @@ type Token struct {
 	Name    string    `bson:"name"`
 	Hash    string    `bson:"hash"`
 	Created time.Time `bson:"created"`
+	// LastUsed is when a request last authenticated with the token
+	// (recorded at most once a minute by TouchToken; zero: never).
+	LastUsed time.Time `bson:"lastUsed,omitempty"`
 }
 
 // NewID returns a new random resource id (a UUID, as SCIM clients expect).

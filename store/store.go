@@ -201,6 +201,7 @@ func allIndexes() []index {
 	for _, k := range kinds {
 		ixs = append(ixs, k.indexes()...)
 	}
+	ixs = append(append(ixs, sessionIndexes()...), activityIndexes()...)
 	return ixs
 }
 
