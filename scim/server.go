@@ -41,6 +41,9 @@ type Options struct {
 	// path), used in meta.location. Empty: taken from each request.
 	BaseURL string
 	Logger  *slog.Logger
+	// Activity, when set, receives the activity log entries of each
+	// request (see activity.go).
+	Activity ActivityFunc
 }
 
 // Server serves the SCIM API.
@@ -49,6 +52,9 @@ type Server struct {
 	store   *store.Store
 	baseURL string
 	log     *slog.Logger
+	// activity receives the activity log (Options.Activity).
+	activity ActivityFunc
+	inProcessState
 }
 
 // New returns a server over the directory service.
@@ -57,7 +63,7 @@ func New(dir *directory.Service, opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{dir: dir, store: dir.Store(), baseURL: strings.TrimRight(opts.BaseURL, "/"), log: log}
+	return &Server{dir: dir, store: dir.Store(), baseURL: strings.TrimRight(opts.BaseURL, "/"), log: log, activity: opts.Activity}
 }
 
 // Routes mounts the SCIM API (and the health checks) on a router.
@@ -66,7 +72,7 @@ func (s *Server) Routes(r *mux.Router) {
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 
 	api := r.PathPrefix(Prefix).Subrouter()
-	api.Use(s.authenticate)
+	api.Use(s.authenticate, s.recordActivity)
 	api.HandleFunc("/ServiceProviderConfig", s.serviceProviderConfig).Methods(http.MethodGet)
 	api.HandleFunc("/ResourceTypes", s.resourceTypes).Methods(http.MethodGet)
 	api.HandleFunc("/ResourceTypes/{name}", s.resourceType).Methods(http.MethodGet)
@@ -235,6 +241,10 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 type requestInfo struct {
 	id      string
 	account string
+	// token authenticated the request; body is its decoded JSON body
+	// (for the activity log).
+	token *store.Token
+	body  map[string]any
 }
 
 type requestInfoKey struct{}

@@ -15,6 +15,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
@@ -80,7 +81,7 @@ func activityIndexes() []index {
 }
 
 // AddActivity stores entries (in one insert). Entries without an id or a
-// time get one.
+// time get one; entries of one instant list in the order they were added.
 func (s *Store) AddActivity(ctx context.Context, entries ...*ActivityEntry) error {
 	if len(entries) == 0 {
 		return nil
@@ -89,7 +90,9 @@ func (s *Store) AddActivity(ctx context.Context, entries ...*ActivityEntry) erro
 	docs := make([]any, len(entries))
 	for i, e := range entries {
 		if e.ID == "" {
-			e.ID = NewID()
+			// Version 7 UUIDs grow with time (and within this process
+			// with each call), so entries of one instant keep their order.
+			e.ID = uuid.Must(uuid.NewV7()).String()
 		}
 		if e.At.IsZero() {
 			e.At = t
