@@ -31,6 +31,9 @@ type Config struct {
 	SMTPURL        string // smtp:// or smtps:// server for invitation emails; empty: logged
 	MailFrom       string // sender of invitation emails
 	InvitationTTL  string // how long an accept link works, e.g. 168h or 7d
+	// The admin console's OpenID Connect provider and client (see admin.go).
+	OIDCIssuer, OIDCClientID, OIDCClientSecret, OIDCRedirectURL string
+	ActivityRetention                                           string // how long the activity log is kept, e.g. 90d
 }
 
 // Setting describes one setting, for flags and the README's table.
@@ -55,6 +58,11 @@ func (c *Config) Settings() []Setting {
 		{"smtp-url", "SCIM_SMTP_URL", "", "SMTP server for invitation emails: smtp://user:password@host:587 (STARTTLS when offered) or smtps://user:password@host:465 (default: emails are written to the log)", &c.SMTPURL, true},
 		{"mail-from", "SCIM_MAIL_FROM", "TimeCamp <no-reply@localhost>", "sender of invitation emails, e.g. \"TimeCamp <no-reply@example.com>\"", &c.MailFrom, false},
 		{"invitation-ttl", "SCIM_INVITATION_TTL", "7d", "how long an invitation link works: a duration such as 7d, 48h or 30m", &c.InvitationTTL, false},
+		{"oidc-issuer", "SCIM_OIDC_ISSUER", "", "issuer URL of the OpenID Connect provider administrators sign in to the admin console with, e.g. https://login.microsoftonline.com/TENANT/v2.0 (default: no admin console)", &c.OIDCIssuer, false},
+		{"oidc-client-id", "SCIM_OIDC_CLIENT_ID", "", "the admin console's client id at the OpenID Connect provider", &c.OIDCClientID, false},
+		{"oidc-client-secret", "SCIM_OIDC_CLIENT_SECRET", "", "the admin console's client secret at the OpenID Connect provider (prefer the environment variable)", &c.OIDCClientSecret, true},
+		{"oidc-redirect-url", "SCIM_OIDC_REDIRECT_URL", "", "where the provider sends administrators back (default: {SCIM_BASE_URL}/admin/callback)", &c.OIDCRedirectURL, false},
+		{"activity-retention", "SCIM_ACTIVITY_RETENTION", "90d", "how long the activity log keeps changes and refused requests: a duration such as 90d or 720h", &c.ActivityRetention, false},
 	}
 }
 
@@ -113,7 +121,7 @@ func (c *Config) Validate() error {
 	if _, err := c.TTL(); err != nil {
 		return err
 	}
-	return nil
+	return c.validateAdmin()
 }
 
 // TTL is how long an invitation link works.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/timecamp/timecamp-scim/admin"
 	"github.com/timecamp/timecamp-scim/config"
 	"github.com/timecamp/timecamp-scim/directory"
 	"github.com/timecamp/timecamp-scim/invite"
@@ -58,7 +59,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := scim.New(dir, scim.Options{BaseURL: cfg.BaseURL, Logger: log})
+	srv := scim.New(dir, scim.Options{BaseURL: cfg.BaseURL, Logger: log, Activity: activityLog(st, log)})
+	console, err := adminConsole(ctx, cfg, st, dir, srv)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
@@ -67,8 +72,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	workerDone := make(chan struct{})
 	go func() { defer close(workerDone); worker.Run(workerCtx) }()
 	defer func() { stopWorker(); <-workerDone }()
+	retention, _ := cfg.Retention()
+	purgeDone := make(chan struct{})
+	go func() { defer close(purgeDone); admin.RunPurge(workerCtx, st, retention, time.Hour, log) }()
+	defer func() { stopWorker(); <-purgeDone }()
 	hs := &http.Server{
-		Handler:           srv.Handler(pages.Routes),
+		Handler:           srv.Handler(pages.Routes, console.Routes),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      5 * time.Minute,
