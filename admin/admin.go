@@ -122,14 +122,15 @@ var assetFiles embed.FS
 func (c *Console) Routes(r *mux.Router) {
 	assets, _ := fs.Sub(assetFiles, "assets")
 	r.PathPrefix("/admin/assets/").Handler(http.StripPrefix("/admin/assets/", assetHandler(http.FileServer(http.FS(assets)))))
-	a := r.PathPrefix("/admin").Subrouter()
-	a.Use(c.headers)
+	// The server trims a trailing slash: /admin/ arrives as /admin, which
+	// is routed before the subrouter of the pages under it.
 	if !c.cfg.Configured() {
-		a.PathPrefix("").HandlerFunc(c.notConfigured)
-		r.HandleFunc("/admin", c.notConfigured)
+		r.PathPrefix("/admin").HandlerFunc(c.notConfigured)
 		return
 	}
-	r.HandleFunc("/admin", c.home).Methods(http.MethodGet)
+	r.Handle("/admin", c.headers(http.HandlerFunc(c.home))).Methods(http.MethodGet)
+	a := r.PathPrefix("/admin").Subrouter()
+	a.Use(c.headers)
 	a.HandleFunc("/login", c.login).Methods(http.MethodGet)
 	a.HandleFunc("/callback", c.callback).Methods(http.MethodGet)
 	a.HandleFunc("/signed-out", c.signedOut).Methods(http.MethodGet)
@@ -185,7 +186,7 @@ func (c *Console) headers(next http.Handler) http.Handler {
 	if u, err := url.Parse(c.cfg.Issuer); err == nil && u.Host != "" {
 		formAction += " " + u.Scheme + "://" + u.Host
 	}
-	csp := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action " + formAction + "; frame-ancestors 'none'; base-uri 'none'"
+	csp := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action " + formAction + "; frame-ancestors 'none'; base-uri 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", csp)
