@@ -125,7 +125,8 @@ func (c *Console) Routes(r *mux.Router) {
 	// The server trims a trailing slash: /admin/ arrives as /admin, which
 	// is routed before the subrouter of the pages under it.
 	if !c.cfg.Configured() {
-		r.PathPrefix("/admin").HandlerFunc(c.notConfigured)
+		r.HandleFunc("/admin", c.notConfigured)
+		r.PathPrefix("/admin/").HandlerFunc(c.notConfigured)
 		return
 	}
 	r.Handle("/admin", c.headers(http.HandlerFunc(c.home))).Methods(http.MethodGet)

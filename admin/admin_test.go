@@ -240,3 +240,33 @@ func TestInviteChecksFirst(t *testing.T) {
 		t.Fatalf("one invitation: %d, %d users", st, count())
 	}
 }
+
+// An administrator of several accounts picks one and can switch; only
+// accounts where they are an administrator are offered or accepted.
+func TestSwitchAccount(t *testing.T) {
+	e := newEnv(t, true)
+	globex, err := e.st.CreateAccount(bg, "Globex", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.user(globex.ID, "owner@globex.test", schemas.RoleAdministrator)
+	e.user(globex.ID, "ada@acme.test", schemas.RoleAdministrator)
+	e.user(globex.ID, "yan@globex.test", schemas.RoleUser)
+	initech, _ := e.st.CreateAccount(bg, "Initech", 0)
+	e.user(initech.ID, "ada@acme.test", schemas.RoleUser) // a user there, not an administrator
+	c, csrf := e.signIn(e.admin, "ada@acme.test", time.Now().Add(time.Hour))
+
+	st, body, _ := do(t, c, "GET", e.srv.URL+"/admin/accounts", nil)
+	if st != http.StatusOK || !strings.Contains(body, "Globex") || !strings.Contains(body, "Acme") || strings.Contains(body, "Initech") {
+		t.Fatalf("accounts: %d\n%s", st, body)
+	}
+	if st, _, _ := do(t, c, "POST", e.srv.URL+"/admin/accounts", url.Values{"csrf": {csrf}, "account": {initech.ID}}); st != http.StatusForbidden {
+		t.Fatalf("switch to an account where not an administrator: %d", st)
+	}
+	if st, _, _ := do(t, c, "POST", e.srv.URL+"/admin/accounts", url.Values{"csrf": {csrf}, "account": {globex.ID}}); st != http.StatusSeeOther {
+		t.Fatalf("switch: %d", st)
+	}
+	if st, body, _ := do(t, c, "GET", e.srv.URL+"/admin/users", nil); st != http.StatusOK || !strings.Contains(body, "yan@globex.test") || strings.Contains(body, "carol@") {
+		t.Fatalf("users after switching: %d\n%s", st, body)
+	}
+}

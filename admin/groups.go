@@ -171,6 +171,11 @@ func (c *Console) createGroup(w http.ResponseWriter, r *http.Request) {
 func (c *Console) updateGroup(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := mux.Vars(r)["id"]
+	before, err := c.dir.Get(ctx, sessionOf(ctx).account.ID, schemas.Group, id)
+	if err != nil {
+		c.groupFailed(w, r, err)
+		return
+	}
 	f := r.PostForm
 	ops := []directory.PatchOp{replaceOp("displayName", strings.TrimSpace(f.Get("name")))}
 	if p := f.Get("parent"); p != "" {
@@ -196,7 +201,7 @@ func (c *Console) updateGroup(w http.ResponseWriter, r *http.Request) {
 	} else {
 		ops = append(ops, removeOp(tcGroupPath("projects")))
 	}
-	g, err := c.patch(ctx, schemas.Group, id, "edit group", ops)
+	g, err := c.patchFrom(ctx, schemas.Group, before, id, "edit group", ops)
 	if err != nil {
 		c.groupFailed(w, r, err)
 		return

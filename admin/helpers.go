@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -89,6 +90,13 @@ func (c *Console) record(ctx context.Context, e *store.ActivityEntry, err error)
 // patch applies PATCH operations to a resource of the session's account
 // through the directory and records the change.
 func (c *Console) patch(ctx context.Context, rt *schemas.ResourceType, id, operation string, ops []directory.PatchOp) (*store.Resource, error) {
+	return c.patchFrom(ctx, rt, nil, id, operation, ops)
+}
+
+// patchFrom is patch for a resource read before (a form's whole state is
+// sent back): the log then names the attributes that changed, and a change
+// that changed nothing is not logged.
+func (c *Console) patchFrom(ctx context.Context, rt *schemas.ResourceType, before *store.Resource, id, operation string, ops []directory.PatchOp) (*store.Resource, error) {
 	s := sessionOf(ctx)
 	res, err := c.dir.Patch(ctx, s.account.ID, rt, id, ops, "")
 	if failure.Is(err, failure.NotFound) {
@@ -97,9 +105,60 @@ func (c *Console) patch(ctx context.Context, rt *schemas.ResourceType, id, opera
 	e := &store.ActivityEntry{ResourceType: rt.Name, ResourceID: id, Operation: operation, Attributes: opAttributes(ops)}
 	if res != nil {
 		e.Resource = displayName(res)
+		if before != nil {
+			if res.Version == before.Version {
+				return res, nil
+			}
+			e.Attributes = changedAttributes(before, res)
+		}
 	}
 	c.record(ctx, e, err)
 	return res, err
+}
+
+// changedAttributes names the attributes that differ between two versions
+// of a resource (an extension's by their own names), leaving out those
+// derived from others.
+func changedAttributes(before, after *store.Resource) []string {
+	var out []string
+	diff := func(a, b map[string]any) {
+		for _, k := range unionKeys(a, b) {
+			if strings.HasPrefix(k, "urn:") {
+				x, _ := a[k].(map[string]any)
+				y, _ := b[k].(map[string]any)
+				for _, ek := range unionKeys(x, y) {
+					if !derived[ek] && !reflect.DeepEqual(x[ek], y[ek]) {
+						out = append(out, ek)
+					}
+				}
+				continue
+			}
+			if !reflect.DeepEqual(a[k], b[k]) {
+				out = append(out, k)
+			}
+		}
+	}
+	diff(before.Attributes, after.Attributes)
+	sort.Strings(out)
+	return out
+}
+
+// derived are read-only attributes the directory computes from others.
+var derived = map[string]bool{"effectiveRole": true, "countsTowardSeats": true, "accountOwner": true, "path": true,
+	"invitationStatus": true, "invitedAt": true, "acceptedAt": true}
+
+func unionKeys(a, b map[string]any) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range []map[string]any{a, b} {
+		for k := range m {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	return out
 }
 
 func opAttributes(ops []directory.PatchOp) []string {

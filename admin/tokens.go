@@ -51,7 +51,7 @@ func (c *Console) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secret, tok, err := c.store.CreateToken(ctx, s.account.ID, name)
-	e := &store.ActivityEntry{ResourceType: "Token", Resource: name, Operation: "create token"}
+	e := &store.ActivityEntry{ResourceType: "Token", Resource: name, Operation: "create"}
 	if tok != nil {
 		e.ResourceID = tok.ID
 	}
@@ -80,7 +80,7 @@ func (c *Console) revokeToken(w http.ResponseWriter, r *http.Request) {
 		c.errorPage(w, r, http.StatusNotFound, "No such token", "This account has no such token; it may have been revoked already.")
 		return
 	}
-	c.record(ctx, &store.ActivityEntry{ResourceType: "Token", ResourceID: id, Resource: name, Operation: "revoke token"}, err)
+	c.record(ctx, &store.ActivityEntry{ResourceType: "Token", ResourceID: id, Resource: name, Operation: "revoke"}, err)
 	if err != nil {
 		c.failed(w, r, "/admin/tokens", err)
 		return

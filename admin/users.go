@@ -418,7 +418,7 @@ func (c *Console) saveProfile(w http.ResponseWriter, r *http.Request) {
 	} else {
 		ops = append(ops, removeOp(tcPath("projects")))
 	}
-	if _, err := c.patch(ctx, schemas.User, id, "edit profile", ops); err != nil {
+	if _, err := c.patchFrom(ctx, schemas.User, u, id, "edit profile", ops); err != nil {
 		c.userFailed(w, r, to, err)
 		return
 	}

@@ -325,7 +325,8 @@ func TestAdminConsole(t *testing.T) {
 		}
 		ap.run("all activity", chromedp.Navigate(base+"/admin/activity"), chromedp.WaitVisible(chromedp.ID("#activity")))
 		txt = ap.text("#activity")
-		for _, want := range []string{"ada@acme.test", "change role User carol@acme.test", "set password", "create token", "bulk create User gil@acme.test"} {
+		for _, want := range []string{"ada@acme.test", "change role User carol@acme.test", "set password", "create Token okta-e2e", "bulk create User gil@acme.test",
+			"edit profile User carol@acme.test (canViewRates, name)"} {
 			if !strings.Contains(txt, want) {
 				t.Fatalf("activity lacks %q:\n%s", want, txt)
 			}
