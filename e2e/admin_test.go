@@ -21,6 +21,7 @@ import (
 // Dex serve every step (each person has a browser context of their own),
 // which keeps the test to well under a minute once Dex is built.
 func TestAdminConsole(t *testing.T) {
+	t.Parallel()
 	b := newBrowser(t)
 	smtp := mailtest.Start(t)
 	addr, dexAddr := freeAddr(t), freeAddr(t)
