@@ -47,6 +47,8 @@ type Config struct {
 	OIDCClientSecret string
 	OIDCRedirectURL  string // e.g. https://scim.example.com/admin/callback
 
+	ActivityRetention string // how long the activity log is kept, e.g. 90d
+
 	// Filled by Register and load (file.go): where each value came from.
 	fs      *flag.FlagSet
 	lookup  func(string) (string, bool)
@@ -81,10 +83,11 @@ func (c *Config) Settings() []Setting {
 		{"tls-cert", "SCIM_TLS_CERT", "", "PEM certificate (chain) file: serve HTTPS; the file is read again when it changes", &c.TLSCert, false},
 		{"tls-key", "SCIM_TLS_KEY", "", "PEM private key file of --tls-cert", &c.TLSKey, false},
 		{"trusted-proxies", "SCIM_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (default: none)", &c.TrustedProxies, false},
-		{"oidc-issuer", "SCIM_OIDC_ISSUER", "", "OpenID Connect issuer URL for the admin console sign-in; its discovery document must answer at start", &c.OIDCIssuer, false},
-		{"oidc-client-id", "SCIM_OIDC_CLIENT_ID", "", "OpenID Connect client id of the admin console", &c.OIDCClientID, false},
-		{"oidc-client-secret", "SCIM_OIDC_CLIENT_SECRET", "", "OpenID Connect client secret of the admin console (prefer the environment variable or the file)", &c.OIDCClientSecret, true},
-		{"oidc-redirect-url", "SCIM_OIDC_REDIRECT_URL", "", "OpenID Connect redirect URL of the admin console, as registered with the issuer", &c.OIDCRedirectURL, false},
+		{"oidc-issuer", "SCIM_OIDC_ISSUER", "", "issuer URL of the OpenID Connect provider administrators sign in to the admin console with, e.g. https://login.microsoftonline.com/TENANT/v2.0 (default: no admin console)", &c.OIDCIssuer, false},
+		{"oidc-client-id", "SCIM_OIDC_CLIENT_ID", "", "the admin console's client id at the OpenID Connect provider", &c.OIDCClientID, false},
+		{"oidc-client-secret", "SCIM_OIDC_CLIENT_SECRET", "", "the admin console's client secret at the OpenID Connect provider (prefer the environment variable)", &c.OIDCClientSecret, true},
+		{"oidc-redirect-url", "SCIM_OIDC_REDIRECT_URL", "", "where the provider sends administrators back (default: {SCIM_BASE_URL}/admin/callback)", &c.OIDCRedirectURL, false},
+		{"activity-retention", "SCIM_ACTIVITY_RETENTION", "90d", "how long the activity log keeps changes and refused requests: a duration such as 90d or 720h", &c.ActivityRetention, false},
 	}
 }
 
@@ -151,7 +154,13 @@ func (c *Config) Validate() error {
 	if err := validateMongoURI(c.MongoURI); err != nil {
 		return err
 	}
-	return c.validateServing()
+	if err := c.validateServing(); err != nil {
+		return err
+	}
+	if _, err := c.Retention(); err != nil {
+		return err
+	}
+	return nil
 }
 
 // TTL is how long an invitation link works.

@@ -75,9 +75,6 @@ func (c *Config) Proxies() ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// OIDCEnabled is whether the admin console signs in through OpenID Connect.
-func (c *Config) OIDCEnabled() bool { return c.OIDCIssuer != "" }
-
 func (c *Config) validateOIDC() error {
 	if c.OIDCIssuer == "" {
 		for _, s := range []struct{ env, v string }{

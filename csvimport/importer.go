@@ -44,8 +44,10 @@ type Options struct {
 type Report struct {
 	File   string
 	DryRun bool
-	// Users is the number of user lines in the file.
+	// Users is the number of user lines in the file; Rows are those lines
+	// as read (the admin console previews them).
 	Users int
+	Rows  []*Row
 	// Problems are what kept the file from being imported: when there is
 	// any, nothing was changed.
 	Problems []Problem
@@ -121,7 +123,7 @@ func Import(ctx context.Context, name string, src io.Reader, opts Options) (*Rep
 	}()
 
 	p := parse(src)
-	r.rows, rep.Users, rep.Problems = p.rows, len(p.rows), p.problems
+	r.rows, rep.Users, rep.Rows, rep.Problems = p.rows, len(p.rows), p.rows, p.problems
 	if p.fatal {
 		return rep, nil
 	}

@@ -46,6 +46,9 @@ type Options struct {
 	// Proxies are the reverse proxies whose X-Forwarded-For and
 	// X-Forwarded-Proto are believed; nil believes no one.
 	Proxies *transport.Proxies
+	// Activity, when set, receives the activity log entries of each
+	// request (see activity.go).
+	Activity ActivityFunc
 }
 
 // Server serves the SCIM API.
@@ -55,6 +58,9 @@ type Server struct {
 	baseURL string
 	log     *slog.Logger
 	proxies *transport.Proxies
+	// activity receives the activity log (Options.Activity).
+	activity ActivityFunc
+	inProcessState
 }
 
 // New returns a server over the directory service.
@@ -63,7 +69,7 @@ func New(dir *directory.Service, opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{dir: dir, store: dir.Store(), baseURL: strings.TrimRight(opts.BaseURL, "/"), log: log, proxies: opts.Proxies}
+	return &Server{dir: dir, store: dir.Store(), baseURL: strings.TrimRight(opts.BaseURL, "/"), log: log, proxies: opts.Proxies, activity: opts.Activity}
 }
 
 // Routes mounts the SCIM API (and the health checks) on a router.
@@ -72,7 +78,7 @@ func (s *Server) Routes(r *mux.Router) {
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 
 	api := r.PathPrefix(Prefix).Subrouter()
-	api.Use(s.authenticate)
+	api.Use(s.authenticate, s.recordActivity)
 	api.HandleFunc("/ServiceProviderConfig", s.serviceProviderConfig).Methods(http.MethodGet)
 	api.HandleFunc("/ResourceTypes", s.resourceTypes).Methods(http.MethodGet)
 	api.HandleFunc("/ResourceTypes/{name}", s.resourceType).Methods(http.MethodGet)
@@ -248,6 +254,10 @@ type requestInfo struct {
 	id      string
 	account string
 	route   string
+	// token authenticated the request; body is its decoded JSON body
+	// (for the activity log).
+	token *store.Token
+	body  map[string]any
 }
 
 type requestInfoKey struct{}

@@ -7,11 +7,14 @@ import (
 
 // Copying moves a whole store to another (timecamp-scim store copy), with
 // everything as it was: ids, versions, times, token hashes, memberships,
-// invitations and their outbox, the server's secrets. Identity providers
-// then carry on against the new store without provisioning again.
+// invitations and their outbox, the activity log, the server's secrets.
+// Identity providers then carry on against the new store without
+// provisioning again. (Admin console sessions are not copied:
+// administrators sign in again.)
 type Copying interface {
 	// Export calls emit with every record of the store: accounts first,
-	// then tokens, resources, memberships, outbox entries and settings.
+	// then tokens, resources, memberships, outbox entries, the activity
+	// log and settings.
 	Export(ctx context.Context, emit func(Record) error) error
 	// Import stores records exactly as given. The store must not hold
 	// records with the same ids.
@@ -27,6 +30,7 @@ type Record struct {
 	Resource   *Resource
 	Membership *Membership
 	Outbox     *OutboxEntry
+	Activity   *ActivityEntry
 	Setting    *Setting
 }
 
@@ -48,7 +52,7 @@ type Counts map[string]int
 
 // CountKinds are the kinds of records Count counts, in the order a copy
 // reports them.
-var CountKinds = []string{"accounts", "tokens", "users", "groups", "projects", "memberships", "outbox", "settings"}
+var CountKinds = []string{"accounts", "tokens", "users", "groups", "projects", "memberships", "outbox", "activity", "settings"}
 
 // Kind is the kind of record, as Count counts it.
 func (r Record) Kind() string {
@@ -63,6 +67,8 @@ func (r Record) Kind() string {
 		return "memberships"
 	case r.Outbox != nil:
 		return "outbox"
+	case r.Activity != nil:
+		return "activity"
 	case r.Setting != nil:
 		return "settings"
 	}

@@ -40,6 +40,8 @@ type Store interface {
 	Invitations
 	Outbox
 	Copying
+	Sessions
+	ActivityLog
 
 	// Atomic runs fn so that the store writes it makes through ctx are
 	// applied all together or not at all, where the database can: the
@@ -88,8 +90,12 @@ type Tokens interface {
 	Tokens(ctx context.Context, accountID string) ([]Token, error)
 	// RevokeToken deletes a token of an account; it stops working at once.
 	RevokeToken(ctx context.Context, accountID, tokenID string) error
-	// Authenticate returns the account a bearer token belongs to.
-	Authenticate(ctx context.Context, secret string) (*Account, error)
+	// Authenticate returns the account a bearer token belongs to, and
+	// the token (without its secret).
+	Authenticate(ctx context.Context, secret string) (*Account, *Token, error)
+	// TouchToken records that the account's token was used at t (callers
+	// throttle it: the SCIM layer writes at most once a minute per token).
+	TouchToken(ctx context.Context, account, id string, t time.Time) error
 }
 
 // Resources keeps the SCIM resources (users, groups, projects).

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/timecamp/timecamp-scim/admin"
 	"github.com/timecamp/timecamp-scim/config"
 	"github.com/timecamp/timecamp-scim/directory"
 	"github.com/timecamp/timecamp-scim/invite"
@@ -83,8 +84,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	proxies, _ := cfg.Proxies() // checked by Validate
-	srv := scim.New(dir, scim.Options{BaseURL: cfg.BaseURL, Logger: log, Proxies: transport.NewProxies(proxies)})
-	routes := []func(*mux.Router){pages.Routes}
+	srv := scim.New(dir, scim.Options{BaseURL: cfg.BaseURL, Logger: log, Proxies: transport.NewProxies(proxies), Activity: activityLog(st, log)})
+	console, err := adminConsole(ctx, cfg, st, dir, srv)
+	if err != nil {
+		return err
+	}
+	routes := []func(*mux.Router){pages.Routes, console.Routes}
 	if cfg.MetricsAddr == "" {
 		routes = append(routes, metricsRoute)
 	}
@@ -96,6 +101,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	workerDone := make(chan struct{})
 	go func() { defer close(workerDone); worker.Run(workerCtx) }()
 	defer func() { stopWorker(); <-workerDone }()
+	retention, _ := cfg.Retention()
+	purgeDone := make(chan struct{})
+	go func() { defer close(purgeDone); admin.RunPurge(workerCtx, st, retention, time.Hour, log) }()
+	defer func() { stopWorker(); <-purgeDone }()
 	if err := ls.wait(ctx); err != nil {
 		return err
 	}

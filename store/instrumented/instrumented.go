@@ -68,6 +68,11 @@ func (s *Store) Atomic(ctx context.Context, fn func(ctx context.Context) error) 
 	return err
 }
 
+// Export is not observed record by record (a copy is not a request).
+func (s *Store) Export(ctx context.Context, emit func(store.Record) error) error {
+	return s.next.Export(ctx, emit)
+}
+
 func (s *Store) Secret(ctx context.Context, name string) ([]byte, error) {
 	ctx, done := observe(ctx, "Secret")
 	r0, err := s.next.Secret(ctx, name)
@@ -152,11 +157,18 @@ func (s *Store) RevokeToken(ctx context.Context, accountID, tokenID string) erro
 	return err
 }
 
-func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Account, error) {
+func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Account, *store.Token, error) {
 	ctx, done := observe(ctx, "Authenticate")
-	r0, err := s.next.Authenticate(ctx, secret)
+	r0, r1, err := s.next.Authenticate(ctx, secret)
 	done(err)
-	return r0, err
+	return r0, r1, err
+}
+
+func (s *Store) TouchToken(ctx context.Context, account, id string, t time.Time) error {
+	ctx, done := observe(ctx, "TouchToken")
+	err := s.next.TouchToken(ctx, account, id, t)
+	done(err)
+	return err
 }
 
 func (s *Store) Insert(ctx context.Context, r *store.Resource) error {
@@ -474,11 +486,6 @@ func (s *Store) OutboxDepth(ctx context.Context) (int, error) {
 	return r0, err
 }
 
-// Export is not observed record by record (a copy is not a request).
-func (s *Store) Export(ctx context.Context, emit func(store.Record) error) error {
-	return s.next.Export(ctx, emit)
-}
-
 func (s *Store) Import(ctx context.Context, rs []store.Record) error {
 	ctx, done := observe(ctx, "Import")
 	err := s.next.Import(ctx, rs)
@@ -489,6 +496,62 @@ func (s *Store) Import(ctx context.Context, rs []store.Record) error {
 func (s *Store) Count(ctx context.Context) (store.Counts, error) {
 	ctx, done := observe(ctx, "Count")
 	r0, err := s.next.Count(ctx)
+	done(err)
+	return r0, err
+}
+
+func (s *Store) CreateSession(ctx context.Context, sess *store.Session) error {
+	ctx, done := observe(ctx, "CreateSession")
+	err := s.next.CreateSession(ctx, sess)
+	done(err)
+	return err
+}
+
+func (s *Store) Session(ctx context.Context, id string) (*store.Session, error) {
+	ctx, done := observe(ctx, "Session")
+	r0, err := s.next.Session(ctx, id)
+	done(err)
+	return r0, err
+}
+
+func (s *Store) SaveSession(ctx context.Context, sess *store.Session) error {
+	ctx, done := observe(ctx, "SaveSession")
+	err := s.next.SaveSession(ctx, sess)
+	done(err)
+	return err
+}
+
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	ctx, done := observe(ctx, "DeleteSession")
+	err := s.next.DeleteSession(ctx, id)
+	done(err)
+	return err
+}
+
+func (s *Store) PurgeSessions(ctx context.Context, account string, t time.Time) (int, error) {
+	ctx, done := observe(ctx, "PurgeSessions")
+	r0, err := s.next.PurgeSessions(ctx, account, t)
+	done(err)
+	return r0, err
+}
+
+func (s *Store) AddActivity(ctx context.Context, entries ...*store.ActivityEntry) error {
+	ctx, done := observe(ctx, "AddActivity")
+	err := s.next.AddActivity(ctx, entries...)
+	done(err)
+	return err
+}
+
+func (s *Store) Activity(ctx context.Context, q store.ActivityQuery) ([]*store.ActivityEntry, bool, error) {
+	ctx, done := observe(ctx, "Activity")
+	r0, r1, err := s.next.Activity(ctx, q)
+	done(err)
+	return r0, r1, err
+}
+
+func (s *Store) PurgeActivity(ctx context.Context, account string, t time.Time) (int, error) {
+	ctx, done := observe(ctx, "PurgeActivity")
+	r0, err := s.next.PurgeActivity(ctx, account, t)
 	done(err)
 	return r0, err
 }

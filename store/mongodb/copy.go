@@ -79,6 +79,13 @@ func (s *Store) Export(ctx context.Context, emit func(store.Record) error) error
 	}); err != nil {
 		return err
 	}
+	if err := each(collActivity, func(cur *mongo.Cursor) (store.Record, error) {
+		var e store.ActivityEntry
+		err := cur.Decode(&e)
+		return store.Record{Activity: &e}, err
+	}); err != nil {
+		return err
+	}
 	return each(collSettings, func(cur *mongo.Cursor) (store.Record, error) {
 		var d setting
 		err := cur.Decode(&d)
@@ -109,6 +116,8 @@ func (s *Store) Import(ctx context.Context, recs []store.Record) error {
 			add(collMemberships, membership{ID: membershipID(m.Group, m.Member), Account: m.Account, Group: m.Group, Member: m.Member, Type: "User"})
 		case rec.Outbox != nil:
 			add(collOutbox, rec.Outbox)
+		case rec.Activity != nil:
+			add(collActivity, rec.Activity)
 		case rec.Setting != nil:
 			add(collSettings, setting{ID: rec.Setting.Name, Value: rec.Setting.Value})
 		default:
@@ -126,7 +135,7 @@ func (s *Store) Import(ctx context.Context, recs []store.Record) error {
 // Count counts the records of each kind.
 func (s *Store) Count(ctx context.Context) (store.Counts, error) {
 	out := store.Counts{}
-	colls := map[string]string{"accounts": collAccounts, "tokens": collTokens, "memberships": collMemberships, "outbox": collOutbox, "settings": collSettings}
+	colls := map[string]string{"accounts": collAccounts, "tokens": collTokens, "memberships": collMemberships, "outbox": collOutbox, "activity": collActivity, "settings": collSettings}
 	for _, rt := range schemas.ResourceTypes() {
 		colls[store.Record{Resource: &store.Resource{Type: rt}}.Kind()] = kindOf(rt).collection
 	}

@@ -215,7 +215,7 @@ func allIndexes() []index {
 	for _, k := range kinds {
 		ixs = append(ixs, k.indexes()...)
 	}
-	return ixs
+	return append(append(ixs, sessionIndexes()...), activityIndexes()...)
 }
 
 // errorsOnly passes on errors only: FerretDB logs every connection at info

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/timecamp/timecamp-scim/failure"
 	"github.com/timecamp/timecamp-scim/schemas"
@@ -191,8 +192,8 @@ func (s *Store) CreateToken(ctx context.Context, accountID, name string) (string
 }
 
 func (s *Store) insertToken(ctx context.Context, t *store.Token) error {
-	_, err := s.exec(ctx, "INSERT INTO tokens (id, account, name, hash, created) VALUES (?, ?, ?, ?, ?)",
-		t.ID, t.Account, t.Name, t.Hash, millis(t.Created))
+	_, err := s.exec(ctx, "INSERT INTO tokens ("+tokenColumns+") VALUES (?, ?, ?, ?, ?, ?)",
+		t.ID, t.Account, t.Name, t.Hash, millis(t.Created), millis(t.LastUsed))
 	if isUniqueViolation(err) {
 		return store.ErrTokenReused
 	}
@@ -226,7 +227,7 @@ func (s *Store) PutToken(ctx context.Context, accountID, name, secret string) er
 
 // Tokens lists an account's tokens, oldest first.
 func (s *Store) Tokens(ctx context.Context, accountID string) ([]store.Token, error) {
-	rows, err := s.read(ctx).QueryContext(ctx, "SELECT id, account, name, hash, created FROM tokens WHERE account = ? ORDER BY created, id", accountID)
+	rows, err := s.read(ctx).QueryContext(ctx, "SELECT "+tokenColumns+" FROM tokens WHERE account = ? ORDER BY created, id", accountID)
 	if err != nil {
 		return nil, err
 	}
@@ -242,13 +243,15 @@ func (s *Store) Tokens(ctx context.Context, accountID string) ([]store.Token, er
 	return out, rows.Err()
 }
 
+const tokenColumns = "id, account, name, hash, created, last_used"
+
 func scanToken(row interface{ Scan(...any) error }) (*store.Token, error) {
 	var t store.Token
-	var created int64
-	if err := row.Scan(&t.ID, &t.Account, &t.Name, &t.Hash, &created); err != nil {
+	var created, lastUsed int64
+	if err := row.Scan(&t.ID, &t.Account, &t.Name, &t.Hash, &created, &lastUsed); err != nil {
 		return nil, err
 	}
-	t.Created = fromMillis(created)
+	t.Created, t.LastUsed = fromMillis(created), fromMillis(lastUsed)
 	return &t, nil
 }
 
@@ -264,27 +267,36 @@ func (s *Store) RevokeToken(ctx context.Context, accountID, tokenID string) erro
 	return nil
 }
 
-// Authenticate returns the account a bearer token belongs to.
-func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Account, error) {
+// Authenticate returns the account a bearer token belongs to, and the
+// token.
+func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Account, *store.Token, error) {
 	if secret == "" {
-		return nil, store.ErrTokenMissing
+		return nil, nil, store.ErrTokenMissing
 	}
 	h := store.HashSecret(secret)
-	var account, hash string
-	err := s.read(ctx).QueryRowContext(ctx, "SELECT account, hash FROM tokens WHERE hash = ?", h).Scan(&account, &hash)
+	t, err := scanToken(s.read(ctx).QueryRowContext(ctx, "SELECT "+tokenColumns+" FROM tokens WHERE hash = ?", h))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, store.ErrTokenInvalid
+		return nil, nil, store.ErrTokenInvalid
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The lookup is by hash; compare again in constant time for good measure.
-	if subtle.ConstantTimeCompare([]byte(hash), []byte(h)) != 1 {
-		return nil, store.ErrTokenInvalid
+	if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(h)) != 1 {
+		return nil, nil, store.ErrTokenInvalid
 	}
-	a, err := s.Account(ctx, account)
+	a, err := s.Account(ctx, t.Account)
 	if failure.Is(err, failure.NotFound) {
-		return nil, store.ErrTokenInvalid
+		return nil, nil, store.ErrTokenInvalid
 	}
-	return a, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, t, nil
+}
+
+// TouchToken records that the account's token was used at t.
+func (s *Store) TouchToken(ctx context.Context, account, id string, t time.Time) error {
+	_, err := s.exec(ctx, "UPDATE tokens SET last_used = ? WHERE account = ? AND id = ?", millis(t), account, id)
+	return err
 }

@@ -43,7 +43,7 @@ func (s *Store) Export(ctx context.Context, emit func(store.Record) error) error
 			a, err := scanAccount(rows)
 			return store.Record{Account: a}, err
 		}},
-		{"SELECT id, account, name, hash, created FROM tokens ORDER BY id", func(rows *sql.Rows) (store.Record, error) {
+		{"SELECT " + tokenColumns + " FROM tokens ORDER BY id", func(rows *sql.Rows) (store.Record, error) {
 			t, err := scanToken(rows)
 			return store.Record{Token: t}, err
 		}},
@@ -68,6 +68,10 @@ func (s *Store) Export(ctx context.Context, emit func(store.Record) error) error
 		{"SELECT " + outboxColumns + " FROM outbox ORDER BY id", func(rows *sql.Rows) (store.Record, error) {
 			e, err := scanOutbox(rows)
 			return store.Record{Outbox: e}, err
+		}},
+		{"SELECT " + activityColumns + " FROM activity ORDER BY seq", func(rows *sql.Rows) (store.Record, error) {
+			e, err := scanActivity(rows)
+			return store.Record{Activity: e}, err
 		}},
 		{"SELECT name, value FROM settings ORDER BY name", func(rows *sql.Rows) (store.Record, error) {
 			var st store.Setting
@@ -104,6 +108,8 @@ func (s *Store) Import(ctx context.Context, recs []store.Record) error {
 				e := rec.Outbox
 				_, err = c.ExecContext(ctx, "INSERT INTO outbox ("+outboxColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 					e.ID, e.Account, e.User, e.Token, e.State, millis(e.Created), millis(e.Due), e.Attempts, e.ClaimedBy, millis(e.ClaimedUntil), millis(e.SentAt), e.LastError, millis(e.Finished))
+			case rec.Activity != nil:
+				err = s.AddActivity(context.WithValue(ctx, txKey{s}, c), rec.Activity)
 			case rec.Setting != nil:
 				_, err = c.ExecContext(ctx, "INSERT INTO settings (name, value) VALUES (?, ?)", rec.Setting.Name, rec.Setting.Value)
 			}
@@ -124,6 +130,7 @@ func (s *Store) Count(ctx context.Context) (store.Counts, error) {
 		"tokens":      "SELECT COUNT(*) FROM tokens",
 		"memberships": "SELECT COUNT(*) FROM memberships",
 		"outbox":      "SELECT COUNT(*) FROM outbox",
+		"activity":    "SELECT COUNT(*) FROM activity",
 		"settings":    "SELECT COUNT(*) FROM settings",
 	} {
 		var n int

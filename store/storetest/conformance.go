@@ -43,6 +43,9 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentReplace", testConcurrentReplace},
 		{"ConcurrentAddMembers", testConcurrentAddMembers},
 		{"Outbox", testOutbox},
+		{"Sessions", testSessions},
+		{"Activity", testActivity},
+		{"TokenUsage", testTokenUsage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })
@@ -278,14 +281,14 @@ func testTokens(t *testing.T, s store.Store) {
 
 	authAs := func(secret, want string) {
 		t.Helper()
-		acc, err := s.Authenticate(bg, secret)
+		acc, _, err := s.Authenticate(bg, secret)
 		if err != nil || acc.ID != want {
 			t.Fatalf("Authenticate = %+v, %v; want account %s", acc, err, want)
 		}
 	}
 	refused := func(what, secret string) {
 		t.Helper()
-		_, err := s.Authenticate(bg, secret)
+		_, _, err := s.Authenticate(bg, secret)
 		wantKind(t, "Authenticate("+what+")", err, failure.Unauthorized, "")
 	}
 	authAs(secretA, a.ID)
@@ -350,16 +353,16 @@ func testPutToken(t *testing.T, s store.Store) {
 	if n != 1 {
 		t.Fatalf("%d tokens named bootstrap after putting the same secret twice", n)
 	}
-	if acc, err := s.Authenticate(bg, s1); err != nil || acc.ID != a.ID {
+	if acc, _, err := s.Authenticate(bg, s1); err != nil || acc.ID != a.ID {
 		t.Fatalf("Authenticate(s1) = %v, %v", acc, err)
 	}
 	if err := s.PutToken(bg, a.ID, "bootstrap", s2); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Authenticate(bg, s1); !failure.Is(err, failure.Unauthorized) {
+	if _, _, err := s.Authenticate(bg, s1); !failure.Is(err, failure.Unauthorized) {
 		t.Fatalf("the replaced secret still authenticates: %v", err)
 	}
-	if acc, err := s.Authenticate(bg, s2); err != nil || acc.ID != a.ID {
+	if acc, _, err := s.Authenticate(bg, s2); err != nil || acc.ID != a.ID {
 		t.Fatalf("Authenticate(s2) = %v, %v", acc, err)
 	}
 	if n, id2 := countNamed(a.ID, "bootstrap"); n != 1 || id2 != id1 {
@@ -369,10 +372,10 @@ func testPutToken(t *testing.T, s store.Store) {
 	if err := s.PutToken(bg, b.ID, "bootstrap", s3); err != nil {
 		t.Fatal(err)
 	}
-	if acc, err := s.Authenticate(bg, s3); err != nil || acc.ID != b.ID {
+	if acc, _, err := s.Authenticate(bg, s3); err != nil || acc.ID != b.ID {
 		t.Fatalf("Authenticate(s3) = %v, %v", acc, err)
 	}
-	if acc, err := s.Authenticate(bg, s2); err != nil || acc.ID != a.ID {
+	if acc, _, err := s.Authenticate(bg, s2); err != nil || acc.ID != a.ID {
 		t.Fatalf("Authenticate(s2) after B's put = %v, %v", acc, err)
 	}
 	wantKind(t, "PutToken(empty)", s.PutToken(bg, a.ID, "bootstrap", ""), failure.Invalid, "")

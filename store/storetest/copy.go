@@ -50,7 +50,7 @@ func RunCopy(t *testing.T, newSource, newTarget func(t *testing.T) store.Store) 
 	if !reflect.DeepEqual(before, after) {
 		t.Fatalf("counts: source %v, target %v", before, after)
 	}
-	for _, k := range []string{"accounts", "tokens", "users", "groups", "projects", "memberships", "outbox", "settings"} {
+	for _, k := range store.CountKinds {
 		if before[k] == 0 {
 			t.Errorf("the source has no %s: the test data misses a kind", k)
 		}
@@ -64,7 +64,7 @@ func RunCopy(t *testing.T, newSource, newTarget func(t *testing.T) store.Store) 
 		t.FailNow()
 	}
 	for secret, account := range secrets {
-		a, err := dst.Authenticate(ctx, secret)
+		a, _, err := dst.Authenticate(ctx, secret)
 		if err != nil || a.ID != account {
 			t.Fatalf("a copied token: %v, %v", a, err)
 		}
@@ -90,11 +90,14 @@ func fill(t *testing.T, s store.Store) map[string]string {
 		t.Fatal(err)
 	}
 	for _, a := range []*store.Account{acme, other} {
-		secret, _, err := s.CreateToken(ctx, a.ID, "okta")
+		secret, tok, err := s.CreateToken(ctx, a.ID, "okta")
 		if err != nil {
 			t.Fatal(err)
 		}
 		secrets[secret] = a.ID
+		if err := s.TouchToken(ctx, a.ID, tok.ID, store.Now()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := s.PutToken(ctx, acme.ID, "bootstrap", "a-bootstrap-secret"); err != nil {
 		t.Fatal(err)
@@ -150,6 +153,14 @@ func fill(t *testing.T, s store.Store) map[string]string {
 			}
 		}
 	}
+	if err := s.AddActivity(ctx,
+		&store.ActivityEntry{Account: acme.ID, Actor: store.Actor{Kind: store.ActorToken, ID: "t1", Name: "okta"}, ResourceType: "User", ResourceID: users[0],
+			Operation: "create", Method: "POST", Path: "/scim/v2/Users", Attributes: []string{"userName", "emails"}, Outcome: store.OutcomeOK, Status: 201, RequestID: "r1"},
+		&store.ActivityEntry{Account: acme.ID, Actor: store.Actor{Kind: store.ActorAdmin, Name: "admin@acme.test"}, ResourceType: "Group",
+			Operation: "patch", Outcome: store.OutcomeRefused, Status: 400, Detail: "members: no such user"},
+	); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Secret(ctx, "copy"); err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +192,8 @@ func recordID(r store.Record) string {
 		return r.Membership.Group + "/" + r.Membership.Member
 	case r.Outbox != nil:
 		return r.Outbox.ID
+	case r.Activity != nil:
+		return r.Activity.ID
 	case r.Setting != nil:
 		return r.Setting.Name
 	}
@@ -188,7 +201,7 @@ func recordID(r store.Record) string {
 }
 
 func describe(r store.Record) string {
-	for _, v := range []any{r.Account, r.Token, r.Resource, r.Membership, r.Outbox, r.Setting} {
+	for _, v := range []any{r.Account, r.Token, r.Resource, r.Membership, r.Outbox, r.Activity, r.Setting} {
 		if !reflect.ValueOf(v).IsNil() {
 			return fmt.Sprintf("%+v", v)
 		}
