@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 
 	"github.com/timecamp/timecamp-scim/admin"
 	"github.com/timecamp/timecamp-scim/config"
@@ -30,14 +29,4 @@ func adminConsole(ctx context.Context, cfg *config.Config, st store.Store, dir *
 		log.Info("admin console not configured: set SCIM_OIDC_ISSUER, SCIM_OIDC_CLIENT_ID and SCIM_OIDC_CLIENT_SECRET to sign in at /admin/")
 	}
 	return c, nil
-}
-
-// activityLog writes the SCIM API's activity log to the store. A failed
-// write is logged: the request it describes has been answered already.
-func activityLog(st store.Store, log *slog.Logger) scim.ActivityFunc {
-	return func(ctx context.Context, entries []*store.ActivityEntry) {
-		if err := st.AddActivity(ctx, entries...); err != nil {
-			log.WarnContext(ctx, "could not write the activity log", "entries", len(entries), "error", err)
-		}
-	}
 }

@@ -84,7 +84,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	proxies, _ := cfg.Proxies() // checked by Validate
-	srv := scim.New(dir, scim.Options{BaseURL: cfg.BaseURL, Logger: log, Proxies: transport.NewProxies(proxies), Activity: activityLog(st, log)})
+	activity := scim.NewActivityWriter(st, log)
+	defer activity.Close() // after the listeners shut down (deferred later, runs earlier)
+	srv := scim.New(dir, scim.Options{BaseURL: cfg.BaseURL, Logger: log, Proxies: transport.NewProxies(proxies), Activity: activity.Record})
 	console, err := adminConsole(ctx, cfg, st, dir, srv)
 	if err != nil {
 		return err
