@@ -39,6 +39,7 @@ type Store interface {
 	Seats
 	Invitations
 	Outbox
+	Consistency
 
 	// Atomic runs fn so that the store writes it makes through ctx are
 	// applied all together or not at all, where the database can: the

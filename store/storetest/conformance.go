@@ -43,6 +43,7 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentReplace", testConcurrentReplace},
 		{"ConcurrentAddMembers", testConcurrentAddMembers},
 		{"Outbox", testOutbox},
+		{"ConsistencyReads", testConsistencyReads},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })
