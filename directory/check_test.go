@@ -7,8 +7,8 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
