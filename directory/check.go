@@ -256,10 +256,9 @@ func staleAttributes(stored, derived map[string]any) []string {
 			if k == schemas.TimeCampUserURN || reflect.DeepEqual(a[k], b[k]) {
 				continue
 			}
-			switch b[k].(type) {
-			case string, bool, nil:
+			if scalar(a[k]) && scalar(b[k]) {
 				out = append(out, fmt.Sprintf("%s %s, derived %s", k, shown(a[k]), shown(b[k])))
-			default:
+			} else {
 				out = append(out, k)
 			}
 		}
@@ -267,6 +266,14 @@ func staleAttributes(stored, derived map[string]any) []string {
 	diff(stored, derived)
 	diff(extension(stored, schemas.TimeCampUserURN), extension(derived, schemas.TimeCampUserURN))
 	return out
+}
+
+func scalar(v any) bool {
+	switch v.(type) {
+	case string, bool, nil:
+		return true
+	}
+	return false
 }
 
 func shown(v any) string {
