@@ -209,7 +209,7 @@ func (c *crashRun) fail(format string, args ...any) {
 }
 
 // crashSeats are the account's seats.
-const crashSeats = 2000
+const crashSeats = 4000
 
 // setUp makes the projects and groups the clients use: Leads grants the
 // supervisor role (a guest who joins takes a seat) and a project, Team
