@@ -173,7 +173,11 @@ func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		fmt.Fprintf(stdout, "%s now owns %s\n", u.Attributes["userName"], a.Name)
 	case "check":
-		return checkAccount(ctx, directory.New(st, nil), a, *repair, stdout)
+		dir := directory.New(st, nil)
+		ttl, _ := c.cfg.TTL() // checked by Validate
+		// A repair may issue invitations: with the server's expiry.
+		dir.SetInvitationSettings(directory.InvitationSettings{TTL: ttl})
+		return checkAccount(ctx, dir, a, *repair, stdout)
 	}
 	return nil
 }
