@@ -74,9 +74,13 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	run.execute(r.Context())
-	results := make([]any, len(run.ops))
-	for i, op := range run.ops {
-		results[i] = op.result
+	// With failOnErrors, the operations not attempted are left out (RFC
+	// 7644 §3.7.3: the response holds the results of those processed).
+	results := make([]any, 0, len(run.ops))
+	for _, op := range run.ops {
+		if op.done {
+			results = append(results, op.result)
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"schemas":    []string{schemas.BulkResponseURN},
@@ -280,13 +284,7 @@ func (b *bulkRun) unresolved(op *bulkOp) error {
 func (b *bulkRun) execute(ctx context.Context) {
 	for {
 		if b.stopped() {
-			for _, op := range b.ops {
-				if !op.done {
-					op.done = true
-					op.result = b.errorResult(op, http.StatusFailedDependency, fmt.Sprintf("not run: failOnErrors (%d) was reached", b.failOnErrors))
-				}
-			}
-			return
+			return // the rest is not attempted
 		}
 		i := b.next()
 		if i < 0 {
@@ -539,12 +537,6 @@ func (b *bulkRun) fail(op *bulkOp, err error) {
 	op.result["response"] = body
 }
 
-func (b *bulkRun) errorResult(op *bulkOp, status int, detail string) map[string]any {
-	m := b.baseResult(op)
-	m["status"] = strconv.Itoa(status)
-	m["response"] = errorBody{Schemas: []string{schemas.ErrorURN}, Status: strconv.Itoa(status), Detail: detail}
-	return m
-}
 
 func str(v any) string {
 	switch x := v.(type) {
