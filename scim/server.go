@@ -188,6 +188,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			r.URL.Path = strings.TrimRight(p, "/")
 			r.URL.RawPath = ""
 		}
+		// Endpoint names match in any letter case ("/scim/v2/users").
+		if p := canonicalPath(r.URL.Path); p != r.URL.Path {
+			r.URL.Path, r.URL.RawPath = p, ""
+		}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			if p := recover(); p != nil {
