@@ -537,7 +537,6 @@ func (b *bulkRun) fail(op *bulkOp, err error) {
 	op.result["response"] = body
 }
 
-
 func str(v any) string {
 	switch x := v.(type) {
 	case string:
