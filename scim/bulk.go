@@ -3,9 +3,7 @@ package scim
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -89,16 +87,14 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 }
 
 func decodeBulk(r *http.Request) (map[string]any, error) {
-	raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, BulkMaxPayload))
+	raw, err := readBody(r, BulkMaxPayload)
+	if failure.Is(err, failure.TooLarge) {
+		return nil, failure.TooLargef("the Bulk request is larger than maxPayloadSize (%d bytes); split it", BulkMaxPayload)
+	}
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, failure.TooLargef("the Bulk request is larger than maxPayloadSize (%d bytes); split it", BulkMaxPayload)
-		}
 		return nil, err
 	}
-	r.Body = io.NopCloser(strings.NewReader(string(raw)))
-	return decodeObject(r)
+	return decodeJSON(raw)
 }
 
 func (b *bulkRun) parse(body map[string]any) error {

@@ -12,8 +12,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/elimity-com/scim/schema"
 	filter "github.com/scim2/filter-parser/v2"
@@ -28,13 +30,16 @@ func Parse(s string) (filter.Expression, error) {
 	if s == "" {
 		return nil, failure.InvalidFilter("the filter is empty")
 	}
+	if err := checkFilterSize(s); err != nil {
+		return nil, err
+	}
 	text, cut := cutValuePaths(s)
 	e, err := filter.ParseFilter([]byte(text))
 	if err == nil && len(cut) > 0 {
 		e, err = pasteValuePaths(e, cut)
 	}
 	if err != nil {
-		return nil, failure.InvalidFilter("the filter %q could not be parsed: %s", s, parseErrorDetail(err))
+		return nil, failure.InvalidFilter("the filter %s could not be parsed: %s", quoteShort(s), parseErrorDetail(err))
 	}
 	if err := unescape(e); err != nil {
 		return nil, err
@@ -45,6 +50,9 @@ func Parse(s string) (filter.Expression, error) {
 // ParsePath parses a PATCH path ("members[value eq \"x\"]",
 // "emails[type eq \"work\"].value", "name.givenName").
 func ParsePath(s string) (filter.Path, error) {
+	if err := checkPathSize(s); err != nil {
+		return filter.Path{}, err
+	}
 	p, hasFilter, err := parsePathWithFilter(strings.TrimSpace(s))
 	if !hasFilter {
 		p, err = filter.ParsePath([]byte(strings.TrimSpace(s)))
@@ -58,6 +66,20 @@ func ParsePath(s string) (filter.Path, error) {
 		}
 	}
 	return p, nil
+}
+
+// quoteShort quotes a client's text for an error detail, cut short when
+// it is long.
+func quoteShort(s string) string {
+	const keep = 200
+	if len(s) <= keep {
+		return strconv.Quote(s)
+	}
+	cut := keep
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "…"
 }
 
 var parsePosition = regexp.MustCompile(`\[(\d+):(\d+)\]`)
