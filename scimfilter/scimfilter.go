@@ -10,8 +10,6 @@ package scimfilter
 
 import (
 	"encoding/json"
-	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -33,13 +31,9 @@ func Parse(s string) (filter.Expression, error) {
 	if err := checkFilterSize(s); err != nil {
 		return nil, err
 	}
-	text, cut := cutValuePaths(s)
-	e, err := filter.ParseFilter([]byte(text))
-	if err == nil && len(cut) > 0 {
-		e, err = pasteValuePaths(e, cut)
-	}
+	e, err := parseFilter(s)
 	if err != nil {
-		return nil, failure.InvalidFilter("the filter %s could not be parsed: %s", quoteShort(s), parseErrorDetail(err))
+		return nil, failure.InvalidFilter("the filter %s could not be parsed: %s (expected e.g. userName eq \"bjensen\"; strings need double quotes)", quoteShort(s), err)
 	}
 	if err := unescape(e); err != nil {
 		return nil, err
@@ -53,12 +47,9 @@ func ParsePath(s string) (filter.Path, error) {
 	if err := checkPathSize(s); err != nil {
 		return filter.Path{}, err
 	}
-	p, hasFilter, err := parsePathWithFilter(strings.TrimSpace(s))
-	if !hasFilter {
-		p, err = filter.ParsePath([]byte(strings.TrimSpace(s)))
-	}
+	p, err := parsePath(strings.TrimSpace(s))
 	if err != nil {
-		return filter.Path{}, failure.InvalidPath("the path %q could not be parsed: %s", s, parseErrorDetail(err))
+		return filter.Path{}, failure.InvalidPath("the path %s could not be parsed: %s", quoteShort(s), err)
 	}
 	if p.ValueExpression != nil {
 		if err := unescape(p.ValueExpression); err != nil {
@@ -80,19 +71,6 @@ func quoteShort(s string) string {
 		cut--
 	}
 	return strconv.Quote(s[:cut]) + "…"
-}
-
-var parsePosition = regexp.MustCompile(`\[(\d+):(\d+)\]`)
-
-// parseErrorDetail turns the parser's message into a short hint: where it
-// stopped. (The parser's own wording names grammar internals.)
-func parseErrorDetail(err error) string {
-	if m := parsePosition.FindStringSubmatch(err.Error()); m != nil {
-		var col int
-		fmt.Sscanf(m[2], "%d", &col)
-		return fmt.Sprintf("unexpected input at character %d (expected e.g. userName eq \"bjensen\"; strings need double quotes)", col)
-	}
-	return "expected e.g. userName eq \"bjensen\" (strings need double quotes)"
 }
 
 // unescape replaces each string compare value, which the parser returns as
