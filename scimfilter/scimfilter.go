@@ -1,11 +1,12 @@
 // Package scimfilter parses SCIM filters and PATCH paths (RFC 7644 §3.4.2.2,
 // §3.5.2) and evaluates filters against a resource held in memory.
 //
-// Parsing is github.com/scim2/filter-parser/v2; this package adds the pieces
-// the parser leaves out: string values are JSON-unescaped, errors become
-// failure.Error with a detail a person can act on, and compare values are
-// checked against the attribute's type once (Operand), for both the database
-// translation (package store) and in-memory evaluation (Match).
+// The parser (parser.go) builds the AST of github.com/scim2/filter-parser/v2
+// in time linear in the input, within the limits of limits.go. String
+// values are JSON-unescaped, errors are failure.Error with a detail a
+// person can act on, and compare values are checked against the
+// attribute's type once (Operand), for both the database translation
+// (package store) and in-memory evaluation (Match).
 package scimfilter
 
 import (
