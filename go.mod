@@ -12,6 +12,7 @@ require (
 	github.com/scim2/filter-parser/v2 v2.3.1
 	go.mongodb.org/mongo-driver/v2 v2.10.0
 	golang.org/x/crypto v0.59.0
+	golang.org/x/time v0.16.0
 )
 
 require (

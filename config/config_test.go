@@ -90,3 +90,35 @@ func TestHelpHidesSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestOverloadAndShutdownSettings(t *testing.T) {
+	c, _ := configWith(t, nil)
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := c.RequestRate()
+	n, _ := c.MaxConcurrentRequests()
+	d, _ := c.ShutdownTimeout()
+	if r != 100 || n != 64 || d != 25*time.Second {
+		t.Fatalf("defaults: rate %v, concurrent %d, shutdown %v", r, n, d)
+	}
+	c, _ = configWith(t, map[string]string{"SCIM_RATE_LIMIT": "0.5"}, "--max-concurrent-requests", "0")
+	if r, _ := c.RequestRate(); r != 0.5 || c.Validate() != nil {
+		t.Fatalf("rate 0.5: %v %v", r, c.Validate())
+	}
+	for env, wantErr := range map[string]string{
+		"SCIM_RATE_LIMIT=-1":                  "SCIM_RATE_LIMIT",
+		"SCIM_RATE_LIMIT=fast":                "SCIM_RATE_LIMIT",
+		"SCIM_RATE_LIMIT=+Inf":                "SCIM_RATE_LIMIT",
+		"SCIM_MAX_CONCURRENT_REQUESTS=1.5":    "SCIM_MAX_CONCURRENT_REQUESTS",
+		"SCIM_MAX_CONCURRENT_REQUESTS=-3":     "SCIM_MAX_CONCURRENT_REQUESTS",
+		"SCIM_SHUTDOWN_TIMEOUT=0s":            "SCIM_SHUTDOWN_TIMEOUT",
+		"SCIM_SHUTDOWN_TIMEOUT=until it ends": "SCIM_SHUTDOWN_TIMEOUT",
+	} {
+		k, v, _ := strings.Cut(env, "=")
+		c, _ := configWith(t, map[string]string{k: v})
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("%s: %v", env, err)
+		}
+	}
+}

@@ -41,6 +41,12 @@ type Options struct {
 	// path), used in meta.location. Empty: taken from each request.
 	BaseURL string
 	Logger  *slog.Logger
+	// RateLimit is how many requests per second one token may send, in
+	// bursts of as many (see overload.go); 0: no limit.
+	RateLimit float64
+	// MaxConcurrent bounds the SCIM requests served at once, a quarter of
+	// them per account; 0: no bound.
+	MaxConcurrent int
 }
 
 // Server serves the SCIM API.
@@ -49,6 +55,8 @@ type Server struct {
 	store   *store.Store
 	baseURL string
 	log     *slog.Logger
+	rate    *rateLimiter        // nil: no rate limit
+	slots   *concurrencyLimiter // nil: no bound
 }
 
 // New returns a server over the directory service.
@@ -57,7 +65,11 @@ func New(dir *directory.Service, opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{dir: dir, store: dir.Store(), baseURL: strings.TrimRight(opts.BaseURL, "/"), log: log}
+	return &Server{
+		dir: dir, store: dir.Store(), baseURL: strings.TrimRight(opts.BaseURL, "/"), log: log,
+		rate:  newRateLimiter(opts.RateLimit),
+		slots: newConcurrencyLimiter(opts.MaxConcurrent),
+	}
 }
 
 // Routes mounts the SCIM API (and the health checks) on a router.
@@ -66,7 +78,7 @@ func (s *Server) Routes(r *mux.Router) {
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 
 	api := r.PathPrefix(Prefix).Subrouter()
-	api.Use(s.authenticate)
+	api.Use(s.limitRate, s.authenticate, s.limitConcurrency)
 	api.HandleFunc("/ServiceProviderConfig", s.serviceProviderConfig).Methods(http.MethodGet)
 	api.HandleFunc("/ResourceTypes", s.resourceTypes).Methods(http.MethodGet)
 	api.HandleFunc("/ResourceTypes/{name}", s.resourceType).Methods(http.MethodGet)
@@ -101,7 +113,7 @@ func (s *Server) Routes(r *mux.Router) {
 	allowed := allowedMethods(api)
 	// Unknown paths and methods answer only to authenticated clients: an
 	// anonymous one learns nothing about the API but that it needs a token.
-	api.NotFoundHandler = s.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	api.NotFoundHandler = s.limitRate(s.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// gorilla/mux 1.8.1 reports a method mismatch in a subrouter as
 		// "not found" once a later route matches the prefix: tell the two
 		// apart here.
@@ -110,10 +122,10 @@ func (s *Server) Routes(r *mux.Router) {
 			return
 		}
 		s.writeError(w, r, failure.NotFoundf("there is no SCIM endpoint %s", r.URL.Path))
-	}))
-	api.MethodNotAllowedHandler = s.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	})))
+	api.MethodNotAllowedHandler = s.limitRate(s.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, r, allowed(r.URL.Path))
-	}))
+	})))
 }
 
 // allowedMethods returns a function listing the methods the router's

@@ -6,8 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/timecamp/timecamp-scim/config"
@@ -58,23 +62,36 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := scim.New(dir, scim.Options{BaseURL: cfg.BaseURL, Logger: log})
+	rate, _ := cfg.RequestRate()
+	maxConcurrent, _ := cfg.MaxConcurrentRequests()
+	srv := scim.New(dir, scim.Options{BaseURL: cfg.BaseURL, Logger: log, RateLimit: rate, MaxConcurrent: maxConcurrent})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
+	// Stopped after the HTTP server (deferred calls run last first): the
+	// worker finishes the email it is sending, then the store closes.
 	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	workerDone := make(chan struct{})
 	go func() { defer close(workerDone); worker.Run(workerCtx) }()
-	defer func() { stopWorker(); <-workerDone }()
+	defer func() {
+		stopWorker()
+		<-workerDone
+		log.Info("invitation worker stopped")
+	}()
+	// Requests get a context of their own, cancelled only when they run
+	// past the shutdown timeout.
+	requestCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRequests()
 	hs := &http.Server{
 		Handler:           srv.Handler(pages.Routes),
+		BaseContext:       func(net.Listener) context.Context { return requestCtx },
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      5 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "scim", "/scim/v2")
+	log.Info("listening", "addr", ln.Addr().String(), "scim", "/scim/v2", "rate_limit_per_token", rate, "max_concurrent_requests", maxConcurrent)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -82,13 +99,34 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	return shutdown(hs, cfg, log, cancelRequests)
+}
+
+// shutdown stops accepting connections and lets the requests in progress
+// finish within SCIM_SHUTDOWN_TIMEOUT; those still running then are
+// cancelled, and shutdown reports it.
+func shutdown(hs *http.Server, cfg *config.Config, log *slog.Logger, cancelRequests func()) error {
+	grace, _ := cfg.ShutdownTimeout()
+	// A second SIGTERM or Ctrl-C stops the process at once.
+	signal.Reset(os.Interrupt, syscall.SIGTERM)
+	log.Info("shutting down: finishing the requests in progress", "timeout", grace.String())
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	err := hs.Shutdown(ctx)
+	if err == nil || errors.Is(err, http.ErrServerClosed) {
+		log.Info("every request finished")
+		return nil
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return nil
+	log.Warn("requests still running at the shutdown timeout: cancelling them", "timeout", grace.String())
+	cancelRequests()
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(ctx) // wait for the cancelled requests to return
+	_ = hs.Close()
+	return fmt.Errorf("requests were still running after SCIM_SHUTDOWN_TIMEOUT (%s) and were cancelled", grace)
 }
 
 // invitations sets up invitation emails: the delivery worker (SMTP, or
