@@ -22,9 +22,9 @@ func fuzzUser() map[string]any {
 			map[string]any{"value": "bjensen@example.com", "type": "work", "primary": true},
 			map[string]any{"value": "babs@home.example", "type": "home"},
 		},
-		"phoneNumbers": []any{map[string]any{"value": "555-555-8377", "type": "mobile"}},
-		"addresses":    []any{map[string]any{"streetAddress": "100 Universal City Plaza", "type": "work"}},
-		"roles":        []any{map[string]any{"value": "user", "primary": true}},
+		"phoneNumbers":            []any{map[string]any{"value": "555-555-8377", "type": "mobile"}},
+		"addresses":               []any{map[string]any{"streetAddress": "100 Universal City Plaza", "type": "work"}},
+		"roles":                   []any{map[string]any{"value": "user", "primary": true}},
 		schemas.EnterpriseUserURN: map[string]any{"department": "Tour Operations", "manager": map[string]any{"value": "26118915"}},
 		schemas.TimeCampUserURN: map[string]any{
 			"role":     "user",
