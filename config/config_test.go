@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"flag"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -119,6 +120,21 @@ func TestOverloadAndShutdownSettings(t *testing.T) {
 		c, _ := configWith(t, map[string]string{k: v})
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), wantErr) {
 			t.Errorf("%s: %v", env, err)
+		}
+	}
+}
+
+// The README's configuration table lists every setting, with its flag.
+func TestReadmeListsEverySetting(t *testing.T) {
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Config
+	for _, s := range c.Settings() {
+		row := "| `" + s.Env + "` | `--" + s.Flag + "` |"
+		if !strings.Contains(string(raw), row) {
+			t.Errorf("README.md's configuration table has no row %q", row)
 		}
 	}
 }
