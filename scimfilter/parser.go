@@ -437,16 +437,23 @@ func (p *parser) attrPath() (filter.AttributePath, bool) {
 		return ap, false
 	}
 	ap.AttributeName = name
-	if p.peek() == '.' {
-		save := p.pos
-		p.pos++
-		if sub, ok := p.attrName(); ok {
-			ap.SubAttribute = &sub
-		} else {
-			p.pos = save
-		}
-	}
+	ap.SubAttribute = p.subAttr()
 	return ap, true
+}
+
+// subAttr reads an optional "." ATTRNAME.
+func (p *parser) subAttr() *string {
+	if p.peek() != '.' {
+		return nil
+	}
+	save := p.pos
+	p.pos++
+	sub, ok := p.attrName()
+	if !ok {
+		p.pos = save
+		return nil
+	}
+	return &sub
 }
 
 // attrName: ["$"] ALPHA *(ALPHA / DIGIT / "-" / "_").
@@ -472,17 +479,7 @@ func (p *parser) attrName() (string, bool) {
 func (p *parser) path() (filter.Path, bool) {
 	start := p.pos
 	if ap, inner, ok := p.bracketed(); ok {
-		path := filter.Path{AttributePath: ap, ValueExpression: inner}
-		if p.peek() == '.' {
-			save := p.pos
-			p.pos++
-			if sub, ok := p.attrName(); ok {
-				path.SubAttribute = &sub
-			} else {
-				p.pos = save
-			}
-		}
-		return path, true
+		return filter.Path{AttributePath: ap, ValueExpression: inner, SubAttribute: p.subAttr()}, true
 	}
 	p.pos = start
 	ap, ok := p.attrPath()
