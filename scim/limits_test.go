@@ -114,11 +114,16 @@ func TestRequestShapeLimits(t *testing.T) {
 				"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"}, "filter": filter,
 			})
 		}
-		expectError(t, search(long), http.StatusBadRequest, "invalidFilter", "at most 262144", "split")
+		expectError(t, search(long), http.StatusBadRequest, "tooMany", "at most 262144", "split")
 		search(strings.Join(terms[:len(terms)/2], " or ")).Expect(t, http.StatusOK)
 
 		deep := strings.Repeat("(", 17) + `userName eq "shape@acme.test"` + strings.Repeat(")", 17)
-		expectError(t, c.Get(t, "/Users?filter="+url.QueryEscape(deep)), http.StatusBadRequest, "invalidFilter", "17 levels", "at most 16")
+		expectError(t, c.Get(t, "/Users?filter="+url.QueryEscape(deep)), http.StatusBadRequest, "tooMany", "17 levels", "at most 16")
+		// Comparisons the database cannot answer from an index: at most 20.
+		costly := strings.Repeat(`userName co "x" or `, scimfilter.MaxCostlyTerms) + `emails[type eq "work"]`
+		expectError(t, search(costly), http.StatusBadRequest, "tooMany", "21 comparisons other than eq", "at most 20")
+		search(strings.Repeat(`userName co "x" or `, scimfilter.MaxCostlyTerms-1) + `emails[type eq "work"]`).Expect(t, http.StatusOK)
+
 		ok := strings.Repeat("(", 16) + `userName eq "shape@acme.test"` + strings.Repeat(")", 16)
 		if r := c.Get(t, "/Users?filter="+url.QueryEscape(ok)).Expect(t, http.StatusOK); fmt.Sprint(r.At("totalResults")) != "1" {
 			t.Fatalf("nested filter: %s", r.Raw)

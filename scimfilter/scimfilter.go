@@ -36,6 +36,9 @@ func Parse(s string) (filter.Expression, error) {
 	if err != nil {
 		return nil, failure.InvalidFilter("the filter %s could not be parsed: %s (expected e.g. userName eq \"bjensen\"; strings need double quotes)", quoteShort(s), err)
 	}
+	if err := checkFilterCost(e); err != nil {
+		return nil, err
+	}
 	if err := unescape(e); err != nil {
 		return nil, err
 	}
