@@ -122,7 +122,7 @@ func TestRequestShapeLimits(t *testing.T) {
 		// Comparisons the database cannot answer from an index: at most 20.
 		costly := strings.Repeat(`userName co "x" or `, scimfilter.MaxCostlyTerms) + `emails[type eq "work"]`
 		expectError(t, search(costly), http.StatusBadRequest, "tooMany", "21 comparisons other than eq", "at most 20")
-		search(strings.Repeat(`userName co "x" or `, scimfilter.MaxCostlyTerms-1) + `emails[type eq "work"]`).Expect(t, http.StatusOK)
+		search(strings.Repeat(`userName co "x" or `, scimfilter.MaxCostlyTerms-1)+`emails[type eq "work"]`).Expect(t, http.StatusOK)
 
 		ok := strings.Repeat("(", 16) + `userName eq "shape@acme.test"` + strings.Repeat(")", 16)
 		if r := c.Get(t, "/Users?filter="+url.QueryEscape(ok)).Expect(t, http.StatusOK); fmt.Sprint(r.At("totalResults")) != "1" {
