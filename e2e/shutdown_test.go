@@ -131,10 +131,16 @@ func TestShutdownFinishesRequestsInProgress(t *testing.T) {
 	if err := exited(t, s, 30*time.Second); err != nil {
 		t.Fatalf("exit: %v; logs:\n%s", err, problems(s.logs.String()))
 	}
+	logs := s.logs.String()
 	for _, want := range []string{"shutting down", "every request finished", "invitation worker stopped"} {
-		if !strings.Contains(s.logs.String(), want) {
+		if !strings.Contains(logs, want) {
 			t.Errorf("the log does not say %q", want)
 		}
+	}
+	// The access log line of a request is written when it ends: the Bulk
+	// request ended after the shutdown began.
+	if bulk := strings.Index(logs, "path=/scim/v2/Bulk"); bulk < strings.Index(logs, "shutting down") {
+		t.Errorf("the Bulk request ended before SIGTERM (make it slower):\n%s", logs)
 	}
 
 	// Every user the response acknowledged is there after a restart.
