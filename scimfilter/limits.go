@@ -19,7 +19,7 @@ const (
 	MaxFilterDepth = 16
 	// MaxCostlyTerms is the most comparisons other than eq (co, sw, ew,
 	// gt, ge, lt, le, ne, pr) and value filters one filter may hold. An
-	// "eq" chain is answered as one indexed lookup whatever its length;
+	// "eq" chain is answered as one lookup whatever its length;
 	// each of the others makes the database test every candidate again
 	// (on the embedded database, 100 "co" terms over 1,000 users took 6 s).
 	MaxCostlyTerms = 20
