@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	netmail "net/mail"
 	"net/url"
@@ -48,6 +49,10 @@ type Config struct {
 	OIDCRedirectURL  string // e.g. https://scim.example.com/admin/callback
 
 	ActivityRetention string // how long the activity log is kept, e.g. 90d
+
+	RateLimit     string // SCIM requests per second per token (bursts of as many); 0: none
+	MaxConcurrent string // SCIM requests served at once, a quarter per account; 0: no bound
+	ShutdownGrace string // how long in-flight requests may finish after SIGTERM
 
 	// Filled by Register and load (file.go): where each value came from.
 	fs      *flag.FlagSet
@@ -88,6 +93,9 @@ func (c *Config) Settings() []Setting {
 		{"oidc-client-secret", "SCIM_OIDC_CLIENT_SECRET", "", "the admin console's client secret at the OpenID Connect provider (prefer the environment variable)", &c.OIDCClientSecret, true},
 		{"oidc-redirect-url", "SCIM_OIDC_REDIRECT_URL", "", "where the provider sends administrators back (default: {SCIM_BASE_URL}/admin/callback)", &c.OIDCRedirectURL, false},
 		{"activity-retention", "SCIM_ACTIVITY_RETENTION", "90d", "how long the activity log keeps changes and refused requests: a duration such as 90d or 720h", &c.ActivityRetention, false},
+		{"rate-limit", "SCIM_RATE_LIMIT", "2000", "SCIM requests per second one token may send, in bursts of as many (per server instance); 0 turns the limit off", &c.RateLimit, false},
+		{"max-concurrent-requests", "SCIM_MAX_CONCURRENT_REQUESTS", "64", "SCIM requests served at once (one account may hold a quarter of them); 0 turns the bound off", &c.MaxConcurrent, false},
+		{"shutdown-timeout", "SCIM_SHUTDOWN_TIMEOUT", "25s", "how long requests in progress may run on after SIGTERM before they are cancelled", &c.ShutdownGrace, false},
 	}
 }
 
@@ -160,7 +168,44 @@ func (c *Config) Validate() error {
 	if _, err := c.Retention(); err != nil {
 		return err
 	}
+	if _, err := c.RequestRate(); err != nil {
+		return err
+	}
+	if _, err := c.MaxConcurrentRequests(); err != nil {
+		return err
+	}
+	if _, err := c.ShutdownTimeout(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// RequestRate is SCIM_RATE_LIMIT: requests per second per token, 0 for no
+// limit.
+func (c *Config) RequestRate() (float64, error) {
+	r, err := strconv.ParseFloat(strings.TrimSpace(c.RateLimit), 64)
+	if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
+		return 0, fmt.Errorf("SCIM_RATE_LIMIT must be a number of requests per second such as 100 (0 turns the limit off), got %q", c.RateLimit)
+	}
+	return r, nil
+}
+
+// MaxConcurrentRequests is SCIM_MAX_CONCURRENT_REQUESTS, 0 for no bound.
+func (c *Config) MaxConcurrentRequests() (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(c.MaxConcurrent))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("SCIM_MAX_CONCURRENT_REQUESTS must be a whole number such as 64 (0 turns the bound off), got %q", c.MaxConcurrent)
+	}
+	return n, nil
+}
+
+// ShutdownTimeout is SCIM_SHUTDOWN_TIMEOUT.
+func (c *Config) ShutdownTimeout() (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(c.ShutdownGrace))
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("SCIM_SHUTDOWN_TIMEOUT must be a positive duration such as 25s or 2m, got %q", c.ShutdownGrace)
+	}
+	return d, nil
 }
 
 // TTL is how long an invitation link works.

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"flag"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -88,6 +89,53 @@ func TestHelpHidesSecrets(t *testing.T) {
 	for _, s := range []string{"smtp-secret", "token-secret", "db-secret", "oidc-secret"} {
 		if strings.Contains(out.String(), s) {
 			t.Errorf("-h shows %s:\n%s", s, out.String())
+		}
+	}
+}
+
+func TestOverloadAndShutdownSettings(t *testing.T) {
+	c, _ := configWith(t, nil)
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := c.RequestRate()
+	n, _ := c.MaxConcurrentRequests()
+	d, _ := c.ShutdownTimeout()
+	if r != 2000 || n != 64 || d != 25*time.Second {
+		t.Fatalf("defaults: rate %v, concurrent %d, shutdown %v", r, n, d)
+	}
+	c, _ = configWith(t, map[string]string{"SCIM_RATE_LIMIT": "0.5"}, "--max-concurrent-requests", "0")
+	if r, _ := c.RequestRate(); r != 0.5 || c.Validate() != nil {
+		t.Fatalf("rate 0.5: %v %v", r, c.Validate())
+	}
+	for env, wantErr := range map[string]string{
+		"SCIM_RATE_LIMIT=-1":                  "SCIM_RATE_LIMIT",
+		"SCIM_RATE_LIMIT=fast":                "SCIM_RATE_LIMIT",
+		"SCIM_RATE_LIMIT=+Inf":                "SCIM_RATE_LIMIT",
+		"SCIM_MAX_CONCURRENT_REQUESTS=1.5":    "SCIM_MAX_CONCURRENT_REQUESTS",
+		"SCIM_MAX_CONCURRENT_REQUESTS=-3":     "SCIM_MAX_CONCURRENT_REQUESTS",
+		"SCIM_SHUTDOWN_TIMEOUT=0s":            "SCIM_SHUTDOWN_TIMEOUT",
+		"SCIM_SHUTDOWN_TIMEOUT=until it ends": "SCIM_SHUTDOWN_TIMEOUT",
+	} {
+		k, v, _ := strings.Cut(env, "=")
+		c, _ := configWith(t, map[string]string{k: v})
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("%s: %v", env, err)
+		}
+	}
+}
+
+// The README's configuration table lists every setting, with its flag.
+func TestReadmeListsEverySetting(t *testing.T) {
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Config
+	for _, s := range c.Settings() {
+		row := "| `" + s.Env + "` | `--" + s.Flag + "` |"
+		if !strings.Contains(string(raw), row) {
+			t.Errorf("README.md's configuration table has no row %q", row)
 		}
 	}
 }

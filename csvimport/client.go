@@ -379,3 +379,33 @@ func quote(s string) string {
 	raw, _ := json.Marshal(s)
 	return string(raw)
 }
+
+// maxFilterBytes keeps each search filter within the server's limit on a
+// filter's length (256 KiB), with room to spare.
+const maxFilterBytes = 200 << 10
+
+// eqFilters returns filters "attr eq v1 or attr eq v2 or …" that together
+// look up every value, each with at most perFilter terms and
+// maxFilterBytes bytes.
+func eqFilters(attr string, values []string, perFilter int) []string {
+	var filters []string
+	var b strings.Builder
+	n := 0
+	for _, v := range values {
+		term := attr + " eq " + quote(v)
+		if n > 0 && (n == perFilter || b.Len()+len(" or ")+len(term) > maxFilterBytes) {
+			filters = append(filters, b.String())
+			b.Reset()
+			n = 0
+		}
+		if n > 0 {
+			b.WriteString(" or ")
+		}
+		b.WriteString(term)
+		n++
+	}
+	if n > 0 {
+		filters = append(filters, b.String())
+	}
+	return filters
+}

@@ -305,14 +305,14 @@ func (p *patcher) applyFiltered(kind string, a schemas.Attr, path filter.Path, v
 		return nil
 	}
 	list := asList(container[def.Name()])
+	match, err := scimfilter.CompileElement(def, a.Name(), path.ValueExpression)
+	if err != nil {
+		return invalidPathFromFilter(err)
+	}
 	var matched []int
 	for i, el := range list {
 		m, _ := el.(map[string]any)
-		ok, err := scimfilter.MatchElement(def, a.Name(), m, path.ValueExpression)
-		if err != nil {
-			return invalidPathFromFilter(err)
-		}
-		if ok {
+		if match(m) {
 			matched = append(matched, i)
 		}
 	}

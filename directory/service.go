@@ -122,10 +122,13 @@ func (s *Service) Replace(ctx context.Context, account string, rt *schemas.Resou
 
 // Patch applies PATCH operations (RFC 7644 §3.5.2), all or none.
 func (s *Service) Patch(ctx context.Context, account string, rt *schemas.ResourceType, id string, ops []PatchOp, ifMatch string) (*store.Resource, error) {
+	if len(ops) == 0 {
+		return nil, failure.InvalidValue("a PATCH needs at least one operation in \"Operations\"")
+	}
+	if len(ops) > MaxPatchOperations {
+		return nil, failure.TooLargef("the PATCH has %d operations; at most %d are allowed in one request: send several", len(ops), MaxPatchOperations)
+	}
 	return atomically(ctx, s, func(ctx context.Context) (*store.Resource, error) {
-		if len(ops) == 0 {
-			return nil, failure.InvalidValue("a PATCH needs at least one operation in \"Operations\"")
-		}
 		return s.update(ctx, account, rt, id, ifMatch, func(acct *store.Account, cur *store.Resource) (*change, error) {
 			var members *memberDelta
 			if rt == schemas.Group {
@@ -144,6 +147,9 @@ func (s *Service) Patch(ctx context.Context, account string, rt *schemas.Resourc
 			if err := rt.CheckRequired(p.attrs); err != nil {
 				return nil, err
 			}
+			if err := rt.CheckLimits(p.attrs); err != nil {
+				return nil, err
+			}
 			next := *cur
 			next.Attributes = p.attrs
 			if p.password != nil {
@@ -160,6 +166,10 @@ func (s *Service) Patch(ctx context.Context, account string, rt *schemas.Resourc
 		})
 	})
 }
+
+// MaxPatchOperations is the most operations one PATCH may hold (identity
+// providers send a few; Entra ID's largest user updates about twenty).
+const MaxPatchOperations = 1000
 
 // changeOf computes what replacing cur by next implies, by resource type.
 func (s *Service) changeOf(ctx context.Context, acct *store.Account, cur, next *store.Resource, members *memberDelta) (*change, error) {

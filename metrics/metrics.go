@@ -124,12 +124,16 @@ func InvitationEmail(result string) { invitationEmails.WithLabelValues(result).I
 
 // BulkOperation counts one operation of a Bulk request by its method and
 // the status of its result.
+// BulkSkipped is the status BulkOperation takes for an operation not
+// attempted (failOnErrors was reached): it has no status of its own.
+const BulkSkipped = 0
+
 func BulkOperation(method string, status int) {
 	outcome := "failed"
 	switch {
 	case status >= 200 && status < 300:
 		outcome = "succeeded"
-	case status == http.StatusFailedDependency:
+	case status == BulkSkipped:
 		outcome = "skipped"
 	}
 	bulkOperations.WithLabelValues(Method(method), outcome).Inc()

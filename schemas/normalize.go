@@ -127,6 +127,9 @@ func (rt *ResourceType) Normalize(body map[string]any) (map[string]any, error) {
 	if err := rt.checkRequired(out); err != nil {
 		return nil, err
 	}
+	if err := rt.CheckLimits(out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -218,6 +221,9 @@ func NormalizeValue(def schema.CoreAttribute, v any, path string) (any, error) {
 	if !ok {
 		list = []any{v} // a single value for a multi-valued attribute
 	}
+	if len(list) > MaxValues && countedValues(def) {
+		return nil, failure.InvalidValue("%q has %d values; at most %d are allowed", path, len(list), MaxValues)
+	}
 	out := make([]any, 0, len(list))
 	for i, el := range list {
 		nv, err := normalizeSingular(def, el, fmt.Sprintf("%s[%d]", path, i))
@@ -298,6 +304,9 @@ func normalizeSingular(def schema.CoreAttribute, v any, path string) (any, error
 		if !ok {
 			return nil, failure.InvalidValue("%q must be a string, got %s", path, describe(v))
 		}
+		if err := checkLength(def, s, path); err != nil {
+			return nil, err
+		}
 		return canonicalString(def, s, path)
 	case "boolean":
 		switch b := v.(type) {
@@ -329,6 +338,9 @@ func normalizeSingular(def schema.CoreAttribute, v any, path string) (any, error
 		return nil, failure.InvalidValue("%q must be a dateTime such as \"2026-01-31T09:00:00Z\", got %s", path, describe(v))
 	case "binary":
 		if s, ok := v.(string); ok {
+			if err := checkLength(def, s, path); err != nil {
+				return nil, err
+			}
 			if _, err := base64.StdEncoding.DecodeString(s); err == nil {
 				return s, nil
 			}

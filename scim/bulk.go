@@ -3,9 +3,7 @@ package scim
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -75,9 +73,15 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	run.execute(r.Context())
-	results := make([]any, len(run.ops))
-	for i, op := range run.ops {
-		results[i] = op.result
+	// With failOnErrors, the operations not attempted are left out (RFC
+	// 7644 §3.7.3: the response holds the results of those processed).
+	results := make([]any, 0, len(run.ops))
+	for _, op := range run.ops {
+		if !op.done {
+			metrics.BulkOperation(op.method, metrics.BulkSkipped)
+			continue
+		}
+		results = append(results, op.result)
 		status, _ := strconv.Atoi(str(op.result["status"]))
 		metrics.BulkOperation(op.method, status)
 	}
@@ -88,16 +92,14 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 }
 
 func decodeBulk(r *http.Request) (map[string]any, error) {
-	raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, BulkMaxPayload))
+	raw, err := readBody(r, BulkMaxPayload)
+	if failure.Is(err, failure.TooLarge) {
+		return nil, failure.TooLargef("the Bulk request is larger than maxPayloadSize (%d bytes); split it", BulkMaxPayload)
+	}
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, failure.TooLargef("the Bulk request is larger than maxPayloadSize (%d bytes); split it", BulkMaxPayload)
-		}
 		return nil, err
 	}
-	r.Body = io.NopCloser(strings.NewReader(string(raw)))
-	return decodeObject(r)
+	return keepBody(r)(decodeJSON(raw))
 }
 
 func (b *bulkRun) parse(body map[string]any) error {
@@ -283,13 +285,7 @@ func (b *bulkRun) unresolved(op *bulkOp) error {
 func (b *bulkRun) execute(ctx context.Context) {
 	for {
 		if b.stopped() {
-			for _, op := range b.ops {
-				if !op.done {
-					op.done = true
-					op.result = b.errorResult(op, http.StatusFailedDependency, fmt.Sprintf("not run: failOnErrors (%d) was reached", b.failOnErrors))
-				}
-			}
-			return
+			return // the rest is not attempted
 		}
 		i := b.next()
 		if i < 0 {
@@ -540,13 +536,6 @@ func (b *bulkRun) fail(op *bulkOp, err error) {
 	op.result = b.baseResult(op)
 	op.result["status"] = body.Status
 	op.result["response"] = body
-}
-
-func (b *bulkRun) errorResult(op *bulkOp, status int, detail string) map[string]any {
-	m := b.baseResult(op)
-	m["status"] = strconv.Itoa(status)
-	m["response"] = errorBody{Schemas: []string{schemas.ErrorURN}, Status: strconv.Itoa(status), Detail: detail}
-	return m
 }
 
 func str(v any) string {

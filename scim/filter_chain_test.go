@@ -56,7 +56,7 @@ func TestFilterLongChains(t *testing.T) {
 		{or + ` or title eq "manager"`, 250 + 16},    // managers among 250..299: 252, 255, … 297
 		{or + ` or userName sw "chain29"`, 250 + 10}, // chain29x for x in 0..9 are beyond 250
 		{"not (" + or + ")", n - 250},                // negation of the merged $in
-		{strings.Repeat(`title pr and `, 150) + `title eq "engineer"`, 200},
+		{strings.Repeat(`title eq "engineer" and `, 150) + `title eq "engineer"`, 200},
 		{`(userName eq "chain1@acme.test" or title eq "nobody") or (userName eq "chain2@acme.test" and title eq "manager")`, 1},
 	} {
 		if got := search(tc.filter); got != tc.want {

@@ -2,8 +2,6 @@ package scim
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -383,42 +381,4 @@ func patchOperations(body map[string]any) ([]directory.PatchOp, error) {
 		ops = append(ops, op)
 	}
 	return ops, nil
-}
-
-// decodeObject reads a JSON object body. Numbers stay json.Number so that
-// integers are not rounded through float64.
-func decodeObject(r *http.Request) (map[string]any, error) {
-	body := http.MaxBytesReader(nil, r.Body, maxBodyBytes)
-	dec := json.NewDecoder(body)
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		var tooBig *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooBig):
-			return nil, failure.TooLargef("the request body is larger than %d bytes", maxBodyBytes)
-		case errors.Is(err, io.EOF):
-			return nil, failure.InvalidSyntax("the request body is empty; send a JSON object")
-		}
-		return nil, failure.InvalidSyntax("the request body is not valid JSON: %s", jsonErrorDetail(err))
-	}
-	if dec.More() {
-		return nil, failure.InvalidSyntax("the request body holds more than one JSON value")
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, failure.InvalidSyntax("the request body must be a JSON object")
-	}
-	if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
-		info.body = m // for the activity log
-	}
-	return m, nil
-}
-
-func jsonErrorDetail(err error) string {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return se.Error() + " at byte " + strconv.FormatInt(se.Offset, 10)
-	}
-	return err.Error()
 }

@@ -49,6 +49,12 @@ type Options struct {
 	// Activity, when set, receives the activity log entries of each
 	// request (see activity.go).
 	Activity ActivityFunc
+	// RateLimit is how many requests per second one token may send, in
+	// bursts of as many (see overload.go); 0: no limit.
+	RateLimit float64
+	// MaxConcurrent bounds the SCIM requests served at once, a quarter of
+	// them per account; 0: no bound.
+	MaxConcurrent int
 }
 
 // Server serves the SCIM API.
@@ -61,6 +67,8 @@ type Server struct {
 	// activity receives the activity log (Options.Activity).
 	activity ActivityFunc
 	inProcessState
+	rate  *rateLimiter        // nil: no rate limit
+	slots *concurrencyLimiter // nil: no bound
 }
 
 // New returns a server over the directory service.
@@ -69,7 +77,12 @@ func New(dir *directory.Service, opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{dir: dir, store: dir.Store(), baseURL: strings.TrimRight(opts.BaseURL, "/"), log: log, proxies: opts.Proxies, activity: opts.Activity}
+	return &Server{
+		dir: dir, store: dir.Store(), baseURL: strings.TrimRight(opts.BaseURL, "/"), log: log,
+		proxies: opts.Proxies, activity: opts.Activity,
+		rate:  newRateLimiter(opts.RateLimit),
+		slots: newConcurrencyLimiter(opts.MaxConcurrent),
+	}
 }
 
 // Routes mounts the SCIM API (and the health checks) on a router.
@@ -78,7 +91,7 @@ func (s *Server) Routes(r *mux.Router) {
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 
 	api := r.PathPrefix(Prefix).Subrouter()
-	api.Use(s.authenticate, s.recordActivity)
+	api.Use(s.limitRate, s.authenticate, s.limitConcurrency, s.recordActivity)
 	api.HandleFunc("/ServiceProviderConfig", s.serviceProviderConfig).Methods(http.MethodGet)
 	api.HandleFunc("/ResourceTypes", s.resourceTypes).Methods(http.MethodGet)
 	api.HandleFunc("/ResourceTypes/{name}", s.resourceType).Methods(http.MethodGet)
@@ -113,7 +126,7 @@ func (s *Server) Routes(r *mux.Router) {
 	allowed := allowedMethods(api)
 	// Unknown paths and methods answer only to authenticated clients: an
 	// anonymous one learns nothing about the API but that it needs a token.
-	api.NotFoundHandler = s.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	api.NotFoundHandler = s.limitRate(s.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// gorilla/mux 1.8.1 reports a method mismatch in a subrouter as
 		// "not found" once a later route matches the prefix: tell the two
 		// apart here.
@@ -122,10 +135,10 @@ func (s *Server) Routes(r *mux.Router) {
 			return
 		}
 		s.writeError(w, r, failure.NotFoundf("there is no SCIM endpoint %s", r.URL.Path))
-	}))
-	api.MethodNotAllowedHandler = s.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	})))
+	api.MethodNotAllowedHandler = s.limitRate(s.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, r, allowed(r.URL.Path))
-	}))
+	})))
 }
 
 // allowedMethods returns a function listing the methods the router's
@@ -203,6 +216,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
 			r.URL.Path = strings.TrimRight(p, "/")
 			r.URL.RawPath = ""
+		}
+		// Endpoint names match in any letter case ("/scim/v2/users").
+		if p := canonicalPath(r.URL.Path); p != r.URL.Path {
+			r.URL.Path, r.URL.RawPath = p, ""
 		}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {

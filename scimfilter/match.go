@@ -70,15 +70,16 @@ func Match(rt *schemas.ResourceType, t *Target, e filter.Expression) (bool, erro
 		if a.Leaf().AttributeType() != "complex" {
 			return false, failure.InvalidFilter("%s[...] needs a complex attribute; %s is not one", a.Name(), a.Name())
 		}
+		match, err := CompileElement(a.Def, a.Name(), x.ValueFilter)
+		if err != nil {
+			return false, err
+		}
 		for _, el := range elements(a.Container(t.Attributes, false)[a.Def.Name()]) {
-			ok, err := MatchElement(a.Def, a.Name(), el, x.ValueFilter)
-			if err != nil || ok {
-				return ok, err
+			if match(el) {
+				return true, nil
 			}
 		}
-		// Validate the inner filter even when there are no elements.
-		_, err = MatchElement(a.Def, a.Name(), map[string]any{}, x.ValueFilter)
-		return false, err
+		return false, nil
 	}
 	return false, failure.InvalidFilter("unsupported filter expression")
 }
@@ -86,39 +87,61 @@ func Match(rt *schemas.ResourceType, t *Target, e filter.Expression) (bool, erro
 // MatchElement evaluates a value filter (the part between brackets in
 // emails[type eq "work"]) against one value of the complex attribute def.
 func MatchElement(def schema.CoreAttribute, path string, el map[string]any, e filter.Expression) (bool, error) {
+	match, err := CompileElement(def, path, e)
+	if err != nil {
+		return false, err
+	}
+	return match(el), nil
+}
+
+// ElementMatcher reports whether one value of a complex attribute
+// satisfies a value filter.
+type ElementMatcher func(el map[string]any) bool
+
+// CompileElement checks a value filter against the sub-attributes of def
+// once, and returns a matcher to run on each value: names are resolved and
+// compare values prepared once, not per value (a PATCH may filter the
+// values of an attribute a thousand times).
+func CompileElement(def schema.CoreAttribute, path string, e filter.Expression) (ElementMatcher, error) {
 	switch x := e.(type) {
 	case *filter.LogicalExpression:
-		l, err := MatchElement(def, path, el, x.Left)
+		l, err := CompileElement(def, path, x.Left)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
-		r, err := MatchElement(def, path, el, x.Right)
+		r, err := CompileElement(def, path, x.Right)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		if x.Operator == filter.AND {
-			return l && r, nil
+			return func(el map[string]any) bool { return l(el) && r(el) }, nil
 		}
-		return l || r, nil
+		return func(el map[string]any) bool { return l(el) || r(el) }, nil
 	case *filter.NotExpression:
-		m, err := MatchElement(def, path, el, x.Expression)
-		return !m, err
+		m, err := CompileElement(def, path, x.Expression)
+		if err != nil {
+			return nil, err
+		}
+		return func(el map[string]any) bool { return !m(el) }, nil
 	case *filter.AttributeExpression:
 		sub, err := ResolveSub(def, path, x.AttributePath)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		o, err := MakeOperand(sub, path+"."+sub.Name(), x.Operator, x.CompareValue, false)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
-		var vals []any
-		if v, ok := el[sub.Name()]; ok {
-			vals = []any{v}
-		}
-		return MatchValues(x.Operator, vals, o), nil
+		name, op := sub.Name(), x.Operator
+		return func(el map[string]any) bool {
+			v, ok := el[name]
+			if !ok {
+				return MatchValues(op, nil, o)
+			}
+			return MatchValues(op, []any{v}, o)
+		}, nil
 	}
-	return false, failure.InvalidFilter("%s[...] may only hold comparisons of its sub-attributes", path)
+	return nil, failure.InvalidFilter("%s[...] may only hold comparisons of its sub-attributes", path)
 }
 
 // ResolveSub resolves the attribute named inside a value filter: a

@@ -1,19 +1,20 @@
 // Package scimfilter parses SCIM filters and PATCH paths (RFC 7644 §3.4.2.2,
 // §3.5.2) and evaluates filters against a resource held in memory.
 //
-// Parsing is github.com/scim2/filter-parser/v2; this package adds the pieces
-// the parser leaves out: string values are JSON-unescaped, errors become
-// failure.Error with a detail a person can act on, and compare values are
-// checked against the attribute's type once (Operand), for both the database
-// translation (package store) and in-memory evaluation (Match).
+// The parser (parser.go) builds the AST of github.com/scim2/filter-parser/v2
+// in time linear in the input, within the limits of limits.go. String
+// values are JSON-unescaped, errors are failure.Error with a detail a
+// person can act on, and compare values are checked against the
+// attribute's type once (Operand), for both the database translation
+// (package store) and in-memory evaluation (Match).
 package scimfilter
 
 import (
 	"encoding/json"
-	"fmt"
-	"regexp"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/elimity-com/scim/schema"
 	filter "github.com/scim2/filter-parser/v2"
@@ -28,16 +29,15 @@ func Parse(s string) (filter.Expression, error) {
 	if s == "" {
 		return nil, failure.InvalidFilter("the filter is empty")
 	}
-	if e, ok := parseEquality(s); ok {
-		return e, nil
+	if err := checkFilterSize(s); err != nil {
+		return nil, err
 	}
-	text, cut := cutValuePaths(s)
-	e, err := filter.ParseFilter([]byte(text))
-	if err == nil && len(cut) > 0 {
-		e, err = pasteValuePaths(e, cut)
-	}
+	e, err := parseFilter(s)
 	if err != nil {
-		return nil, failure.InvalidFilter("the filter %q could not be parsed: %s", s, parseErrorDetail(err))
+		return nil, failure.InvalidFilter("the filter %s could not be parsed: %s (expected e.g. userName eq \"bjensen\"; strings need double quotes)", quoteShort(s), err)
+	}
+	if err := checkFilterCost(e); err != nil {
+		return nil, err
 	}
 	if err := unescape(e); err != nil {
 		return nil, err
@@ -48,12 +48,12 @@ func Parse(s string) (filter.Expression, error) {
 // ParsePath parses a PATCH path ("members[value eq \"x\"]",
 // "emails[type eq \"work\"].value", "name.givenName").
 func ParsePath(s string) (filter.Path, error) {
-	p, hasFilter, err := parsePathWithFilter(strings.TrimSpace(s))
-	if !hasFilter {
-		p, err = filter.ParsePath([]byte(strings.TrimSpace(s)))
+	if err := checkPathSize(s); err != nil {
+		return filter.Path{}, err
 	}
+	p, err := parsePath(strings.TrimSpace(s))
 	if err != nil {
-		return filter.Path{}, failure.InvalidPath("the path %q could not be parsed: %s", s, parseErrorDetail(err))
+		return filter.Path{}, failure.InvalidPath("the path %s could not be parsed: %s", quoteShort(s), err)
 	}
 	if p.ValueExpression != nil {
 		if err := unescape(p.ValueExpression); err != nil {
@@ -63,17 +63,18 @@ func ParsePath(s string) (filter.Path, error) {
 	return p, nil
 }
 
-var parsePosition = regexp.MustCompile(`\[(\d+):(\d+)\]`)
-
-// parseErrorDetail turns the parser's message into a short hint: where it
-// stopped. (The parser's own wording names grammar internals.)
-func parseErrorDetail(err error) string {
-	if m := parsePosition.FindStringSubmatch(err.Error()); m != nil {
-		var col int
-		fmt.Sscanf(m[2], "%d", &col)
-		return fmt.Sprintf("unexpected input at character %d (expected e.g. userName eq \"bjensen\"; strings need double quotes)", col)
+// quoteShort quotes a client's text for an error detail, cut short when
+// it is long.
+func quoteShort(s string) string {
+	const keep = 200
+	if len(s) <= keep {
+		return strconv.Quote(s)
 	}
-	return "expected e.g. userName eq \"bjensen\" (strings need double quotes)"
+	cut := keep
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "…"
 }
 
 // unescape replaces each string compare value, which the parser returns as

@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -22,6 +26,10 @@ import (
 type listeners struct {
 	servers []*http.Server
 	errc    chan error
+	// Requests get a context of their own, cancelled only when they run
+	// past the shutdown timeout (see shutdown).
+	requestCtx     context.Context
+	cancelRequests context.CancelFunc
 }
 
 // metricsRoute serves /metrics on the main router.
@@ -32,7 +40,8 @@ func metricsRoute(r *mux.Router) {
 // listen binds the addresses and starts serving.
 func listen(cfg *config.Config, log *slog.Logger, handler http.Handler) (*listeners, error) {
 	l := &listeners{errc: make(chan error, 2)}
-	main := newHTTPServer(handler)
+	l.requestCtx, l.cancelRequests = context.WithCancel(context.Background())
+	main := l.newHTTPServer(handler)
 	scheme := "http"
 	if cfg.TLSCert != "" {
 		cert, err := transport.NewCertificate(cfg.TLSCert, cfg.TLSKey, transport.DefaultEvery, log)
@@ -58,15 +67,16 @@ func listen(cfg *config.Config, log *slog.Logger, handler http.Handler) (*listen
 	if mln != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metrics.Handler())
-		l.start(newHTTPServer(mux), mln)
+		l.start(l.newHTTPServer(mux), mln)
 		log.Info("metrics listening", "addr", mln.Addr().String(), "path", "/metrics")
 	}
 	return l, nil
 }
 
-func newHTTPServer(h http.Handler) *http.Server {
+func (l *listeners) newHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
+		BaseContext:       func(net.Listener) context.Context { return l.requestCtx },
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      5 * time.Minute,
@@ -95,8 +105,36 @@ func (l *listeners) wait(ctx context.Context) error {
 	}
 }
 
-// shutdown lets requests in flight finish, within ctx.
-func (l *listeners) shutdown(ctx context.Context) error {
+// shutdown stops accepting connections and lets the requests in progress
+// finish within grace; those still running then are cancelled, and
+// shutdown reports it.
+func (l *listeners) shutdown(grace time.Duration, log *slog.Logger) error {
+	defer l.cancelRequests()
+	// A second SIGTERM or Ctrl-C stops the process at once.
+	signal.Reset(os.Interrupt, syscall.SIGTERM)
+	log.Info("shutting down: finishing the requests in progress", "timeout", grace.String())
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := l.shutdownAll(ctx)
+	if err == nil {
+		log.Info("every request finished")
+		return nil
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	log.Warn("requests still running at the shutdown timeout: cancelling them", "timeout", grace.String())
+	l.cancelRequests()
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = l.shutdownAll(ctx) // wait for the cancelled requests to return
+	for _, hs := range l.servers {
+		_ = hs.Close()
+	}
+	return fmt.Errorf("requests were still running after SCIM_SHUTDOWN_TIMEOUT (%s) and were cancelled", grace)
+}
+
+func (l *listeners) shutdownAll(ctx context.Context) error {
 	var errs []error
 	for _, hs := range l.servers {
 		if err := hs.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -84,9 +84,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	proxies, _ := cfg.Proxies() // checked by Validate
+	rate, _ := cfg.RequestRate()
+	maxConcurrent, _ := cfg.MaxConcurrentRequests()
 	activity := scim.NewActivityWriter(st, log)
 	defer activity.Close() // after the listeners shut down (deferred later, runs earlier)
-	srv := scim.New(dir, scim.Options{BaseURL: cfg.BaseURL, Logger: log, Proxies: transport.NewProxies(proxies), Activity: activity.Record})
+	srv := scim.New(dir, scim.Options{BaseURL: cfg.BaseURL, Logger: log, Proxies: transport.NewProxies(proxies), Activity: activity.Record,
+		RateLimit: rate, MaxConcurrent: maxConcurrent})
 	console, err := adminConsole(ctx, cfg, st, dir, srv)
 	if err != nil {
 		return err
@@ -99,10 +102,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Stopped after the HTTP server (deferred calls run last first): the
+	// worker finishes the email it is sending, then the store closes.
 	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	workerDone := make(chan struct{})
 	go func() { defer close(workerDone); worker.Run(workerCtx) }()
-	defer func() { stopWorker(); <-workerDone }()
+	defer func() {
+		stopWorker()
+		<-workerDone
+		log.Info("invitation worker stopped")
+	}()
 	retention, _ := cfg.Retention()
 	purgeDone := make(chan struct{})
 	go func() { defer close(purgeDone); admin.RunPurge(workerCtx, st, retention, time.Hour, log) }()
@@ -110,10 +119,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := ls.wait(ctx); err != nil {
 		return err
 	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	return ls.shutdown(shutdownCtx)
+	grace, _ := cfg.ShutdownTimeout()
+	return ls.shutdown(grace, log)
 }
 
 // invitations sets up invitation emails: the delivery worker (SMTP, or

@@ -29,12 +29,17 @@ type Env struct {
 }
 
 // New starts a server on a fresh database, with account "acme" (unlimited
-// seats) and a token for it.
-func New(t testing.TB) *Env {
+// seats) and a token for it. options, if any, change the server's options
+// (rate limits, say).
+func New(t testing.TB, options ...func(*scim.Options)) *Env {
 	t.Helper()
 	st := storetest.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := scim.New(directory.New(st, log), scim.Options{Logger: log})
+	opts := scim.Options{Logger: log}
+	for _, o := range options {
+		o(&opts)
+	}
+	srv := scim.New(directory.New(st, log), opts)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	e := &Env{Server: hs, Store: st}

@@ -1,5 +1,9 @@
 package scimfilter
 
+// The parser this package used before parser.go: the PEG parser of
+// github.com/scim2/filter-parser/v2, with value filters cut out of the text
+// and parsed on their own. Kept as the oracle of FuzzParseAgreesWithPEG.
+
 import (
 	"fmt"
 	"strconv"
@@ -7,6 +11,39 @@ import (
 
 	filter "github.com/scim2/filter-parser/v2"
 )
+
+// pegParse is the former Parse, without its limits and error wording.
+func pegParse(s string) (filter.Expression, error) {
+	text, cut := cutValuePaths(s)
+	e, err := filter.ParseFilter([]byte(text))
+	if err == nil && len(cut) > 0 {
+		e, err = pasteValuePaths(e, cut)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := unescape(e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// pegParsePath is the former ParsePath.
+func pegParsePath(s string) (filter.Path, error) {
+	p, hasFilter, err := parsePathWithFilter(s)
+	if !hasFilter {
+		p, err = filter.ParsePath([]byte(s))
+	}
+	if err != nil {
+		return filter.Path{}, err
+	}
+	if p.ValueExpression != nil {
+		if err := unescape(p.ValueExpression); err != nil {
+			return filter.Path{}, err
+		}
+	}
+	return p, nil
+}
 
 // Value filters (emails[type eq "work" and value co "@x"]) are parsed apart
 // from the filter around them. scim2/filter-parser v2.3.1 parses a value
@@ -80,23 +117,6 @@ func cutValuePaths(s string) (string, []valuePathPiece) {
 		i = next - 1
 	}
 	return b.String(), cut
-}
-
-// stringEnd returns the index after the string literal starting at s[i]
-// (the end of s if it is not closed).
-func stringEnd(s string, i int) int {
-	escaped := false
-	for j := i + 1; j < len(s); j++ {
-		switch {
-		case escaped:
-			escaped = false
-		case s[j] == '\\':
-			escaped = true
-		case s[j] == '"':
-			return j + 1
-		}
-	}
-	return len(s)
 }
 
 // closingBracket returns the index of the ']' closing the '[' at s[i], or
