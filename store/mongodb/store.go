@@ -5,11 +5,16 @@
 // collations, no change streams, no $elemMatch on fields.
 //
 // Documents: every document carries its account id and every query is scoped
-// by it. A resource document holds the SCIM attributes as given ("a"), a
-// lower-cased copy of its case-insensitive strings ("n", which backs
-// case-insensitive equality and the unique indexes) and a version used for
-// optimistic concurrency. Group membership is one document per (group,
-// member) so that adding a member to a large group is one insert.
+// by it: a resource is read and written as {account, _id, …}, and every
+// lookup an identity provider makes is an equality on top-level fields,
+// account first, served by a declared index (see Indexes). A resource
+// document holds the SCIM attributes as given ("a"), its lookup keys as
+// top-level fields (userNameLower, emailsLower, externalId, displayNameLower,
+// projectIds, …: see lookupKey), a lower-cased copy of its other
+// case-insensitive strings ("n", for the filters no identity provider
+// sends) and a version used for optimistic concurrency. Group membership is
+// one document per (group, member) so that adding a member to a large group
+// is one insert.
 package mongodb
 
 import (
@@ -183,39 +188,55 @@ func (s *Store) lockWrites() func() {
 	return s.writeMu.Unlock
 }
 
-// index describes one index the store needs.
-type index struct {
-	collection string
-	keys       bson.D
-	unique     bool
+// Index is one index the store declares (and creates when it opens).
+type Index struct {
+	Collection string
+	Keys       bson.D
+	Unique     bool
+	// CrossAccount marks an index whose queries do not name an account
+	// (on a sharded cluster they go to every shard). Every other index
+	// of an account-scoped collection starts with the account.
+	CrossAccount bool
+}
+
+// Indexes returns the indexes the store declares. Every query an identity
+// provider's request makes is an equality on top-level fields, account
+// first, that the leading fields of one of them serve (the query-shape
+// test in storetest holds the store to that).
+func Indexes() []Index {
+	ixs := []Index{
+		{Collection: collAccounts, Keys: bson.D{{Key: "nameLower", Value: 1}}, Unique: true},
+		{Collection: collTokens, Keys: bson.D{{Key: "hash", Value: 1}}, Unique: true},
+		{Collection: collTokens, Keys: bson.D{{Key: "account", Value: 1}}},
+		{Collection: collMemberships, Keys: bson.D{{Key: "account", Value: 1}, {Key: "_id", Value: 1}}},
+		{Collection: collMemberships, Keys: bson.D{{Key: "account", Value: 1}, {Key: "group", Value: 1}, {Key: "member", Value: 1}}, Unique: true},
+		{Collection: collMemberships, Keys: bson.D{{Key: "account", Value: 1}, {Key: "member", Value: 1}}},
+		{Collection: collOutbox, Keys: bson.D{{Key: "state", Value: 1}, {Key: "due", Value: 1}}},
+	}
+	for _, name := range []string{"User", "Group", "Project"} {
+		ixs = append(ixs, kinds[name].indexes()...)
+	}
+	return ixs
+}
+
+// ScopedCollections returns the collections whose documents belong to one
+// account each, and whose every query names it: the resources and the
+// memberships.
+func ScopedCollections() []string {
+	return []string{kinds["User"].collection, kinds["Group"].collection, kinds["Project"].collection, collMemberships}
 }
 
 func (s *Store) ensureIndexes(ctx context.Context) error {
-	for _, ix := range allIndexes() {
-		m := mongo.IndexModel{Keys: ix.keys}
-		if ix.unique {
+	for _, ix := range Indexes() {
+		m := mongo.IndexModel{Keys: ix.Keys}
+		if ix.Unique {
 			m.Options = options.Index().SetUnique(true)
 		}
-		if _, err := s.db.Collection(ix.collection).Indexes().CreateOne(ctx, m); err != nil {
-			return fmt.Errorf("%s %v: %w", ix.collection, ix.keys, err)
+		if _, err := s.db.Collection(ix.Collection).Indexes().CreateOne(ctx, m); err != nil {
+			return fmt.Errorf("%s %v: %w", ix.Collection, ix.Keys, err)
 		}
 	}
 	return nil
-}
-
-func allIndexes() []index {
-	ixs := []index{
-		{collAccounts, bson.D{{Key: "nameLower", Value: 1}}, true},
-		{collTokens, bson.D{{Key: "hash", Value: 1}}, true},
-		{collTokens, bson.D{{Key: "account", Value: 1}}, false},
-		{collMemberships, bson.D{{Key: "account", Value: 1}, {Key: "group", Value: 1}, {Key: "member", Value: 1}}, true},
-		{collMemberships, bson.D{{Key: "account", Value: 1}, {Key: "member", Value: 1}}, false},
-		{collOutbox, bson.D{{Key: "state", Value: 1}, {Key: "due", Value: 1}}, false},
-	}
-	for _, k := range kinds {
-		ixs = append(ixs, k.indexes()...)
-	}
-	return ixs
 }
 
 // errorsOnly passes on errors only: FerretDB logs every connection at info
