@@ -32,7 +32,13 @@ type Env struct {
 // seats) and a token for it.
 func New(t testing.TB) *Env {
 	t.Helper()
-	st := storetest.New(t)
+	return NewOn(t, storetest.New(t))
+}
+
+// NewOn is New on a given store (a test of one store under the SCIM
+// workload).
+func NewOn(t testing.TB, st store.Store) *Env {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := scim.New(directory.New(st, log), scim.Options{Logger: log})
 	hs := httptest.NewServer(srv.Handler())

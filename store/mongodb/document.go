@@ -27,6 +27,8 @@ var kinds = map[string]*kind{
 		keys: []lookupKey{
 			{field: "userNameLower", attr: "userName", lower: true, unique: true},
 			{field: "emailsLower", attr: "emails", sub: "value", lower: true},
+			// Entra ID's validator looks users up by displayName.
+			{field: "displayNameLower", attr: "displayName", lower: true},
 			{field: "externalId", attr: schemas.AttrExternalID},
 			// Finding who has access to a project (deleting it).
 			{field: "projectIds", ext: schemas.TimeCampUserURN, attr: "projects", sub: "value"},

@@ -31,6 +31,12 @@ func membershipID(group, member string) string { return group + "/" + member }
 // idChunk bounds the ids sent in one $in query.
 const idChunk = 1000
 
+// batchSize is how many documents a read of many (members, the resources
+// named by a chunk of ids) receives per round trip: the server's default
+// first batch, 101, would cost a second round trip from the 102nd member
+// of a group on.
+const batchSize = idChunk
+
 // AddMembers adds users to a group; members already in it are left as they
 // are. It returns how many were added.
 func (s *Store) AddMembers(ctx context.Context, account, group string, members []string) (int, error) {
@@ -103,7 +109,7 @@ func (s *Store) GroupsOf(ctx context.Context, account, member string) ([]string,
 }
 
 func (s *Store) membershipSide(ctx context.Context, q bson.D, side string) ([]string, error) {
-	cur, err := s.db.Collection(collMemberships).Find(ctx, q, options.Find().SetProjection(bson.M{side: 1, "_id": 0}).SetSort(bson.D{{Key: side, Value: 1}}))
+	cur, err := s.db.Collection(collMemberships).Find(ctx, q, options.Find().SetProjection(bson.M{side: 1, "_id": 0}).SetSort(bson.D{{Key: side, Value: 1}}).SetBatchSize(batchSize))
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +215,7 @@ func (s *Store) MembershipsOf(ctx context.Context, account, side string, ids []s
 			q[1].Value = bson.M{"$in": chunk}
 		}
 		cur, err := s.db.Collection(collMemberships).Find(ctx, q,
-			options.Find().SetSort(bson.D{{Key: side, Value: 1}, {Key: "_id", Value: 1}}))
+			options.Find().SetSort(bson.D{{Key: side, Value: 1}, {Key: "_id", Value: 1}}).SetBatchSize(batchSize))
 		if err != nil {
 			return nil, err
 		}

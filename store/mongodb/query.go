@@ -47,7 +47,7 @@ func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account stri
 	if !exact {
 		// Every candidate, in order, checked in memory.
 		for _, seg := range segments {
-			opts := options.Find().SetSort(seg.sort).SetProjection(bson.M{"n": 0})
+			opts := options.Find().SetSort(seg.sort).SetProjection(bson.M{"n": 0}).SetBatchSize(batchSize)
 			if err := s.readPage(ctx, rt, coll, scoped(account, where, seg.cond), opts, q, false, tr, page); err != nil {
 				return nil, err
 			}
@@ -75,7 +75,7 @@ func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account stri
 			break
 		}
 		w := scoped(account, where, seg.cond)
-		opts := options.Find().SetSort(seg.sort).SetProjection(bson.M{"n": 0}).SetSkip(int64(skip)).SetLimit(int64(need))
+		opts := options.Find().SetSort(seg.sort).SetProjection(bson.M{"n": 0}).SetSkip(int64(skip)).SetLimit(int64(need)).SetBatchSize(batchSize)
 		before := len(page.Resources)
 		if err := s.readPage(ctx, rt, coll, w, opts, q, true, tr, page); err != nil {
 			return nil, err

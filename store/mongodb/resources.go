@@ -206,7 +206,7 @@ func (s *Store) whyNotMatched(ctx context.Context, rt *schemas.ResourceType, acc
 // with it.
 func (s *Store) All(ctx context.Context, rt *schemas.ResourceType, account string) ([]*store.Resource, error) {
 	cur, err := s.coll(rt).Find(ctx, bson.D{{Key: "account", Value: account}},
-		options.Find().SetSort(bson.D{{Key: "created", Value: 1}, {Key: "_id", Value: 1}}).SetProjection(bson.M{"n": 0}))
+		options.Find().SetSort(bson.D{{Key: "created", Value: 1}, {Key: "_id", Value: 1}}).SetProjection(bson.M{"n": 0}).SetBatchSize(batchSize))
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +280,7 @@ func (s *Store) ReplaceMany(ctx context.Context, rs []*store.Resource, expect []
 // idChunk ids.
 func (s *Store) eachByID(ctx context.Context, rt *schemas.ResourceType, account string, ids []string, proj bson.M, visit func(*document) error) error {
 	for start := 0; start < len(ids); start += idChunk {
-		cur, err := s.coll(rt).Find(ctx, idsFilter(account, ids[start:min(start+idChunk, len(ids))]), options.Find().SetProjection(proj))
+		cur, err := s.coll(rt).Find(ctx, idsFilter(account, ids[start:min(start+idChunk, len(ids))]), options.Find().SetProjection(proj).SetBatchSize(batchSize))
 		if err != nil {
 			return err
 		}

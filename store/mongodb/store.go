@@ -28,6 +28,7 @@ import (
 
 	"github.com/timecamp/timecamp-scim/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -43,12 +44,16 @@ type Config struct {
 	DataDir string
 	// Logger receives the embedded database's warnings.
 	Logger *slog.Logger
+	// Monitor, if set, sees every command the store sends (tests check
+	// the shape of queries and count round trips with it).
+	Monitor *event.CommandMonitor
 }
 
 // Store is the persistence layer. It is safe for concurrent use.
 type Store struct {
 	client *mongo.Client
 	db     *mongo.Database
+	uri    string
 	emb    *embedded
 
 	// writeMu serialises conditional writes on FerretDB: FerretDB 1.x
@@ -91,12 +96,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	opts := options.Client().ApplyURI(uri).
 		SetBSONOptions(&options.BSONOptions{DefaultDocumentMap: true}).
 		SetServerSelectionTimeout(10 * time.Second)
+	if cfg.Monitor != nil {
+		opts.SetMonitor(cfg.Monitor)
+	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		s.closeEmbedded()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	s.client = client
+	s.client, s.uri = client, uri
 	s.db = client.Database(cfg.Database)
 	if err := s.Ping(ctx); err != nil {
 		s.Close(context.Background())
@@ -159,6 +167,9 @@ func (s *Store) closeEmbedded() {
 		s.emb = nil
 	}
 }
+
+// URI is the connection string of the store's database server.
+func (s *Store) URI() string { return s.uri }
 
 // DatabaseName is the name of the store's database.
 func (s *Store) DatabaseName() string { return s.db.Name() }

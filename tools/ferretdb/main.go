@@ -10,7 +10,9 @@
 //
 // Once listening it prints the connection URI as its first line of output
 // (so -listen 127.0.0.1:0 picks a free port without a race), then serves
-// until it receives SIGINT or SIGTERM.
+// until it receives SIGINT or SIGTERM, or, with -watch-stdin, until its
+// standard input closes (the test process that started it ended, however
+// it ended).
 //
 //	ferretdb -listen 127.0.0.1:0 -handler sqlite -sqlite-url file:/tmp/db/
 //	ferretdb -listen 127.0.0.1:0 -handler postgresql -postgresql-url postgres://127.0.0.1:5432/ferretdb
@@ -20,6 +22,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -34,6 +37,7 @@ func main() {
 	sqliteURL := flag.String("sqlite-url", "file:data/", "SQLite URI of the folder holding the databases (sqlite handler)")
 	pgURL := flag.String("postgresql-url", "", "PostgreSQL connection string (postgresql handler)")
 	logLevel := flag.String("log-level", "error", "least level logged: debug, info, warn or error")
+	watchStdin := flag.Bool("watch-stdin", false, "stop when standard input closes")
 	flag.Parse()
 
 	var level slog.Level
@@ -56,6 +60,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *watchStdin {
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			stop()
+		}()
+	}
 	fmt.Println(f.MongoDBURI())
 	if err := f.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "ferretdb:", err)
