@@ -266,14 +266,15 @@ func (w errorsOnly) WithGroup(n string) slog.Handler { return errorsOnly{w.Handl
 
 // isDuplicateKey reports a unique-index violation. FerretDB 1.24 reports
 // one on insert as MongoDB does (E11000), but one caused by an update or
-// replace as an InternalError carrying SQLite's message.
+// replace as an InternalError carrying its backend's message (SQLite's or
+// PostgreSQL's).
 func isDuplicateKey(err error) bool {
 	if mongo.IsDuplicateKeyError(err) {
 		return true
 	}
 	var ce mongo.CommandError
 	return errors.As(err, &ce) && ce.Code == ferretInternalError &&
-		strings.Contains(ce.Message, "UNIQUE constraint failed")
+		(strings.Contains(ce.Message, "UNIQUE constraint failed") || strings.Contains(ce.Message, "duplicate key value violates unique constraint"))
 }
 
 // ferretInternalError is the code of FerretDB's InternalError.

@@ -34,6 +34,7 @@ type FerretDB struct {
 	backend string // the SQLite folder, or the PostgreSQL URL
 
 	mu    sync.Mutex
+	log   string // the process's log file
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	done  chan struct{}
@@ -83,6 +84,7 @@ func (f *FerretDB) Stop() {
 	case <-time.After(10 * time.Second):
 		f.Kill()
 	}
+	_ = os.Remove(f.log)
 }
 
 // Restart starts the process again on the same data and address, after
@@ -112,7 +114,19 @@ func (f *FerretDB) run(addr string) error {
 		args = append(args, "-postgresql-url", f.backend)
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Stderr = os.Stderr // errors only (-log-level error)
+	// FerretDB logs every failed statement (each duplicate key the tests
+	// provoke) as an error: its log goes to a file, shown if it fails to
+	// start.
+	logFile, err := os.CreateTemp("", "ferretdb-*.log")
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd.Stderr = logFile
+	failed := func(why string) error {
+		b, _ := os.ReadFile(logFile.Name())
+		return fmt.Errorf("%s; its log (%s):\n%s", why, logFile.Name(), b)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
@@ -145,17 +159,17 @@ func (f *FerretDB) run(addr string) error {
 		if !ok || !strings.HasPrefix(uri, "mongodb://") {
 			_ = cmd.Process.Kill()
 			<-done
-			return fmt.Errorf("FerretDB did not start (its errors are above)")
+			return failed("FerretDB did not start")
 		}
 		f.mu.Lock()
-		f.cmd, f.stdin, f.done, f.uri = cmd, stdin, done, uri
+		f.cmd, f.stdin, f.done, f.uri, f.log = cmd, stdin, done, uri, logFile.Name()
 		f.addr = strings.TrimSuffix(strings.TrimPrefix(uri, "mongodb://"), "/")
 		f.mu.Unlock()
 		return nil
 	case <-time.After(time.Minute):
 		_ = cmd.Process.Kill()
 		<-done
-		return errors.New("FerretDB did not start listening within a minute")
+		return failed("FerretDB did not start listening within a minute")
 	}
 }
 
