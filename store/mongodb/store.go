@@ -237,8 +237,18 @@ func ScopedCollections() []string {
 	return []string{kinds["User"].collection, kinds["Group"].collection, kinds["Project"].collection, collMemberships}
 }
 
+// ensureIndexes creates the declared indexes. On FerretDB only the unique
+// ones: FerretDB 1.24 never reads an index to answer a query (its SQLite
+// backend evaluates filters in Go; its PostgreSQL backend hands equalities
+// to PostgreSQL as "_jsonb->'field' @> value", which PostgreSQL answers
+// with a sequential scan whatever the indexes — seen in FerretDB's
+// explain), so there an index only slows every write down; the unique
+// ones still keep userNames and memberships unique.
 func (s *Store) ensureIndexes(ctx context.Context) error {
 	for _, ix := range Indexes() {
+		if s.FerretDB && !ix.Unique {
+			continue
+		}
 		m := mongo.IndexModel{Keys: ix.Keys}
 		if ix.Unique {
 			m.Options = options.Index().SetUnique(true)

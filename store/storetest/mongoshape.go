@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
@@ -35,6 +36,8 @@ type Command struct {
 	Name       string // find, insert, update, getMore, …
 	Collection string
 	Body       bson.Raw
+	// Duration is how long the database took to answer (0 until it has).
+	Duration time.Duration
 }
 
 // CommandLog records the commands a store sends to its database and
@@ -43,11 +46,14 @@ type CommandLog struct {
 	database string
 	mu       sync.Mutex
 	commands []Command
+	pending  map[int64]int // request id → index in commands
 	problems []string
 }
 
 // NewCommandLog returns a log of the commands sent to a database.
-func NewCommandLog(database string) *CommandLog { return &CommandLog{database: database} }
+func NewCommandLog(database string) *CommandLog {
+	return &CommandLog{database: database, pending: map[int64]int{}}
+}
 
 // Monitor returns the driver's command monitor feeding the log.
 func (l *CommandLog) Monitor() *event.CommandMonitor {
@@ -62,9 +68,23 @@ func (l *CommandLog) Monitor() *event.CommandMonitor {
 		problems := CheckCommand(c)
 		l.mu.Lock()
 		defer l.mu.Unlock()
+		l.pending[e.RequestID] = len(l.commands)
 		l.commands = append(l.commands, c)
 		l.problems = append(l.problems, problems...)
+	}, Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
+		l.finished(e.RequestID, e.Duration)
+	}, Failed: func(_ context.Context, e *event.CommandFailedEvent) {
+		l.finished(e.RequestID, e.Duration)
 	}}
+}
+
+func (l *CommandLog) finished(id int64, d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if i, ok := l.pending[id]; ok {
+		l.commands[i].Duration = d
+		delete(l.pending, id)
+	}
 }
 
 // Commands returns the commands recorded so far.
