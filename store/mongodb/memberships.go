@@ -34,8 +34,9 @@ const idChunk = 1000
 // batchSize is how many documents a read of many (members, the resources
 // named by a chunk of ids) receives per round trip: the server's default
 // first batch, 101, would cost a second round trip from the 102nd member
-// of a group on.
-const batchSize = idChunk
+// of a group on. One more than a chunk: FerretDB keeps a cursor open after
+// a full batch, which would cost an empty getMore after a chunk of 1,000.
+const batchSize = idChunk + 1
 
 // AddMembers adds users to a group; members already in it are left as they
 // are. It returns how many were added.
