@@ -67,6 +67,7 @@ func (f *FerretDB) Kill() {
 	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	<-done
+	_ = f.stdin.Close()
 }
 
 // Stop ends the process with SIGTERM (SIGKILL if it does not end in ten
@@ -81,6 +82,7 @@ func (f *FerretDB) Stop() {
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-done:
+		_ = f.stdin.Close()
 	case <-time.After(10 * time.Second):
 		f.Kill()
 	}
