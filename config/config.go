@@ -1,6 +1,9 @@
-// Package config reads the server's settings from flags and environment
-// variables into one validated Config. A flag wins over its environment
-// variable, which wins over the default.
+// Package config reads the server's settings from flags, environment
+// variables and an optional YAML file into one validated Config. A flag
+// wins over its environment variable, which wins over the file, which wins
+// over the default (see file.go). Validate loads the file and checks every
+// setting without touching the network; CheckServe (check.go) also reads
+// the TLS files and asks the OIDC issuer, for the server only.
 package config
 
 import (
@@ -31,6 +34,26 @@ type Config struct {
 	SMTPURL        string // smtp:// or smtps:// server for invitation emails; empty: logged
 	MailFrom       string // sender of invitation emails
 	InvitationTTL  string // how long an accept link works, e.g. 168h or 7d
+
+	ConfigFile     string // YAML file of settings (flag names as keys); empty: none
+	MetricsAddr    string // own listener for /metrics; empty: on Addr
+	TLSCert        string // PEM certificate chain; with TLSKey, serve HTTPS
+	TLSKey         string // PEM private key of TLSCert
+	TrustedProxies string // comma-separated CIDRs whose X-Forwarded-* headers count
+
+	// Admin console sign-in (OpenID Connect).
+	OIDCIssuer       string // issuer URL; its discovery document must answer
+	OIDCClientID     string
+	OIDCClientSecret string
+	OIDCRedirectURL  string // e.g. https://scim.example.com/admin/callback
+
+	ActivityRetention string // how long the activity log is kept, e.g. 90d
+
+	// Filled by Register and load (file.go): where each value came from.
+	fs      *flag.FlagSet
+	lookup  func(string) (string, bool)
+	sources map[string]string // flag name → source
+	loaded  bool
 }
 
 // Setting describes one setting, for flags and the README's table.
@@ -55,13 +78,23 @@ func (c *Config) Settings() []Setting {
 		{"smtp-url", "SCIM_SMTP_URL", "", "SMTP server for invitation emails: smtp://user:password@host:587 (STARTTLS when offered) or smtps://user:password@host:465 (default: emails are written to the log)", &c.SMTPURL, true},
 		{"mail-from", "SCIM_MAIL_FROM", "TimeCamp <no-reply@localhost>", "sender of invitation emails, e.g. \"TimeCamp <no-reply@example.com>\"", &c.MailFrom, false},
 		{"invitation-ttl", "SCIM_INVITATION_TTL", "7d", "how long an invitation link works: a duration such as 7d, 48h or 30m", &c.InvitationTTL, false},
+		{"config", "SCIM_CONFIG", "", "YAML file of settings, keyed by flag name (a flag or variable wins over the file)", &c.ConfigFile, false},
+		{"metrics-addr", "SCIM_METRICS_ADDR", "", "address of a listener of its own for /metrics, e.g. :9090 (default: /metrics on the main address)", &c.MetricsAddr, false},
+		{"tls-cert", "SCIM_TLS_CERT", "", "PEM certificate (chain) file: serve HTTPS; the file is read again when it changes", &c.TLSCert, false},
+		{"tls-key", "SCIM_TLS_KEY", "", "PEM private key file of --tls-cert", &c.TLSKey, false},
+		{"trusted-proxies", "SCIM_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (default: none)", &c.TrustedProxies, false},
+		{"oidc-issuer", "SCIM_OIDC_ISSUER", "", "issuer URL of the OpenID Connect provider administrators sign in to the admin console with, e.g. https://login.microsoftonline.com/TENANT/v2.0 (default: no admin console)", &c.OIDCIssuer, false},
+		{"oidc-client-id", "SCIM_OIDC_CLIENT_ID", "", "the admin console's client id at the OpenID Connect provider", &c.OIDCClientID, false},
+		{"oidc-client-secret", "SCIM_OIDC_CLIENT_SECRET", "", "the admin console's client secret at the OpenID Connect provider (prefer the environment variable)", &c.OIDCClientSecret, true},
+		{"oidc-redirect-url", "SCIM_OIDC_REDIRECT_URL", "", "where the provider sends administrators back (default: {SCIM_BASE_URL}/admin/callback)", &c.OIDCRedirectURL, false},
+		{"activity-retention", "SCIM_ACTIVITY_RETENTION", "90d", "how long the activity log keeps changes and refused requests: a duration such as 90d or 720h", &c.ActivityRetention, false},
 	}
 }
 
 // Register adds the settings' flags to fs, with defaults taken from the
 // environment (lookup is os.LookupEnv outside tests).
 func Register(fs *flag.FlagSet, lookup func(string) (string, bool)) *Config {
-	c := &Config{}
+	c := &Config{fs: fs, lookup: lookup}
 	for _, s := range c.Settings() {
 		def := s.Default
 		if v, ok := lookup(s.Env); ok {
@@ -78,8 +111,13 @@ func Register(fs *flag.FlagSet, lookup func(string) (string, bool)) *Config {
 // FromEnvironment is Register with the process environment.
 func FromEnvironment(fs *flag.FlagSet) *Config { return Register(fs, os.LookupEnv) }
 
-// Validate checks the settings and says what to fix.
+// Validate completes the settings from the config file (those neither a
+// flag nor the environment gave) and checks them all, saying what to fix.
+// It reads no other file and asks no server: see CheckServe.
 func (c *Config) Validate() error {
+	if err := c.load(); err != nil {
+		return err
+	}
 	c.BaseURL = strings.TrimRight(strings.TrimSpace(c.BaseURL), "/")
 	if c.BaseURL != "" {
 		u, err := url.Parse(c.BaseURL)
@@ -111,6 +149,15 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("SCIM_MAIL_FROM must be an email address such as \"TimeCamp <no-reply@example.com>\", got %q", c.MailFrom)
 	}
 	if _, err := c.TTL(); err != nil {
+		return err
+	}
+	if err := validateMongoURI(c.MongoURI); err != nil {
+		return err
+	}
+	if err := c.validateServing(); err != nil {
+		return err
+	}
+	if _, err := c.Retention(); err != nil {
 		return err
 	}
 	return nil

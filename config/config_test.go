@@ -77,14 +77,15 @@ func TestInvitationSettings(t *testing.T) {
 // Secrets given in the environment never show in -h.
 func TestHelpHidesSecrets(t *testing.T) {
 	_, fs := configWith(t, map[string]string{
-		"SCIM_SMTP_URL":        "smtp://u:smtp-secret@mail.test",
-		"SCIM_BOOTSTRAP_TOKEN": "token-secret",
-		"SCIM_MONGODB_URI":     "mongodb://u:db-secret@db.test",
+		"SCIM_SMTP_URL":           "smtp://u:smtp-secret@mail.test",
+		"SCIM_BOOTSTRAP_TOKEN":    "token-secret",
+		"SCIM_MONGODB_URI":        "mongodb://u:db-secret@db.test",
+		"SCIM_OIDC_CLIENT_SECRET": "oidc-secret",
 	})
 	var out bytes.Buffer
 	fs.SetOutput(&out)
 	fs.PrintDefaults()
-	for _, s := range []string{"smtp-secret", "token-secret", "db-secret"} {
+	for _, s := range []string{"smtp-secret", "token-secret", "db-secret", "oidc-secret"} {
 		if strings.Contains(out.String(), s) {
 			t.Errorf("-h shows %s:\n%s", s, out.String())
 		}

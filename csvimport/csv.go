@@ -248,7 +248,7 @@ func (p *parsed) readRow(line int, rec []string, cols map[string]int) *Row {
 	case row.Email == "":
 		p.problem(line, "no email address")
 		bad = true
-	case !validEmail(row.Email):
+	case !ValidEmail(row.Email):
 		p.problem(line, "%q is not an email address", row.Email)
 		bad = true
 	}
@@ -304,9 +304,9 @@ func (p *parsed) readRow(line int, rec []string, cols map[string]int) *Row {
 	return row
 }
 
-// validEmail accepts plain addresses (local@domain.tld): no display name,
+// ValidEmail accepts plain addresses (local@domain.tld): no display name,
 // no quoting, no spaces, a domain with at least one dot.
-func validEmail(s string) bool {
+func ValidEmail(s string) bool {
 	if len(s) > 254 || strings.ContainsAny(s, " \t\r\n\"\\(),:;<>[]") {
 		return false
 	}

@@ -20,6 +20,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/timecamp/timecamp-scim/progress"
 )
 
 // Options configure an import.
@@ -42,8 +44,10 @@ type Options struct {
 type Report struct {
 	File   string
 	DryRun bool
-	// Users is the number of user lines in the file.
+	// Users is the number of user lines in the file; Rows are those lines
+	// as read (the admin console previews them).
 	Users int
+	Rows  []*Row
 	// Problems are what kept the file from being imported: when there is
 	// any, nothing was changed.
 	Problems []Problem
@@ -97,7 +101,7 @@ type run struct {
 	groupOf  map[*Row]*group
 	projects map[string]string // project name or id as written → id
 	userIDs  map[*Row]string   // created users
-	bar      *progressBar
+	bar      *progress.Bar
 }
 
 // Import reads a CSV file and imports it; name is the file's name in the
@@ -109,7 +113,7 @@ func Import(ctx context.Context, name string, src io.Reader, opts Options) (*Rep
 	rep := &Report{File: name, DryRun: opts.DryRun}
 	r := &run{opts: opts, rep: rep, userIDs: map[*Row]string{}}
 	defer func() {
-		r.bar.clear()
+		r.bar.Clear()
 		sortProblems(rep.Problems)
 		sortProblems(rep.Failures)
 		rep.Elapsed = time.Since(start)
@@ -119,7 +123,7 @@ func Import(ctx context.Context, name string, src io.Reader, opts Options) (*Rep
 	}()
 
 	p := parse(src)
-	r.rows, rep.Users, rep.Problems = p.rows, len(p.rows), p.problems
+	r.rows, rep.Users, rep.Rows, rep.Problems = p.rows, len(p.rows), p.rows, p.problems
 	if p.fatal {
 		return rep, nil
 	}
@@ -131,8 +135,10 @@ func Import(ctx context.Context, name string, src io.Reader, opts Options) (*Rep
 	if err := c.discover(ctx); err != nil {
 		return rep, err
 	}
+	// Smaller files are done before a bar would help.
+	const progressMinimum = 500
 	if opts.Progress != nil && len(r.rows) >= progressMinimum {
-		r.bar = &progressBar{w: opts.Progress}
+		r.bar = progress.New(opts.Progress)
 	}
 
 	// Every check against the account, so that all problems show at once.
@@ -175,7 +181,7 @@ func (r *run) failure(line int, format string, args ...any) {
 }
 
 func (r *run) status(format string, args ...any) {
-	r.bar.status(fmt.Sprintf(format, args...))
+	r.bar.Status(fmt.Sprintf(format, args...))
 }
 
 // addressesPerSearch is how many addresses one search looks up. On the
@@ -506,7 +512,7 @@ func (r *run) createUsers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.bar.start("Creating users", len(ops))
+	r.bar.Start("Creating users", len(ops))
 	for _, batch := range list {
 		results, err := bulk(ctx, r.c, batch)
 		if err != nil {
@@ -521,7 +527,7 @@ func (r *run) createUsers(ctx context.Context) error {
 			r.userIDs[row] = res.id()
 			r.rep.CreatedUsers++
 		}
-		r.bar.add(len(batch))
+		r.bar.Add(len(batch))
 	}
 	return nil
 }
@@ -622,7 +628,7 @@ func (r *run) addMembers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.bar.start("Adding users to groups", total)
+	r.bar.Start("Adding users to groups", total)
 	for _, batch := range list {
 		results, err := bulk(ctx, r.c, batch)
 		if err != nil {
@@ -637,7 +643,7 @@ func (r *run) addMembers(ctx context.Context) error {
 					r.failure(row.Line, "%s was created but not added to group %q: %s", row.Email, m.g.path(), res.detail())
 				}
 			}
-			r.bar.add(len(m.rows))
+			r.bar.Add(len(m.rows))
 		}
 	}
 	return nil

@@ -19,7 +19,7 @@ import (
 // cannot hold the whole batch, users are created one by one so that exactly
 // the users that fit are created, in order, as if each had been sent alone.
 func (s *Service) CreateUsers(ctx context.Context, account string, bodies []map[string]any) (created []*store.Resource, errs []error, err error) {
-	err = s.store.Atomic(ctx, func(ctx context.Context) error {
+	err = s.atomic(ctx, func(ctx context.Context) error {
 		created, errs, err = s.createUsers(ctx, account, bodies)
 		return err
 	})
@@ -154,7 +154,7 @@ func (s *Service) createUsers(ctx context.Context, account string, bodies []map[
 	}
 	giveBack(unusedSeats, unusedOutbox)
 	if len(outbox) > len(unusedOutbox) && s.inv.Notify != nil {
-		s.inv.Notify()
+		afterCommit(ctx, s.inv.Notify)
 	}
 	return created, errs, nil
 }

@@ -290,7 +290,7 @@ var errTokenGone = errors.New("directory: invitation replaced")
 // pending, and reports whether it did; the info then says accepted.
 // Otherwise the info says why not (accepted already, expired, revoked).
 func (s *Service) AcceptInvitation(ctx context.Context, token string) (info *InvitationInfo, accepted bool, err error) {
-	err = s.store.Atomic(ctx, func(ctx context.Context) error {
+	err = s.atomic(ctx, func(ctx context.Context) error {
 		info, accepted, err = s.acceptInvitation(ctx, token)
 		return err
 	})
@@ -346,7 +346,7 @@ func (s *Service) ExpireInvitations(ctx context.Context, limit int) (int, error)
 	}
 	n := 0
 	for _, ref := range refs {
-		err := s.store.Atomic(ctx, func(ctx context.Context) error {
+		err := s.atomic(ctx, func(ctx context.Context) error {
 			_, err := s.update(ctx, ref.Account, schemas.User, ref.ID, "", func(acct *store.Account, cur *store.Resource) (*change, error) {
 				next := *cur
 				next.Attributes = schemas.CopyAttributes(cur.Attributes)

@@ -286,7 +286,7 @@ func (s *Service) expandMemberships(ctx context.Context, rs []*store.Resource, w
 	for _, l := range links {
 		otherIDs = append(otherIDs, l...)
 	}
-	names, err := s.store.Names(ctx, other, account, dedupe(otherIDs), "displayName", "userName")
+	names, err := s.store.DisplayNames(ctx, other, account, dedupe(otherIDs))
 	if err != nil {
 		return err
 	}
@@ -294,7 +294,7 @@ func (s *Service) expandMemberships(ctx context.Context, rs []*store.Resource, w
 		list := []any{}
 		for _, id := range links[r.ID] {
 			el := map[string]any{"value": id}
-			if n := displayOf(names[id]); n != "" {
+			if n := names[id]; n != "" {
 				el["display"] = n
 			}
 			if rt == schemas.Group {
@@ -322,29 +322,20 @@ func (s *Service) expandProjectNames(ctx context.Context, rs []*store.Resource) 
 	if len(ids) == 0 {
 		return nil
 	}
-	names, err := s.store.Names(ctx, schemas.Project, rs[0].Account, dedupe(ids), "displayName")
+	names, err := s.store.DisplayNames(ctx, schemas.Project, rs[0].Account, dedupe(ids))
 	if err != nil {
 		return err
 	}
 	for _, r := range rs {
 		for _, el := range asList(extension(r.Attributes, schemas.TimeCampUserURN)["projects"]) {
 			if m, ok := el.(map[string]any); ok {
-				if n := displayOf(names[str(m["value"])]); n != "" {
+				if n := names[str(m["value"])]; n != "" {
 					m["display"] = n
 				}
 			}
 		}
 	}
 	return nil
-}
-
-func displayOf(attrs map[string]any) string {
-	for _, k := range []string{"displayName", "userName"} {
-		if s, ok := attrs[k].(string); ok && s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 func dedupe(ids []string) []string {

@@ -176,7 +176,7 @@ func (s *Service) changeOf(ctx context.Context, acct *store.Account, cur, next *
 
 // Delete removes a resource and what hangs on it.
 func (s *Service) Delete(ctx context.Context, account string, rt *schemas.ResourceType, id, ifMatch string) error {
-	return s.store.Atomic(ctx, func(ctx context.Context) error { return s.delete(ctx, account, rt, id, ifMatch) })
+	return s.atomic(ctx, func(ctx context.Context) error { return s.delete(ctx, account, rt, id, ifMatch) })
 }
 
 func (s *Service) delete(ctx context.Context, account string, rt *schemas.ResourceType, id, ifMatch string) error {
@@ -288,7 +288,7 @@ func (s *Service) commit(ctx context.Context, account, id string, c *change, wri
 		}
 	}
 	if c.outbox != nil && s.inv.Notify != nil {
-		s.inv.Notify()
+		afterCommit(ctx, s.inv.Notify)
 	}
 	if c.seats < 0 {
 		if err := s.store.AdjustSeats(ctx, account, c.seats); err != nil {
@@ -425,10 +425,40 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// atomically runs a directory operation in store.Atomic.
+// atomic runs a directory operation in store.Atomic, and then what the
+// operation left for after its commit (see afterCommit).
+func (s *Service) atomic(ctx context.Context, fn func(context.Context) error) error {
+	if _, nested := ctx.Value(afterCommitKey{}).(*[]func()); nested {
+		return fn(ctx)
+	}
+	var after []func()
+	err := s.store.Atomic(context.WithValue(ctx, afterCommitKey{}, &after), fn)
+	if err != nil {
+		return err
+	}
+	for _, f := range after {
+		f()
+	}
+	return nil
+}
+
+type afterCommitKey struct{}
+
+// afterCommit runs f once the operation's writes are committed (at once
+// outside an operation): waking the invitation worker earlier would let it
+// look for an email not committed yet.
+func afterCommit(ctx context.Context, f func()) {
+	if after, ok := ctx.Value(afterCommitKey{}).(*[]func()); ok {
+		*after = append(*after, f)
+		return
+	}
+	f()
+}
+
+// atomically is atomic for an operation with a result.
 func atomically[T any](ctx context.Context, s *Service, fn func(context.Context) (T, error)) (T, error) {
 	var out T
-	err := s.store.Atomic(ctx, func(ctx context.Context) error {
+	err := s.atomic(ctx, func(ctx context.Context) error {
 		var err error
 		out, err = fn(ctx)
 		return err

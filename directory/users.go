@@ -176,7 +176,7 @@ func countsTowardSeats(u *store.Resource) bool {
 // active and have the administrator role of their own (see
 // mayClaimOwnership).
 func (s *Service) TransferOwner(ctx context.Context, account, userID string) error {
-	return s.store.Atomic(ctx, func(ctx context.Context) error { return s.transferOwner(ctx, account, userID) })
+	return s.atomic(ctx, func(ctx context.Context) error { return s.transferOwner(ctx, account, userID) })
 }
 
 func (s *Service) transferOwner(ctx context.Context, account, userID string) error {

@@ -72,7 +72,14 @@ func startServer(t *testing.T, extra ...string) *server {
 
 func (s *server) start() {
 	s.t.Helper()
-	s.addr = freeAddr(s.t)
+	s.startAt(freeAddr(s.t))
+}
+
+// startAt starts "serve" on addr (a port chosen before, when another
+// program must know it first).
+func (s *server) startAt(addr string) {
+	s.t.Helper()
+	s.addr = addr
 	s.logs = &bytes.Buffer{}
 	s.cmd = exec.Command(binary, "serve")
 	s.cmd.Env = append(os.Environ(),

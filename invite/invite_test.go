@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -20,11 +21,14 @@ import (
 	"github.com/timecamp/timecamp-scim/invite"
 	"github.com/timecamp/timecamp-scim/mail"
 	"github.com/timecamp/timecamp-scim/mail/mailtest"
+	"github.com/timecamp/timecamp-scim/metrics"
+	"github.com/timecamp/timecamp-scim/metrics/metricstest"
 	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/scim"
 	"github.com/timecamp/timecamp-scim/scim/scimtest"
 	"github.com/timecamp/timecamp-scim/store"
 	"github.com/timecamp/timecamp-scim/store/storetest"
+	"github.com/timecamp/timecamp-scim/transport"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
@@ -524,6 +528,38 @@ func TestAcceptRefusesCrossSiteRequests(t *testing.T) {
 	}
 }
 
+// Behind a reverse proxy that terminates TLS, the accept form's Origin is
+// https://host: the form is accepted when the proxy is trusted to say so
+// (X-Forwarded-Proto), and refused when anyone could have said it.
+func TestAcceptBehindTrustedProxy(t *testing.T) {
+	e := newEnv(t)
+	e.createUser(t, "proxied@acme.test", nil)
+	link := e.smtp.WaitFor(t, "proxied@acme.test", 1, 10*time.Second)[0].Link()
+	secret, err := e.st.Secret(context.Background(), "invitation-form")
+	if err != nil {
+		t.Fatal(err)
+	}
+	behind := func(trusted ...netip.Prefix) *url.URL {
+		pages := &invite.Pages{Directory: e.dir, Secret: secret, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		hs := httptest.NewServer(scim.New(e.dir, scim.Options{Proxies: transport.NewProxies(trusted), Logger: pages.Logger}).Handler(pages.Routes))
+		t.Cleanup(hs.Close)
+		u, _ := url.Parse(link)
+		base, _ := url.Parse(hs.URL)
+		u.Host = base.Host
+		return u
+	}
+	untrusted := behind()
+	ft := get(t, untrusted.String()).formToken(t)
+	origin := "Origin: https://" + untrusted.Host
+	if p := post(t, untrusted.String(), ft, origin, "X-Forwarded-Proto: https"); p.status != http.StatusForbidden {
+		t.Fatalf("X-Forwarded-Proto from an untrusted peer was believed: %d", p.status)
+	}
+	trusted := behind(netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
+	if p := post(t, trusted.String(), ft, "Origin: https://"+trusted.Host, "X-Forwarded-Proto: https"); p.status != http.StatusOK {
+		t.Fatalf("behind a trusted proxy: %d %s", p.status, p.body)
+	}
+}
+
 // An email whose first delivery fails (SMTP server down) is delivered once
 // the server is back, exactly once.
 func TestDeliveryRetriedUntilSMTPServerIsBack(t *testing.T) {
@@ -534,6 +570,10 @@ func TestDeliveryRetriedUntilSMTPServerIsBack(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now
 	e := newEnv(t, envOptions{smtpAddr: addr})
+	emails := func(result string) float64 {
+		return metricstest.Value(t, "timecamp_scim_invitation_emails_total", map[string]string{"result": result})
+	}
+	failedBefore, sentBefore := emails(metrics.EmailFailed), emails(metrics.EmailSent)
 	u := e.createUser(t, "patient@acme.test", nil)
 	stored, err := e.st.Get(context.Background(), schemas.User, e.acct.ID, u.Str("id"))
 	if err != nil {
@@ -554,6 +594,9 @@ func TestDeliveryRetriedUntilSMTPServerIsBack(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "will retry") {
 		t.Fatalf("the failed attempts were not logged:\n%s", e.logs)
+	}
+	if failed, sent := emails(metrics.EmailFailed)-failedBefore, emails(metrics.EmailSent)-sentBefore; failed < 2 || sent != 1 {
+		t.Fatalf("metrics: %v failed (want at least 2), %v sent (want 1)", failed, sent)
 	}
 	if link := smtp.Messages()[0].Link(); accept(t, link).status != http.StatusOK {
 		t.Fatal("the delivered link does not work")

@@ -16,6 +16,7 @@ import (
 	"github.com/timecamp/timecamp-scim/directory"
 	"github.com/timecamp/timecamp-scim/failure"
 	"github.com/timecamp/timecamp-scim/store"
+	"github.com/timecamp/timecamp-scim/transport"
 )
 
 // Pages serves the accept page: GET /invitations/{token} shows the
@@ -108,11 +109,8 @@ func (p *Pages) sameSite(r *http.Request) bool {
 	if origin == "null" {
 		return false
 	}
-	scheme := "http"
-	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
-		scheme = "https"
-	}
-	if strings.EqualFold(origin, scheme+"://"+r.Host) {
+	// The scheme a trusted proxy reports, else the connection's.
+	if strings.EqualFold(origin, transport.Scheme(r)+"://"+r.Host) {
 		return true
 	}
 	if u, err := url.Parse(p.BaseURL); err == nil && u.Host != "" && strings.EqualFold(origin, u.Scheme+"://"+u.Host) {

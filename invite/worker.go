@@ -26,6 +26,7 @@ import (
 	"github.com/timecamp/timecamp-scim/directory"
 	"github.com/timecamp/timecamp-scim/failure"
 	imail "github.com/timecamp/timecamp-scim/mail"
+	"github.com/timecamp/timecamp-scim/metrics"
 	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/store"
 )
@@ -208,6 +209,7 @@ func (w *Worker) handle(ctx context.Context, e *store.OutboxEntry) (bool, error)
 	to := recipient(u.Attributes)
 	if to == "" {
 		log.Warn("invitation email not sent: the user has no email address (emails, or a userName that is one)")
+		metrics.InvitationEmail(metrics.EmailUndeliverable)
 		return false, finish(w.Store.FailOutbox(ctx, e, "no email address"))
 	}
 	msg, err := w.message(acct, u, inv, to, e)
@@ -218,10 +220,12 @@ func (w *Worker) handle(ctx context.Context, e *store.OutboxEntry) (bool, error)
 		if ctx.Err() != nil {
 			return false, ctx.Err()
 		}
+		metrics.InvitationEmail(metrics.EmailFailed)
 		delay := w.backoff(e.Attempts)
 		log.Warn("invitation email not delivered; will retry", "attempt", e.Attempts+1, "retry_in", delay.Round(time.Millisecond).String(), "error", err)
 		return false, finish(w.Store.RetryOutbox(ctx, e, now.Add(delay), err.Error()))
 	}
+	metrics.InvitationEmail(metrics.EmailSent)
 	if err := w.Store.MarkOutboxSent(ctx, e); err != nil {
 		return true, finish(err)
 	}

@@ -16,19 +16,24 @@ type accountKey struct{}
 // within that account only.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if accountOf(r.Context()) != nil {
+			next.ServeHTTP(w, r) // served in process (InProcessClient)
+			return
+		}
 		token, ok := bearerToken(r.Header.Get("Authorization"))
 		if !ok {
 			s.writeError(w, r, failure.Unauthorizedf("send the SCIM token as \"Authorization: Bearer <token>\""))
 			return
 		}
-		acct, err := s.store.Authenticate(r.Context(), token)
+		acct, tok, err := s.store.Authenticate(r.Context(), token)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
-			info.account = acct.ID
+			info.account, info.token = acct.ID, tok
 		}
+		s.noteTokenUse(r.Context(), tok)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), accountKey{}, acct)))
 	})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/timecamp/timecamp-scim/directory"
 	"github.com/timecamp/timecamp-scim/failure"
+	"github.com/timecamp/timecamp-scim/metrics"
 	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/store"
 )
@@ -77,6 +78,8 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	results := make([]any, len(run.ops))
 	for i, op := range run.ops {
 		results[i] = op.result
+		status, _ := strconv.Atoi(str(op.result["status"]))
+		metrics.BulkOperation(op.method, status)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"schemas":    []string{schemas.BulkResponseURN},

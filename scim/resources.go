@@ -409,6 +409,9 @@ func decodeObject(r *http.Request) (map[string]any, error) {
 	if !ok {
 		return nil, failure.InvalidSyntax("the request body must be a JSON object")
 	}
+	if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
+		info.body = m // for the activity log
+	}
 	return m, nil
 }
 

@@ -21,6 +21,8 @@ import (
 	"github.com/timecamp/timecamp-scim/failure"
 	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/store"
+	"github.com/timecamp/timecamp-scim/tracing"
+	"github.com/timecamp/timecamp-scim/transport"
 )
 
 // Prefix is where the SCIM API is mounted.
@@ -41,6 +43,12 @@ type Options struct {
 	// path), used in meta.location. Empty: taken from each request.
 	BaseURL string
 	Logger  *slog.Logger
+	// Proxies are the reverse proxies whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed; nil believes no one.
+	Proxies *transport.Proxies
+	// Activity, when set, receives the activity log entries of each
+	// request (see activity.go).
+	Activity ActivityFunc
 }
 
 // Server serves the SCIM API.
@@ -49,6 +57,10 @@ type Server struct {
 	store   store.Store
 	baseURL string
 	log     *slog.Logger
+	proxies *transport.Proxies
+	// activity receives the activity log (Options.Activity).
+	activity ActivityFunc
+	inProcessState
 }
 
 // New returns a server over the directory service.
@@ -57,7 +69,7 @@ func New(dir *directory.Service, opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{dir: dir, store: dir.Store(), baseURL: strings.TrimRight(opts.BaseURL, "/"), log: log}
+	return &Server{dir: dir, store: dir.Store(), baseURL: strings.TrimRight(opts.BaseURL, "/"), log: log, proxies: opts.Proxies, activity: opts.Activity}
 }
 
 // Routes mounts the SCIM API (and the health checks) on a router.
@@ -66,7 +78,7 @@ func (s *Server) Routes(r *mux.Router) {
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 
 	api := r.PathPrefix(Prefix).Subrouter()
-	api.Use(s.authenticate)
+	api.Use(s.authenticate, s.recordActivity)
 	api.HandleFunc("/ServiceProviderConfig", s.serviceProviderConfig).Methods(http.MethodGet)
 	api.HandleFunc("/ResourceTypes", s.resourceTypes).Methods(http.MethodGet)
 	api.HandleFunc("/ResourceTypes/{name}", s.resourceType).Methods(http.MethodGet)
@@ -165,9 +177,11 @@ func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.H
 }
 
 // Handler returns the complete HTTP handler with the server's middleware:
-// request ids, access logs, panic recovery and tolerant paths.
+// request ids, access logs, metrics, traces, panic recovery and tolerant
+// paths.
 func (s *Server) Handler(extra ...func(*mux.Router)) http.Handler {
 	r := mux.NewRouter()
+	r.Use(recordRoute)
 	s.Routes(r)
 	for _, f := range extra {
 		f(r)
@@ -178,9 +192,11 @@ func (s *Server) Handler(extra ...func(*mux.Router)) http.Handler {
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := newRequestID()
+		r = s.proxies.Resolve(r)
+		id := requestIDFrom(r.Header.Get("X-Request-Id"))
 		info := &requestInfo{id: id}
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
+		ctx, span := tracing.StartRequest(ctx, r)
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
 		// Clients differ on a trailing slash ("/Users/"): both mean the same.
@@ -196,8 +212,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 					s.writeError(rec, r, fmt.Errorf("panic: %v", p))
 				}
 			}
-			s.log.InfoContext(ctx, "request", "request_id", id, "method", r.Method, "path", loggedPath(r.URL.Path),
-				"status", rec.status, "duration_ms", time.Since(start).Milliseconds(), "account", info.account)
+			took := time.Since(start)
+			observe(span, r.Method, info, rec.status, took)
+			s.log.InfoContext(ctx, "request", accessLog(r, info, rec.status, took)...)
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -231,10 +248,16 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 }
 
 // requestInfo is what the access log reports about a request; handlers
-// fill it in as they learn (the account once authenticated).
+// fill it in as they learn (the account once authenticated, the route
+// template once routed).
 type requestInfo struct {
 	id      string
 	account string
+	route   string
+	// token authenticated the request; body is its decoded JSON body
+	// (for the activity log).
+	token *store.Token
+	body  map[string]any
 }
 
 type requestInfoKey struct{}
@@ -273,12 +296,6 @@ func (s *Server) base(r *http.Request) string {
 	if s.baseURL != "" {
 		return s.baseURL + Prefix
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
-		scheme = p
-	}
-	return scheme + "://" + r.Host + Prefix
+	// The scheme a trusted proxy reports, else the connection's.
+	return transport.Scheme(r) + "://" + r.Host + Prefix
 }

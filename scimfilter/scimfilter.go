@@ -28,6 +28,9 @@ func Parse(s string) (filter.Expression, error) {
 	if s == "" {
 		return nil, failure.InvalidFilter("the filter is empty")
 	}
+	if e, ok := parseEquality(s); ok {
+		return e, nil
+	}
 	text, cut := cutValuePaths(s)
 	e, err := filter.ParseFilter([]byte(text))
 	if err == nil && len(cut) > 0 {

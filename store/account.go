@@ -96,6 +96,9 @@ type Token struct {
 	Name    string    `bson:"name"`
 	Hash    string    `bson:"hash"`
 	Created time.Time `bson:"created"`
+	// LastUsed is when a request last authenticated with the token
+	// (recorded at most once a minute; zero: never).
+	LastUsed time.Time `bson:"lastUsed,omitempty"`
 }
 
 // tokenPrefix marks the server's secrets so that secret scanners and people

@@ -76,3 +76,14 @@ func UsesSeat(r *Resource) bool {
 	tc, _ := r.Attributes[schemas.TimeCampUserURN].(map[string]any)
 	return tc[SeatField] == true
 }
+
+// DisplayName is how a resource is named where another refers to it: its
+// displayName, or else its userName ("" when it has neither).
+func DisplayName(attrs map[string]any) string {
+	for _, k := range []string{"displayName", "userName"} {
+		if s, ok := attrs[k].(string); ok && s != "" {
+			return s
+		}
+	}
+	return ""
+}

@@ -39,6 +39,9 @@ type Store interface {
 	Seats
 	Invitations
 	Outbox
+	Copying
+	Sessions
+	ActivityLog
 
 	// Atomic runs fn so that the store writes it makes through ctx are
 	// applied all together or not at all, where the database can: the
@@ -87,8 +90,12 @@ type Tokens interface {
 	Tokens(ctx context.Context, accountID string) ([]Token, error)
 	// RevokeToken deletes a token of an account; it stops working at once.
 	RevokeToken(ctx context.Context, accountID, tokenID string) error
-	// Authenticate returns the account a bearer token belongs to.
-	Authenticate(ctx context.Context, secret string) (*Account, error)
+	// Authenticate returns the account a bearer token belongs to, and
+	// the token (without its secret).
+	Authenticate(ctx context.Context, secret string) (*Account, *Token, error)
+	// TouchToken records that the account's token was used at t (callers
+	// throttle it: the SCIM layer writes at most once a minute per token).
+	TouchToken(ctx context.Context, account, id string, t time.Time) error
 }
 
 // Resources keeps the SCIM resources (users, groups, projects).
@@ -107,9 +114,10 @@ type Resources interface {
 	GetMany(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) ([]*Resource, error)
 	// Existing returns which of the ids are resources of the account.
 	Existing(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) (map[string]bool, error)
-	// Names returns, for each of the ids that is a resource of the
-	// account, the values of the named top-level attributes.
-	Names(ctx context.Context, rt *schemas.ResourceType, account string, ids []string, attrs ...string) (map[string]map[string]any, error)
+	// DisplayNames returns the display name (see DisplayName) of each of
+	// the ids that is a resource of the account, for the "display"
+	// sub-attribute of references to it.
+	DisplayNames(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) (map[string]string, error)
 	// All returns every resource of a kind in the account, in creation
 	// order. Only for small collections (the group tree).
 	All(ctx context.Context, rt *schemas.ResourceType, account string) ([]*Resource, error)
@@ -235,6 +243,9 @@ type Outbox interface {
 	// PurgeOutbox deletes the entries that left the queue before t and
 	// returns how many it deleted.
 	PurgeOutbox(ctx context.Context, t time.Time) (int, error)
+	// OutboxDepth counts the entries still to send (queued or to be
+	// retried), for the metrics.
+	OutboxDepth(ctx context.Context) (int, error)
 }
 
 // Query selects a page of resources of one account.

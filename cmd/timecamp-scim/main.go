@@ -5,9 +5,11 @@
 //	timecamp-scim accounts create|list|show
 //	timecamp-scim tokens create|list|revoke
 //	timecamp-scim import users.csv --url URL   import people from CSV (SCIM Bulk client)
+//	timecamp-scim config print|check    the effective configuration, or check it
 //
-// Every command reads the same settings (flags or SCIM_* environment
-// variables); run "timecamp-scim serve -h" to list them.
+// Every command reads the same settings (flags, SCIM_* environment
+// variables or a YAML config file); run "timecamp-scim serve -h" to list
+// them.
 package main
 
 import (
@@ -36,9 +38,16 @@ Usage:
   timecamp-scim tokens revoke --account ACCOUNT TOKEN_ID   revoke a token
   timecamp-scim import FILE.csv --url URL [--dry-run]      import people from a CSV file through
                                                            the SCIM API (token in $SCIM_TOKEN)
+  timecamp-scim store copy --to MONGODB_URI [--to-database NAME]
+                                                           copy everything (the embedded database, or
+                                                           SCIM_MONGODB_URI) to a MongoDB deployment
+  timecamp-scim config print [flags]                       show the effective configuration, where each
+                                                           value came from, secrets redacted
+  timecamp-scim config check [flags]                       check the configuration as serve does at start
 
-ACCOUNT is an account id or name, USER a user id or userName. Settings come from flags or SCIM_*
-environment variables; "timecamp-scim serve -h" lists them.
+ACCOUNT is an account id or name, USER a user id or userName. Settings come from flags, SCIM_*
+environment variables or a YAML file (--config FILE or $SCIM_CONFIG), in that order of precedence;
+"timecamp-scim serve -h" lists them.
 `
 
 func main() {
@@ -77,8 +86,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return accounts(ctx, args[1:], stdout, stderr)
 	case "tokens":
 		return tokens(ctx, args[1:], stdout, stderr)
+	case "store":
+		return storeCommand(ctx, args[1:], stdout, stderr)
 	case "import":
 		return importCSV(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "config":
+		return configCommand(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -2,21 +2,26 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"time"
 
+	"github.com/gorilla/mux"
+
+	"github.com/timecamp/timecamp-scim/admin"
 	"github.com/timecamp/timecamp-scim/config"
 	"github.com/timecamp/timecamp-scim/directory"
 	"github.com/timecamp/timecamp-scim/invite"
 	"github.com/timecamp/timecamp-scim/mail"
+	"github.com/timecamp/timecamp-scim/metrics"
 	"github.com/timecamp/timecamp-scim/scim"
 	"github.com/timecamp/timecamp-scim/store"
+	"github.com/timecamp/timecamp-scim/store/instrumented"
 	"github.com/timecamp/timecamp-scim/store/mongodb"
+	"github.com/timecamp/timecamp-scim/store/sqlite"
+	"github.com/timecamp/timecamp-scim/tracing"
+	"github.com/timecamp/timecamp-scim/transport"
 )
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -29,15 +34,34 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return usageError{err.Error()}
 	}
+	if err := cfg.CheckServe(ctx); err != nil {
+		return err
+	}
 	log := cfg.Logger()
-
-	st, err := openStore(ctx, cfg)
+	stopTracing, err := tracing.Setup(ctx, version(), log)
 	if err != nil {
 		return err
 	}
-	defer st.Close(context.Background())
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(flushCtx); err != nil {
+			log.Warn("flushing traces", "error", err)
+		}
+	}()
+	if tracing.Enabled() {
+		log.Info("sending traces to OpenTelemetry (OTEL_EXPORTER_OTLP_*)")
+	}
+
+	opened, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer opened.Close(context.Background())
+	st := instrumented.New(opened)
+	metrics.SetOutboxDepth(st.OutboxDepth)
 	if cfg.MongoURI == "" {
-		log.Info("using the embedded database (FerretDB, SQLite); set SCIM_MONGODB_URI for production", "data_dir", cfg.DataDir)
+		log.Info("using the embedded database (SQLite); set SCIM_MONGODB_URI to use MongoDB", "data_dir", cfg.DataDir)
 	}
 	if cfg.BootstrapToken != "" {
 		if err := bootstrap(ctx, st, cfg.BootstrapToken); err != nil {
@@ -59,8 +83,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := scim.New(dir, scim.Options{BaseURL: cfg.BaseURL, Logger: log})
-	ln, err := net.Listen("tcp", cfg.Addr)
+	proxies, _ := cfg.Proxies() // checked by Validate
+	activity := scim.NewActivityWriter(st, log)
+	defer activity.Close() // after the listeners shut down (deferred later, runs earlier)
+	srv := scim.New(dir, scim.Options{BaseURL: cfg.BaseURL, Logger: log, Proxies: transport.NewProxies(proxies), Activity: activity.Record})
+	console, err := adminConsole(ctx, cfg, st, dir, srv)
+	if err != nil {
+		return err
+	}
+	routes := []func(*mux.Router){pages.Routes, console.Routes}
+	if cfg.MetricsAddr == "" {
+		routes = append(routes, metricsRoute)
+	}
+	ls, err := listen(cfg, log, srv.Handler(routes...))
 	if err != nil {
 		return err
 	}
@@ -68,28 +103,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	workerDone := make(chan struct{})
 	go func() { defer close(workerDone); worker.Run(workerCtx) }()
 	defer func() { stopWorker(); <-workerDone }()
-	hs := &http.Server{
-		Handler:           srv.Handler(pages.Routes),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		WriteTimeout:      5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-	}
-	log.Info("listening", "addr", ln.Addr().String(), "scim", "/scim/v2")
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
+	retention, _ := cfg.Retention()
+	purgeDone := make(chan struct{})
+	go func() { defer close(purgeDone); admin.RunPurge(workerCtx, st, retention, time.Hour, log) }()
+	defer func() { stopWorker(); <-purgeDone }()
+	if err := ls.wait(ctx); err != nil {
 		return err
-	case <-ctx.Done():
 	}
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return ls.shutdown(shutdownCtx)
 }
 
 // invitations sets up invitation emails: the delivery worker (SMTP, or
@@ -114,13 +138,15 @@ func invitations(ctx context.Context, cfg *config.Config, st store.Store, dir *d
 	return &invite.Pages{Directory: dir, Secret: secret, BaseURL: base, Logger: log}, worker, nil
 }
 
+// openStore opens the configured store: MongoDB when a URI is given, the
+// embedded database in the data folder otherwise. Several processes may
+// open one data folder at once (the management commands next to a
+// running server).
 func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
-	return mongodb.Open(ctx, mongodb.Config{
-		URI:      cfg.MongoURI,
-		Database: cfg.Database,
-		DataDir:  cfg.DataDir,
-		Logger:   cfg.Logger(),
-	})
+	if cfg.MongoURI != "" {
+		return mongodb.Open(ctx, mongodb.Config{URI: cfg.MongoURI, Database: cfg.Database, Logger: cfg.Logger()})
+	}
+	return sqlite.Open(ctx, sqlite.Config{DataDir: cfg.DataDir, Logger: cfg.Logger()})
 }
 
 // recountSeats corrects each account's seat counter from its users (a

@@ -3,6 +3,7 @@ package mongodb
 import (
 	"context"
 	"crypto/subtle"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -124,22 +125,34 @@ func (s *Store) RevokeToken(ctx context.Context, accountID, tokenID string) erro
 	return nil
 }
 
-// Authenticate returns the account a bearer token belongs to.
-func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Account, error) {
+// Authenticate returns the account a bearer token belongs to, and the
+// token.
+func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Account, *store.Token, error) {
 	if secret == "" {
-		return nil, store.ErrTokenMissing
+		return nil, nil, store.ErrTokenMissing
 	}
 	h := store.HashSecret(secret)
 	var t store.Token
 	if err := s.db.Collection(collTokens).FindOne(ctx, bson.M{"hash": h}).Decode(&t); err != nil {
 		if isNotFound(err) {
-			return nil, store.ErrTokenInvalid
+			return nil, nil, store.ErrTokenInvalid
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	// The lookup is by hash; compare again in constant time for good measure.
 	if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(h)) != 1 {
-		return nil, store.ErrTokenInvalid
+		return nil, nil, store.ErrTokenInvalid
 	}
-	return s.Account(ctx, t.Account)
+	a, err := s.Account(ctx, t.Account)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, &t, nil
+}
+
+// TouchToken records that the account's token was used at t.
+func (s *Store) TouchToken(ctx context.Context, account, id string, t time.Time) error {
+	_, err := s.db.Collection(collTokens).UpdateOne(ctx, bson.D{{Key: "account", Value: account}, {Key: "_id", Value: id}},
+		bson.M{"$set": bson.M{"lastUsed": store.Millis(t)}})
+	return err
 }

@@ -22,3 +22,12 @@ func TestFindEquivalence(t *testing.T) {
 	t.Parallel()
 	storetest.RunEquivalence(t, newStore)
 }
+
+// TestCopy copies between MongoDB and the embedded store, both ways, as
+// "timecamp-scim store copy" does.
+func TestCopy(t *testing.T) {
+	sqlite := func(t *testing.T) store.Store { return storetest.NewSQLite(t) }
+	t.Run("embedded to MongoDB", func(t *testing.T) { storetest.RunCopy(t, sqlite, newStore) })
+	t.Run("MongoDB to MongoDB", func(t *testing.T) { storetest.RunCopy(t, newStore, newStore) })
+	t.Run("MongoDB to embedded", func(t *testing.T) { storetest.RunCopy(t, newStore, sqlite) })
+}

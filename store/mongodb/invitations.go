@@ -312,3 +312,9 @@ func (s *Store) Secret(ctx context.Context, name string) ([]byte, error) {
 	}
 	return nil, errors.New("store: could not create secret " + name)
 }
+
+// OutboxDepth counts the entries still to send.
+func (s *Store) OutboxDepth(ctx context.Context) (int, error) {
+	n, err := s.outbox().CountDocuments(ctx, bson.M{"state": store.OutboxPending})
+	return int(n), err
+}

@@ -314,19 +314,12 @@ func (s *Store) Existing(ctx context.Context, rt *schemas.ResourceType, account 
 	return found, err
 }
 
-// Names returns, for each of the ids that is a resource of the account, the
-// values of the named top-level attributes (for display names).
-func (s *Store) Names(ctx context.Context, rt *schemas.ResourceType, account string, ids []string, attrs ...string) (map[string]map[string]any, error) {
-	out := map[string]map[string]any{}
-	proj := bson.M{"_id": 1}
-	for _, a := range attrs {
-		if e, ok := rt.Extension(a); ok {
-			a = storageKey(e.Schema.ID)
-		}
-		proj["a."+a] = 1
-	}
-	err := s.eachByID(ctx, rt, account, ids, proj, func(d *document) error {
-		out[d.ID] = decodeAttributes(rt, d.A)
+// DisplayNames returns the display name of each of the ids that is a
+// resource of the account.
+func (s *Store) DisplayNames(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	err := s.eachByID(ctx, rt, account, ids, bson.M{"_id": 1, "a.displayName": 1, "a.userName": 1}, func(d *document) error {
+		out[d.ID] = store.DisplayName(decodeAttributes(rt, d.A))
 		return nil
 	})
 	return out, err

@@ -227,7 +227,7 @@ func Indexes() []Index {
 	for _, name := range []string{"User", "Group", "Project"} {
 		ixs = append(ixs, kinds[name].indexes()...)
 	}
-	return ixs
+	return append(append(ixs, sessionIndexes()...), activityIndexes()...)
 }
 
 // ScopedCollections returns the collections whose documents belong to one

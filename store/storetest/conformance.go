@@ -43,6 +43,9 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentReplace", testConcurrentReplace},
 		{"ConcurrentAddMembers", testConcurrentAddMembers},
 		{"Outbox", testOutbox},
+		{"Sessions", testSessions},
+		{"Activity", testActivity},
+		{"TokenUsage", testTokenUsage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })
@@ -278,14 +281,14 @@ func testTokens(t *testing.T, s store.Store) {
 
 	authAs := func(secret, want string) {
 		t.Helper()
-		acc, err := s.Authenticate(bg, secret)
+		acc, _, err := s.Authenticate(bg, secret)
 		if err != nil || acc.ID != want {
 			t.Fatalf("Authenticate = %+v, %v; want account %s", acc, err, want)
 		}
 	}
 	refused := func(what, secret string) {
 		t.Helper()
-		_, err := s.Authenticate(bg, secret)
+		_, _, err := s.Authenticate(bg, secret)
 		wantKind(t, "Authenticate("+what+")", err, failure.Unauthorized, "")
 	}
 	authAs(secretA, a.ID)
@@ -350,16 +353,16 @@ func testPutToken(t *testing.T, s store.Store) {
 	if n != 1 {
 		t.Fatalf("%d tokens named bootstrap after putting the same secret twice", n)
 	}
-	if acc, err := s.Authenticate(bg, s1); err != nil || acc.ID != a.ID {
+	if acc, _, err := s.Authenticate(bg, s1); err != nil || acc.ID != a.ID {
 		t.Fatalf("Authenticate(s1) = %v, %v", acc, err)
 	}
 	if err := s.PutToken(bg, a.ID, "bootstrap", s2); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Authenticate(bg, s1); !failure.Is(err, failure.Unauthorized) {
+	if _, _, err := s.Authenticate(bg, s1); !failure.Is(err, failure.Unauthorized) {
 		t.Fatalf("the replaced secret still authenticates: %v", err)
 	}
-	if acc, err := s.Authenticate(bg, s2); err != nil || acc.ID != a.ID {
+	if acc, _, err := s.Authenticate(bg, s2); err != nil || acc.ID != a.ID {
 		t.Fatalf("Authenticate(s2) = %v, %v", acc, err)
 	}
 	if n, id2 := countNamed(a.ID, "bootstrap"); n != 1 || id2 != id1 {
@@ -369,10 +372,10 @@ func testPutToken(t *testing.T, s store.Store) {
 	if err := s.PutToken(bg, b.ID, "bootstrap", s3); err != nil {
 		t.Fatal(err)
 	}
-	if acc, err := s.Authenticate(bg, s3); err != nil || acc.ID != b.ID {
+	if acc, _, err := s.Authenticate(bg, s3); err != nil || acc.ID != b.ID {
 		t.Fatalf("Authenticate(s3) = %v, %v", acc, err)
 	}
-	if acc, err := s.Authenticate(bg, s2); err != nil || acc.ID != a.ID {
+	if acc, _, err := s.Authenticate(bg, s2); err != nil || acc.ID != a.ID {
 		t.Fatalf("Authenticate(s2) after B's put = %v, %v", acc, err)
 	}
 	wantKind(t, "PutToken(empty)", s.PutToken(bg, a.ID, "bootstrap", ""), failure.Invalid, "")
@@ -472,9 +475,9 @@ func testResourceVersions(t *testing.T, s store.Store) {
 	if err != nil || !reflect.DeepEqual(ex, map[string]bool{g1.ID: true, g2.ID: true}) {
 		t.Fatalf("Existing = %v, %v", ex, err)
 	}
-	names, err := s.Names(bg, schemas.Group, acc.ID, []string{g1.ID, "nope"}, "displayName")
-	if err != nil || len(names) != 1 || names[g1.ID]["displayName"] != "Group One" {
-		t.Fatalf("Names = %v, %v", names, err)
+	names, err := s.DisplayNames(bg, schemas.Group, acc.ID, []string{g1.ID, "nope"})
+	if err != nil || len(names) != 1 || names[g1.ID] != "Group One" {
+		t.Fatalf("DisplayNames = %v, %v", names, err)
 	}
 }
 
@@ -611,8 +614,8 @@ func testAccountScoping(t *testing.T, s store.Store) {
 	if ex, _ := s.Existing(bg, schemas.User, b.ID, []string{u.ID}); len(ex) != 0 {
 		t.Fatalf("Existing in B = %v", ex)
 	}
-	if n, _ := s.Names(bg, schemas.User, b.ID, []string{u.ID}, "userName"); len(n) != 0 {
-		t.Fatalf("Names in B = %v", n)
+	if n, _ := s.DisplayNames(bg, schemas.User, b.ID, []string{u.ID}); len(n) != 0 {
+		t.Fatalf("DisplayNames in B = %v", n)
 	}
 	// Memberships are scoped as well.
 	if m, _ := s.Members(bg, b.ID, g.ID); len(m) != 0 {
@@ -1077,13 +1080,22 @@ func testRoundTrip(t *testing.T, s store.Store) {
 	got["userName"] = orig["userName"]
 	same("Get after InsertMany", got)
 
-	names, err := s.Names(bg, schemas.User, acc.ID, []string{u.ID}, "displayName", schemas.EnterpriseUserURN)
+	names, err := s.DisplayNames(bg, schemas.User, acc.ID, []string{u.ID, many.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"displayName": orig["displayName"], schemas.EnterpriseUserURN: orig[schemas.EnterpriseUserURN]}
-	if !reflect.DeepEqual(names[u.ID], want) {
-		t.Fatalf("Names = %#v, want %#v", names[u.ID], want)
+	want := map[string]string{u.ID: orig["displayName"].(string), many.ID: orig["displayName"].(string)}
+	if !reflect.DeepEqual(names, want) {
+		t.Fatalf("DisplayNames = %#v, want %#v", names, want)
+	}
+	// Without a displayName, the userName names a user.
+	next = *mustGet(t, s, schemas.User, acc.ID, many.ID)
+	delete(next.Attributes, "displayName")
+	if err := s.Replace(bg, &next, next.Version); err != nil {
+		t.Fatal(err)
+	}
+	if names, err := s.DisplayNames(bg, schemas.User, acc.ID, []string{many.ID}); err != nil || names[many.ID] != "second" {
+		t.Fatalf("DisplayNames without a displayName = %v, %v; want the userName", names, err)
 	}
 }
 

@@ -14,12 +14,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/timecamp/timecamp-scim/store"
 	"github.com/timecamp/timecamp-scim/store/mongodb"
+	"github.com/timecamp/timecamp-scim/store/sqlite"
 )
 
 var shared struct {
@@ -65,10 +67,42 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
+// Kind is the store the tests of the server run on: SCIM_TEST_STORE,
+// "sqlite" (the embedded store, the default) or "mongodb".
+func Kind() string {
+	if k := os.Getenv("SCIM_TEST_STORE"); k != "" {
+		return k
+	}
+	return "sqlite"
+}
+
 // New returns a store on a fresh database, of the kind the tests run on.
 func New(t testing.TB) store.Store {
 	t.Helper()
-	return NewMongo(t)
+	switch Kind() {
+	case "sqlite":
+		return NewSQLite(t)
+	case "mongodb":
+		return NewMongo(t)
+	}
+	t.Fatalf("SCIM_TEST_STORE=%q: want sqlite or mongodb", Kind())
+	return nil
+}
+
+// NewSQLite returns an embedded store in a fresh data folder.
+func NewSQLite(t testing.TB) *sqlite.Store {
+	t.Helper()
+	return openSQLite(t, t.TempDir())
+}
+
+func openSQLite(t testing.TB, dir string) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), sqlite.Config{DataDir: dir})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	return st
 }
 
 // NewMongo returns a MongoDB store on a fresh database of the test server.
@@ -124,6 +158,8 @@ func Reopen(t testing.TB, st store.Store) store.Store {
 	case *mongodb.Store:
 		st, _ := openMongo(t, s.URI(), s.DatabaseName(), false)
 		return st
+	case *sqlite.Store:
+		return openSQLite(t, filepath.Dir(s.Path()))
 	}
 	t.Fatalf("storetest: cannot reopen a %T", st)
 	return nil

@@ -1,4 +1,4 @@
-package csvimport
+package progress
 
 import (
 	"bytes"
@@ -8,12 +8,12 @@ import (
 
 func TestProgressBar(t *testing.T) {
 	var w bytes.Buffer
-	b := &progressBar{w: &w}
-	b.status("Checking 5000 addresses…")
-	b.start("Creating users", 5000)
-	b.add(1000)
-	b.add(4000)
-	b.clear()
+	b := New(&w)
+	b.Status("Checking 5000 addresses…")
+	b.Start("Creating users", 5000)
+	b.Add(1000)
+	b.Add(4000)
+	b.Clear()
 	frames := strings.Split(w.String(), "\r")[1:]
 	want := []string{
 		"Checking 5000 addresses…",
@@ -30,8 +30,8 @@ func TestProgressBar(t *testing.T) {
 		t.Errorf("the bar is not cleared: %q", w.String())
 	}
 	// A nil bar (no terminal, or a small file) draws nothing.
-	var none *progressBar
-	none.start("x", 1)
-	none.add(1)
-	none.clear()
+	var none *Bar
+	none.Start("x", 1)
+	none.Add(1)
+	none.Clear()
 }

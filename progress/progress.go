@@ -1,4 +1,6 @@
-package csvimport
+// Package progress draws a progress bar on a terminal, for the commands
+// that take a while (the CSV import, copying a store).
+package progress
 
 import (
 	"fmt"
@@ -7,13 +9,9 @@ import (
 	"unicode/utf8"
 )
 
-// progressMinimum is the smallest file (in user lines) that gets a
-// progress bar: smaller ones are done before a bar would help.
-const progressMinimum = 500
-
-// progressBar draws one line on a terminal, redrawn in place. Every method
-// does nothing on a nil bar.
-type progressBar struct {
+// Bar draws one line on a terminal, redrawn in place. Every method does
+// nothing on a nil bar.
+type Bar struct {
 	w           io.Writer
 	label       string
 	total, done int
@@ -22,16 +20,19 @@ type progressBar struct {
 
 const barWidth = 30
 
-// status shows a message in place of the bar.
-func (b *progressBar) status(msg string) {
+// New returns a bar drawing on w.
+func New(w io.Writer) *Bar { return &Bar{w: w} }
+
+// Status shows a message in place of the bar.
+func (b *Bar) Status(msg string) {
 	if b == nil {
 		return
 	}
 	b.draw(msg)
 }
 
-// start begins a bar counting to total.
-func (b *progressBar) start(label string, total int) {
+// Start begins a bar counting to total.
+func (b *Bar) Start(label string, total int) {
 	if b == nil {
 		return
 	}
@@ -39,8 +40,8 @@ func (b *progressBar) start(label string, total int) {
 	b.render()
 }
 
-// add advances the bar.
-func (b *progressBar) add(n int) {
+// Add advances the bar.
+func (b *Bar) Add(n int) {
 	if b == nil {
 		return
 	}
@@ -48,8 +49,8 @@ func (b *progressBar) add(n int) {
 	b.render()
 }
 
-// clear removes the bar's line.
-func (b *progressBar) clear() {
+// Clear removes the bar's line.
+func (b *Bar) Clear() {
 	if b == nil || b.drawn == 0 {
 		return
 	}
@@ -57,7 +58,7 @@ func (b *progressBar) clear() {
 	b.drawn = 0
 }
 
-func (b *progressBar) render() {
+func (b *Bar) render() {
 	filled := 0
 	if b.total > 0 {
 		filled = barWidth * b.done / b.total
@@ -69,7 +70,7 @@ func (b *progressBar) render() {
 	b.draw(fmt.Sprintf("%-22s [%s%s] %d/%d %3d%%", b.label, strings.Repeat("#", filled), strings.Repeat(" ", barWidth-filled), b.done, b.total, pct))
 }
 
-func (b *progressBar) draw(line string) {
+func (b *Bar) draw(line string) {
 	n := utf8.RuneCountInString(line)
 	pad := ""
 	if n < b.drawn {

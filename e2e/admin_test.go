@@ -1,0 +1,399 @@
+package e2e
+
+import (
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/timecamp/timecamp-scim/mail/mailtest"
+	"github.com/timecamp/timecamp-scim/scim/scimtest"
+)
+
+// The admin console, end to end: the built server, Dex as the OpenID
+// Connect provider, a real SMTP server, and Chromium. One server and one
+// Dex serve every step (each person has a browser context of their own),
+// which keeps the test to well under a minute once Dex is built.
+func TestAdminConsole(t *testing.T) {
+	t.Parallel()
+	b := newBrowser(t)
+	smtp := mailtest.Start(t)
+	addr, dexAddr := freeAddr(t), freeAddr(t)
+	base := "http://" + addr
+	const pw = "correct horse battery"
+	d := startDex(t, dexAddr, base+"/admin/callback",
+		dexUser{"ada@acme.test", pw, true},       // the account's administrator
+		dexUser{"bob@acme.test", pw, true},       // a user, not an administrator
+		dexUser{"eve@acme.test", pw, false},      // an administrator whose email the provider has not verified
+		dexUser{"zed@globex.test", pw, true},     // administrator (owner) of another account
+		dexUser{"wes@globex.test", pw, true},     // its second administrator
+		dexUser{"nobody@nowhere.test", pw, true}, // no user anywhere
+	)
+	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), token: randomToken(), env: []string{
+		"SCIM_OIDC_ISSUER=" + d.Issuer, "SCIM_OIDC_CLIENT_ID=" + d.ClientID, "SCIM_OIDC_CLIENT_SECRET=" + d.ClientSecret,
+		"SCIM_SMTP_URL=smtp://" + smtp.Addr, "SCIM_MAIL_FROM=Acme <invites@acme.test>",
+	}}
+	s.startAt(addr)
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("server logs (errors and warnings):\n%s", problems(s.logs.String()))
+		}
+	})
+	c := s.Client
+
+	// The account (named "default" by the bootstrap token): Ada is its
+	// administrator (and owner), Eve another one, Bob and Carol users.
+	admin := func(email, role string) string {
+		return c.Post(t, "/Users", scimtest.UserBody(email, map[string]any{
+			"emails":  []any{map[string]any{"value": email, "type": "work", "primary": true}},
+			"name":    map[string]any{"givenName": strings.Split(email, "@")[0]},
+			tcUser:    map[string]any{"role": role},
+			"schemas": []any{userURN, tcUser},
+		})).Expect(t, http.StatusCreated).Str("id")
+	}
+	ada := admin("ada@acme.test", "administrator")
+	admin("eve@acme.test", "administrator")
+	admin("bob@acme.test", "user")
+	carol := admin("carol@acme.test", "user")
+	c.Post(t, "/Projects", map[string]any{"schemas": []any{"urn:timecamp:params:scim:schemas:core:2.0:Project"}, "displayName": "Apollo"}).Expect(t, http.StatusCreated)
+
+	// Another account, Globex, with its own administrator and a user.
+	if _, err := s.run("accounts", "create", "--name", "Globex"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.run("tokens", "create", "--account", "Globex", "--name", "globex-okta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	globex := &scimtest.Client{Base: c.Base, Token: regexp.MustCompile(`tcscim_\S+`).FindString(out)}
+	globex.Post(t, "/Users", scimtest.UserBody("zed@globex.test", map[string]any{
+		"schemas": []any{userURN, tcUser}, tcUser: map[string]any{"role": "administrator"},
+	})).Expect(t, http.StatusCreated)
+	wes := globex.Post(t, "/Users", scimtest.UserBody("wes@globex.test", map[string]any{
+		"schemas": []any{userURN, tcUser}, tcUser: map[string]any{"role": "administrator"},
+	})).Expect(t, http.StatusCreated).Str("id")
+	globexUser := globex.Post(t, "/Users", scimtest.UserBody("yan@globex.test")).Expect(t, http.StatusCreated).Str("id")
+
+	ap := b.person(t)
+	ap.logs = func() string { return problems(s.logs.String()) }
+	step(t, "administrator signs in and lands on Users", func(t *testing.T) {
+		ap.t = t
+		ap.signIn(base+"/admin/", "ada@acme.test", pw)
+		if loc := ap.location(); loc != base+"/admin/users" {
+			t.Fatalf("landed on %s", loc)
+		}
+		ap.expectText("#seats", "Seats in use")
+		ap.expectText(`tr[data-user="carol@acme.test"]`, "carol")
+		ap.screenshot("users")
+	})
+
+	step(t, "role from the list shows in SCIM", func(t *testing.T) {
+		ap.t = t
+		sel := `tr[data-user="carol@acme.test"] select[name=role]`
+		ap.run("change Carol's role",
+			// SetValue fires "change", as a person choosing does: the
+			// page's script submits the row's form.
+			navigation(chromedp.SetValue(chromedp.CSS(sel), "supervisor")),
+			chromedp.WaitVisible(chromedp.ID("#flash")),
+		)
+		ap.expectText("#flash", "carol@acme.test is now supervisor")
+		if got := c.Get(t, "/Users/"+carol).Expect(t, http.StatusOK).At(tcUser + ".role"); got != "supervisor" {
+			t.Fatalf("SCIM role after the console's change: %v", got)
+		}
+	})
+
+	step(t, "invite two people", func(t *testing.T) {
+		ap.t = t
+		ap.run("invite",
+			chromedp.Navigate(base+"/admin/invite"),
+			chromedp.WaitVisible(chromedp.ID("#invite-form")),
+			chromedp.SendKeys(chromedp.CSS(`textarea[name=addresses]`), "dan@acme.test\nfay@acme.test"),
+		)
+		ap.screenshot("invite")
+		ap.run("send", navigation(chromedp.Submit(chromedp.ID("#invite-form"))), chromedp.WaitVisible(chromedp.ID("#flash")))
+		ap.expectText("#flash", "Invited 2 people: dan@acme.test, fay@acme.test")
+		for _, to := range []string{"dan@acme.test", "fay@acme.test"} {
+			m := smtp.WaitFor(t, to, 1, 20*time.Second)[0]
+			if !strings.HasPrefix(m.Link(), base+"/invitations/") {
+				t.Fatalf("invitation to %s: link %q", to, m.Link())
+			}
+		}
+	})
+
+	step(t, "CSV with an existing address imports nothing", func(t *testing.T) {
+		ap.t = t
+		file := filepath.Join(t.TempDir(), "team.csv")
+		csv := "email,givenName,role,group\ngil@acme.test,Gil,user,Engineering\ncarol@acme.test,Carol,user,\nhal@acme.test,Hal,guest,\n"
+		if err := os.WriteFile(file, []byte(csv), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ap.run("upload",
+			chromedp.Navigate(base+"/admin/invite"),
+			chromedp.WaitVisible(chromedp.ID("#csv-form")),
+			chromedp.SetUploadFiles(chromedp.CSS(`input[name=file]`), []string{file}),
+			navigation(chromedp.Submit(chromedp.ID("#csv-form"))),
+			chromedp.WaitVisible(chromedp.ID("#problems")),
+		)
+		ap.expectText("#problems", "Nothing was imported")
+		ap.expectText("#problems", "Line 3: carol@acme.test already has a user in this account")
+		ap.screenshot("csv-refused")
+		for _, email := range []string{"gil@acme.test", "hal@acme.test"} {
+			if n := num(c.Get(t, filterPath("/Users", `userName eq "`+email+`"`)), "totalResults"); n != 0 {
+				t.Fatalf("%s was imported from a refused file", email)
+			}
+		}
+		if n := num(c.Get(t, filterPath("/Groups", `displayName eq "Engineering"`)), "totalResults"); n != 0 {
+			t.Fatal("a refused file created a group")
+		}
+	})
+
+	step(t, "CSV preview then import", func(t *testing.T) {
+		ap.t = t
+		file := filepath.Join(t.TempDir(), "new.csv")
+		if err := os.WriteFile(file, []byte("email,givenName,group,projects\ngil@acme.test,Gil,Engineering/Backend,Apollo\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ap.run("preview",
+			chromedp.Navigate(base+"/admin/invite"),
+			chromedp.WaitVisible(chromedp.ID("#csv-form")),
+			chromedp.SetUploadFiles(chromedp.CSS(`input[name=file]`), []string{file}),
+			navigation(chromedp.Submit(chromedp.ID("#csv-form"))),
+			chromedp.WaitVisible(chromedp.ID("#preview-ok")),
+		)
+		if n := num(c.Get(t, filterPath("/Users", `userName eq "gil@acme.test"`)), "totalResults"); n != 0 {
+			t.Fatal("the preview wrote the user")
+		}
+		ap.screenshot("csv-preview")
+		ap.run("import", navigation(chromedp.Submit(chromedp.ID("#csv-import"))), chromedp.WaitVisible(chromedp.ID("#import-summary")))
+		ap.expectText("#import-summary", "created 1 user and 2 groups")
+		u := resources(t, c.Get(t, filterPath("/Users", `userName eq "gil@acme.test"`)))
+		if len(u) != 1 {
+			t.Fatal("the import did not create the user")
+		}
+		smtp.WaitFor(t, "gil@acme.test", 1, 20*time.Second)
+	})
+
+	step(t, "profile, groups, projects", func(t *testing.T) {
+		ap.t = t
+		ap.run("edit Carol",
+			chromedp.Navigate(base+"/admin/users/"+carol),
+			chromedp.WaitVisible(chromedp.ID("#profile")),
+			chromedp.SetValue(chromedp.CSS(`input[name=familyName]`), "Lopez"),
+			chromedp.Click(chromedp.CSS(`input[name=canViewRates]`)),
+		)
+		ap.screenshot("profile")
+		ap.run("save", navigation(chromedp.Submit(chromedp.ID("#profile"))), chromedp.WaitVisible(chromedp.ID("#flash")))
+		ap.expectText("#flash", "Saved")
+		got := c.Get(t, "/Users/"+carol).Expect(t, http.StatusOK)
+		if got.Str("name.familyName") != "Lopez" || got.At(tcUser+".canViewRates") != true || got.At(tcUser+".role") != "supervisor" {
+			t.Fatalf("profile over SCIM: %s", got.Raw)
+		}
+
+		ap.run("create a group",
+			chromedp.Navigate(base+"/admin/groups"),
+			chromedp.WaitVisible(chromedp.ID("#create-group")),
+			chromedp.SendKeys(chromedp.CSS(`#create-group input[name=name]`), "Sales"),
+			navigation(chromedp.Submit(chromedp.ID("#create-group"))),
+			chromedp.WaitVisible(chromedp.ID("#flash")),
+		)
+		ap.expectText(`li[data-group="Sales"]`, "Sales")
+		ap.expectText(`li[data-group="Backend"]`, "Backend")
+		ap.screenshot("groups")
+		if n := num(c.Get(t, filterPath("/Groups", `displayName eq "Sales"`)), "totalResults"); n != 1 {
+			t.Fatal("the console's group is not in SCIM")
+		}
+
+		ap.run("create and archive a project",
+			chromedp.Navigate(base+"/admin/projects"),
+			chromedp.WaitVisible(chromedp.ID("#create-project")),
+			chromedp.SendKeys(chromedp.CSS(`#create-project input[name=name]`), "Gemini"),
+			navigation(chromedp.Submit(chromedp.ID("#create-project"))),
+			chromedp.WaitVisible(chromedp.CSS(`tr[data-project="Gemini"]`)),
+			navigation(chromedp.Click(chromedp.CSS(`tr[data-project="Gemini"] button.archive`))),
+			chromedp.WaitVisible(chromedp.ID("#flash")),
+		)
+		ap.expectText(`tr[data-project="Gemini"]`, "Archived")
+		ap.screenshot("projects")
+		p := resources(t, c.Get(t, filterPath("/Projects", `displayName eq "Gemini"`)))
+		if len(p) != 1 || p[0]["archived"] != true {
+			t.Fatalf("project over SCIM: %v", p)
+		}
+	})
+
+	var csrf string
+	step(t, "a POST without the CSRF token is refused", func(t *testing.T) {
+		ap.t = t
+		ap.run("users", chromedp.Navigate(base+"/admin/users"), chromedp.WaitVisible(chromedp.ID("#users")))
+		csrf = ap.value(`input[name=csrf]`)
+		if csrf == "" {
+			t.Fatal("no CSRF token in the page")
+		}
+		if st := ap.fetchStatus("POST", "/admin/users/"+carol+"/role", "role=guest"); st != http.StatusForbidden {
+			t.Fatalf("POST without a CSRF token: %d", st)
+		}
+		if st := ap.fetchStatus("POST", "/admin/users/"+carol+"/role", "role=guest&csrf=forged"); st != http.StatusForbidden {
+			t.Fatalf("POST with a wrong CSRF token: %d", st)
+		}
+		// The same through the form, its token removed, as a person sees it.
+		ap.run("submit without token",
+			chromedp.Evaluate[chromedp.Void](`document.querySelectorAll('tr[data-user="carol@acme.test"] form.role-form input[name=csrf]').forEach(e => e.remove())`),
+			navigation(chromedp.Submit(chromedp.CSS(`tr[data-user="carol@acme.test"] form.role-form`))),
+			chromedp.WaitVisible(chromedp.ID("#message")),
+		)
+		ap.expectText("#message", "security token is missing")
+		if got := c.Get(t, "/Users/"+carol).At(tcUser + ".role"); got != "supervisor" {
+			t.Fatalf("the refused POST changed the role: %v", got)
+		}
+	})
+
+	step(t, "a session of one account cannot read or change another's", func(t *testing.T) {
+		ap.t = t
+		if st := ap.fetchStatus("GET", "/admin/users/"+globexUser, ""); st != http.StatusNotFound {
+			t.Fatalf("GET another account's user: %d", st)
+		}
+		form := url.Values{"csrf": {csrf}, "role": {"administrator"}}.Encode()
+		if st := ap.fetchStatus("POST", "/admin/users/"+globexUser+"/role", form); st != http.StatusNotFound {
+			t.Fatalf("POST to another account's user: %d", st)
+		}
+		if st := ap.fetchStatus("POST", "/admin/users/"+globexUser+"/active", url.Values{"csrf": {csrf}, "active": {"false"}}.Encode()); st != http.StatusNotFound {
+			t.Fatalf("deactivate another account's user: %d", st)
+		}
+		got := globex.Get(t, "/Users/"+globexUser).Expect(t, http.StatusOK)
+		if got.At(tcUser+".role") != "user" || got.At("active") != true {
+			t.Fatalf("another account's user changed: %s", got.Raw)
+		}
+		// Nor does the account picker offer it.
+		ap.run("accounts", chromedp.Navigate(base+"/admin/accounts"), chromedp.WaitVisible(chromedp.ID("#accounts")))
+		if txt := ap.text("#accounts"); strings.Contains(txt, "Globex") || !strings.Contains(txt, "default") {
+			t.Fatalf("account picker: %q", txt)
+		}
+	})
+
+	step(t, "setting a password needs a fresh login", func(t *testing.T) {
+		ap.t = t
+		form := url.Values{"csrf": {csrf}, "password": {"n3w-Passw0rd!"}, "confirm": {"n3w-Passw0rd!"}}.Encode()
+		if st := ap.fetchStatus("POST", "/admin/users/"+carol+"/password", form); st != http.StatusForbidden {
+			t.Fatalf("password without a fresh login: %d", st)
+		}
+		ap.run("password page", chromedp.Navigate(base+"/admin/users/"+carol+"/password"), chromedp.WaitVisible(chromedp.ID("#reauth-needed")))
+		ap.run("confirm it's you", chromedp.Click(chromedp.ID("#reauth")), chromedp.WaitVisible(chromedp.ID("#login")))
+		ap.run("sign in again",
+			chromedp.SendKeys(chromedp.ID("#login"), "ada@acme.test"),
+			chromedp.SendKeys(chromedp.ID("#password"), pw),
+			chromedp.Click(chromedp.ID("#submit-login")),
+			chromedp.WaitVisible(chromedp.ID("#password-form")),
+			chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "n3w-Passw0rd!"),
+			chromedp.SendKeys(chromedp.CSS(`input[name=confirm]`), "n3w-Passw0rd!"),
+			navigation(chromedp.Submit(chromedp.ID("#password-form"))),
+			chromedp.WaitVisible(chromedp.ID("#flash")),
+		)
+		ap.expectText("#flash", "The password of carol@acme.test is set")
+		// The re-authentication is used up.
+		if st := ap.fetchStatus("POST", "/admin/users/"+carol+"/password", form); st != http.StatusForbidden {
+			t.Fatalf("a second password on the same re-authentication: %d", st)
+		}
+	})
+
+	step(t, "Activity names the SCIM token of a change", func(t *testing.T) {
+		ap.t = t
+		ap.run("create a token",
+			chromedp.Navigate(base+"/admin/tokens"),
+			chromedp.WaitVisible(chromedp.ID("#create-token")),
+			chromedp.SendKeys(chromedp.CSS(`#create-token input[name=name]`), "okta-e2e"),
+			navigation(chromedp.Submit(chromedp.ID("#create-token"))),
+			chromedp.WaitVisible(chromedp.ID("#token-secret")),
+		)
+		secret := ap.text("#token-secret")
+		ap.expectText("#tenant-url", base+"/scim/v2")
+		ap.screenshot("tokens")
+		okta := &scimtest.Client{Base: c.Base, Token: secret}
+		okta.Patch(t, "/Users/"+carol, scimtest.Op("replace", "title", "Head of Sales")).Expect(t, http.StatusOK)
+		okta.Get(t, "/Users?filter=bad%20filter").Expect(t, http.StatusBadRequest)
+
+		ap.run("activity", chromedp.Navigate(base+"/admin/activity?actor=okta-e2e"), chromedp.WaitVisible(chromedp.ID("#activity")))
+		txt := ap.text("#activity")
+		for _, want := range []string{"okta-e2e", "patch User carol@acme.test (title)", "Refused (400)"} {
+			if !strings.Contains(txt, want) {
+				t.Fatalf("activity filtered by the token lacks %q:\n%s", want, txt)
+			}
+		}
+		ap.run("all activity", chromedp.Navigate(base+"/admin/activity"), chromedp.WaitVisible(chromedp.ID("#activity")))
+		txt = ap.text("#activity")
+		for _, want := range []string{"ada@acme.test", "change role User carol@acme.test", "set password", "create Token okta-e2e", "bulk create User gil@acme.test",
+			"edit profile User carol@acme.test (canViewRates, name)"} {
+			if !strings.Contains(txt, want) {
+				t.Fatalf("activity lacks %q:\n%s", want, txt)
+			}
+		}
+		if strings.Contains(txt, "n3w-Passw0rd") || strings.Contains(txt, secret) {
+			t.Fatal("the activity page shows a secret")
+		}
+		ap.screenshot("activity")
+		// The token page says when the token was last used.
+		ap.run("tokens", chromedp.Navigate(base+"/admin/tokens"), chromedp.WaitVisible(chromedp.ID("#tokens")))
+		if txt := ap.text(`tr[data-token="okta-e2e"]`); strings.Contains(txt, "never") {
+			t.Fatalf("token row after use: %q", txt)
+		}
+	})
+
+	step(t, "a non-administrator gets 403", func(t *testing.T) {
+		p := b.person(t)
+		p.signIn(base+"/admin/", "bob@acme.test", pw)
+		p.expectText("#message", "bob@acme.test is not an active administrator")
+		p.screenshot("forbidden")
+		if st := p.fetchStatus("GET", "/admin/users", ""); st == http.StatusOK {
+			t.Fatal("the refused user has a session")
+		}
+		p.signIn(base+"/admin/", "nobody@nowhere.test", pw)
+		p.expectText("#message", "not an active administrator")
+	})
+
+	step(t, "an unverified email is refused", func(t *testing.T) {
+		p := b.person(t)
+		p.signIn(base+"/admin/", "eve@acme.test", pw)
+		p.expectText("#message", "eve@acme.test is not verified")
+	})
+
+	step(t, "a session dies when its user stops being an administrator", func(t *testing.T) {
+		w := b.person(t)
+		w.signIn(base+"/admin/", "wes@globex.test", pw)
+		w.expectText("#account-name", "Globex")
+		if st := w.fetchStatus("GET", "/admin/users/"+carol, ""); st != http.StatusNotFound {
+			t.Fatalf("Globex's administrator reads default's user: %d", st)
+		}
+		if st := w.fetchStatus("GET", "/admin/users/"+globexUser, ""); st != http.StatusOK {
+			t.Fatalf("Globex's administrator reads Globex's user: %d", st)
+		}
+		globex.Patch(t, "/Users/"+wes, scimtest.Op("replace", tcUser+":role", "user")).Expect(t, http.StatusOK)
+		if st := w.fetchStatus("GET", "/admin/users", ""); st != http.StatusForbidden {
+			t.Fatalf("a demoted administrator's session: %d", st)
+		}
+	})
+
+	step(t, "sign out", func(t *testing.T) {
+		ap.t = t
+		ap.run("sign out", chromedp.Navigate(base+"/admin/users"), chromedp.WaitVisible(chromedp.CSS("header form")),
+			navigation(chromedp.Submit(chromedp.CSS("header form"))), chromedp.WaitVisible(chromedp.ID("#message")))
+		ap.expectText("#message", "signed out")
+		if st := ap.fetchStatus("GET", "/admin/users", ""); st == http.StatusOK {
+			t.Fatal("still signed in after signing out")
+		}
+	})
+	_ = ada
+}
+
+// step runs a subtest and stops the test when it fails: the steps build on
+// each other.
+func step(t *testing.T, name string, f func(t *testing.T)) {
+	t.Helper()
+	if !t.Run(name, f) {
+		t.FailNow()
+	}
+}

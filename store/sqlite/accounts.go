@@ -1,0 +1,302 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/timecamp/timecamp-scim/failure"
+	"github.com/timecamp/timecamp-scim/schemas"
+	"github.com/timecamp/timecamp-scim/store"
+)
+
+const accountColumns = "id, name, name_key, seats, seats_used, owner, invitations_off, created"
+
+func scanAccount(row interface{ Scan(...any) error }) (*store.Account, error) {
+	var a store.Account
+	var created int64
+	if err := row.Scan(&a.ID, &a.Name, &a.NameLower, &a.Seats, &a.SeatsUsed, &a.Owner, &a.InvitationsOff, &created); err != nil {
+		return nil, err
+	}
+	a.Created = fromMillis(created)
+	return &a, nil
+}
+
+// CreateAccount adds an account.
+func (s *Store) CreateAccount(ctx context.Context, name string, seats int) (*store.Account, error) {
+	a, err := store.NewAccount(name, seats)
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.exec(ctx, "INSERT INTO accounts ("+accountColumns+") VALUES (?, ?, ?, ?, 0, '', 0, ?)",
+		a.ID, a.Name, a.NameLower, a.Seats, millis(a.Created))
+	if isUniqueViolation(err) {
+		return nil, store.DuplicateAccount(name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Account returns the account with the given id.
+func (s *Store) Account(ctx context.Context, id string) (*store.Account, error) {
+	return s.findAccount(ctx, "id = ?", id, id)
+}
+
+// AccountByName returns the account with the given name.
+func (s *Store) AccountByName(ctx context.Context, name string) (*store.Account, error) {
+	return s.findAccount(ctx, "name_key = ?", store.AccountNameKey(name), name)
+}
+
+func (s *Store) findAccount(ctx context.Context, where string, arg any, what string) (*store.Account, error) {
+	a, err := scanAccount(s.read(ctx).QueryRowContext(ctx, "SELECT "+accountColumns+" FROM accounts WHERE "+where, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.AccountNotFound(what)
+	}
+	return a, err
+}
+
+// Accounts lists every account by name.
+func (s *Store) Accounts(ctx context.Context) ([]store.Account, error) {
+	rows, err := s.read(ctx).QueryContext(ctx, "SELECT "+accountColumns+" FROM accounts ORDER BY name_key")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *a)
+	}
+	return out, rows.Err()
+}
+
+// updateAccount runs an update of one account and fails with not-found
+// when there is no such account.
+func (s *Store) updateAccount(ctx context.Context, accountID, set string, args ...any) error {
+	res, err := s.exec(ctx, "UPDATE accounts SET "+set+" WHERE id = ?", append(args, accountID)...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return store.AccountNotFound(accountID)
+	}
+	return nil
+}
+
+// SetInvitations turns an account's invitation emails on or off.
+func (s *Store) SetInvitations(ctx context.Context, accountID string, on bool) error {
+	return s.updateAccount(ctx, accountID, "invitations_off = ?", !on)
+}
+
+// SetSeats changes the number of seats of an account.
+func (s *Store) SetSeats(ctx context.Context, accountID string, seats int) error {
+	if err := store.CheckSeats(seats); err != nil {
+		return err
+	}
+	return s.updateAccount(ctx, accountID, "seats = ?", seats)
+}
+
+// ReserveSeats takes n more seats, or refuses when that would exceed the
+// account's seats: one conditional update.
+func (s *Store) ReserveSeats(ctx context.Context, accountID string, n int) error {
+	if n <= 0 {
+		return nil
+	}
+	res, err := s.exec(ctx, "UPDATE accounts SET seats_used = seats_used + ? WHERE id = ? AND (seats = 0 OR seats_used + ? <= seats)", n, accountID, n)
+	if err != nil {
+		return err
+	}
+	if k, _ := res.RowsAffected(); k == 1 {
+		return nil
+	}
+	a, err := s.Account(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	return store.SeatLimitReached(a)
+}
+
+// AdjustSeats changes the seats in use by n without a limit check.
+func (s *Store) AdjustSeats(ctx context.Context, accountID string, n int) error {
+	if n == 0 {
+		return nil
+	}
+	_, err := s.exec(ctx, "UPDATE accounts SET seats_used = seats_used + ? WHERE id = ?", n, accountID)
+	return err
+}
+
+// SeatsInUse counts the account's users that use a seat.
+func (s *Store) SeatsInUse(ctx context.Context, accountID string) (int, error) {
+	var n int
+	err := s.read(ctx).QueryRowContext(ctx, "SELECT COUNT(*) FROM resources WHERE account = ? AND type = ? AND seat = 1", accountID, schemas.User.Name).Scan(&n)
+	return n, err
+}
+
+// RecountSeats sets the account's seat counter from its users.
+func (s *Store) RecountSeats(ctx context.Context, accountID string) (int, error) {
+	var n int
+	err := s.write(ctx, func(c *conn) error {
+		if err := c.QueryRowContext(ctx, "SELECT COUNT(*) FROM resources WHERE account = ? AND type = ? AND seat = 1", accountID, schemas.User.Name).Scan(&n); err != nil {
+			return err
+		}
+		_, err := c.ExecContext(ctx, "UPDATE accounts SET seats_used = ? WHERE id = ?", n, accountID)
+		return err
+	})
+	return n, err
+}
+
+// ClaimOwner makes the user the account's owner if it has none.
+func (s *Store) ClaimOwner(ctx context.Context, accountID, userID string) (bool, error) {
+	res, err := s.exec(ctx, "UPDATE accounts SET owner = ? WHERE id = ? AND owner = ''", userID, accountID)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// ReleaseOwner clears the owner if it is still the user.
+func (s *Store) ReleaseOwner(ctx context.Context, accountID, userID string) error {
+	_, err := s.exec(ctx, "UPDATE accounts SET owner = '' WHERE id = ? AND owner = ?", accountID, userID)
+	return err
+}
+
+// SetOwner makes the user the account's owner.
+func (s *Store) SetOwner(ctx context.Context, accountID, userID string) error {
+	_, err := s.exec(ctx, "UPDATE accounts SET owner = ? WHERE id = ?", userID, accountID)
+	return err
+}
+
+// ---- tokens ----
+
+// CreateToken adds a token to an account and returns its secret.
+func (s *Store) CreateToken(ctx context.Context, accountID, name string) (string, *store.Token, error) {
+	if _, err := s.Account(ctx, accountID); err != nil {
+		return "", nil, err
+	}
+	secret, t, err := store.NewToken(accountID, name)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := s.insertToken(ctx, t); err != nil {
+		return "", nil, err
+	}
+	return secret, t, nil
+}
+
+func (s *Store) insertToken(ctx context.Context, t *store.Token) error {
+	_, err := s.exec(ctx, "INSERT INTO tokens ("+tokenColumns+") VALUES (?, ?, ?, ?, ?, ?)",
+		t.ID, t.Account, t.Name, t.Hash, millis(t.Created), millis(t.LastUsed))
+	if isUniqueViolation(err) {
+		return store.ErrTokenReused
+	}
+	return err
+}
+
+// PutToken makes secret the account's token called name.
+func (s *Store) PutToken(ctx context.Context, accountID, name, secret string) error {
+	if secret == "" {
+		return store.ErrEmptyToken
+	}
+	h := store.HashSecret(secret)
+	return s.write(ctx, func(c *conn) error {
+		var id, hash string
+		err := c.QueryRowContext(ctx, "SELECT id, hash FROM tokens WHERE account = ? AND name = ?", accountID, name).Scan(&id, &hash)
+		switch {
+		case err == nil && hash == h:
+			return nil
+		case err == nil:
+			_, err = c.ExecContext(ctx, "UPDATE tokens SET hash = ? WHERE id = ?", h, id)
+			if isUniqueViolation(err) {
+				return store.ErrTokenReused
+			}
+			return err
+		case errors.Is(err, sql.ErrNoRows):
+			return s.insertToken(context.WithValue(ctx, txKey{s}, c), &store.Token{ID: store.NewID(), Account: accountID, Name: name, Hash: h, Created: store.Now()})
+		}
+		return err
+	})
+}
+
+// Tokens lists an account's tokens, oldest first.
+func (s *Store) Tokens(ctx context.Context, accountID string) ([]store.Token, error) {
+	rows, err := s.read(ctx).QueryContext(ctx, "SELECT "+tokenColumns+" FROM tokens WHERE account = ? ORDER BY created, id", accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *t)
+	}
+	return out, rows.Err()
+}
+
+const tokenColumns = "id, account, name, hash, created, last_used"
+
+func scanToken(row interface{ Scan(...any) error }) (*store.Token, error) {
+	var t store.Token
+	var created, lastUsed int64
+	if err := row.Scan(&t.ID, &t.Account, &t.Name, &t.Hash, &created, &lastUsed); err != nil {
+		return nil, err
+	}
+	t.Created, t.LastUsed = fromMillis(created), fromMillis(lastUsed)
+	return &t, nil
+}
+
+// RevokeToken deletes a token of an account.
+func (s *Store) RevokeToken(ctx context.Context, accountID, tokenID string) error {
+	res, err := s.exec(ctx, "DELETE FROM tokens WHERE id = ? AND account = ?", tokenID, accountID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return store.TokenNotFound(accountID, tokenID)
+	}
+	return nil
+}
+
+// Authenticate returns the account a bearer token belongs to, and the
+// token.
+func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Account, *store.Token, error) {
+	if secret == "" {
+		return nil, nil, store.ErrTokenMissing
+	}
+	h := store.HashSecret(secret)
+	t, err := scanToken(s.read(ctx).QueryRowContext(ctx, "SELECT "+tokenColumns+" FROM tokens WHERE hash = ?", h))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, store.ErrTokenInvalid
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	// The lookup is by hash; compare again in constant time for good measure.
+	if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(h)) != 1 {
+		return nil, nil, store.ErrTokenInvalid
+	}
+	a, err := s.Account(ctx, t.Account)
+	if failure.Is(err, failure.NotFound) {
+		return nil, nil, store.ErrTokenInvalid
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, t, nil
+}
+
+// TouchToken records that the account's token was used at t.
+func (s *Store) TouchToken(ctx context.Context, account, id string, t time.Time) error {
+	_, err := s.exec(ctx, "UPDATE tokens SET last_used = ? WHERE account = ? AND id = ?", millis(t), account, id)
+	return err
+}

@@ -1,0 +1,53 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// Concurrent writes share flushes: every write returns after a flush that
+// followed its commit, and there are fewer flushes than commits.
+func TestGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	s.flush.mu.Lock()
+	c0, f0 := s.flush.committed, s.flushes()
+	s.flush.mu.Unlock()
+	const writers, each = 8, 40
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if _, err := s.CreateAccount(ctx, fmt.Sprintf("a%d-%d", w, i), 0); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	s.flush.mu.Lock()
+	commits, flushes, flushed := s.flush.committed-c0, s.flushes()-f0, s.flush.flushed
+	s.flush.mu.Unlock()
+	if commits != writers*each {
+		t.Fatalf("%d commits, want %d", commits, writers*each)
+	}
+	if flushed < s.flush.committed {
+		t.Fatalf("writes returned before their commits were flushed: %d of %d", flushed, s.flush.committed)
+	}
+	if flushes == 0 || flushes >= commits {
+		t.Fatalf("%d flushes for %d commits: no group commit", flushes, commits)
+	}
+	t.Logf("%d commits, %d flushes", commits, flushes)
+}
+
+// flushes is called with f.mu held.
+func (s *Store) flushes() uint64 { return s.flush.flushes }

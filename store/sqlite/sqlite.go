@@ -1,0 +1,558 @@
+// Package sqlite is the embedded store: one SQLite database file (through
+// modernc.org/sqlite, pure Go) in the data folder, the default when no
+// MongoDB URI is configured. It needs no set-up and serves one machine.
+//
+// Layout: a table per kind of record (accounts, tokens, resources,
+// memberships, outbox, settings). A resource row holds the SCIM attributes
+// as JSON and, in columns of their own, what lookups and rules need: the
+// lower-cased unique name (userName, a group's displayName), the display
+// name others show when they refer to it, externalId,
+// whether the user takes a seat, and the invitation's token hash, status and
+// expiry. Values of multi-valued lookup keys (email addresses, project ids,
+// parents) are rows of the lookups table. Every lookup an identity provider
+// makes is an index lookup; filters the indexes cannot answer narrow by one
+// that can (or read the account's resources in order) and check each
+// candidate in memory with scimfilter.Match, the reference semantics.
+//
+// Concurrency: the database runs in WAL mode, so readers never wait for the
+// writer. Writes go through one connection, which serialises them in this
+// process (FIFO, with no busy-polling); other processes (the management
+// commands next to a running server) wait for the file lock. Store.Atomic
+// makes a directory operation one transaction: seats, memberships, the
+// invitation and its outbox entry are written together or not at all.
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/timecamp/timecamp-scim/store"
+)
+
+// FileName is the database file in the data folder.
+const FileName = "timecamp-scim.db"
+
+// Config says where the database lives.
+type Config struct {
+	// DataDir is the folder of the database file (created if missing).
+	DataDir string
+	Logger  *slog.Logger
+}
+
+// Store is the embedded store. It is safe for concurrent use, and several
+// processes may open one data folder at once.
+type Store struct {
+	path string
+	// wc is the one writing connection (of w), held by whoever holds a
+	// place in writer; r are the reading connections.
+	w, r   *sql.DB
+	wc     *sql.Conn
+	writer chan struct{}
+	// Prepared statements of wc and of r.
+	wstmts, rstmts *stmtCache
+	// flush makes commits durable (see durable.go).
+	flush *flusher
+	log   *slog.Logger
+}
+
+var _ store.Store = (*Store)(nil)
+
+// readers is how many connections read at once.
+const readers = 8
+
+// Open opens (creating if needed) the database of a data folder.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("no data folder given")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data folder: %w", err)
+	}
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, FileName)
+	if err := refuseOldFormat(dir, path); err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("the data folder's path %q must not contain ? or #", dir)
+	}
+	// synchronous(NORMAL): commits are flushed to disk by the group
+	// commit of durable.go before a write returns, not one by one.
+	dsn := "file:" + path + "?_txlock=immediate" +
+		"&_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
+		"&_pragma=foreign_keys(OFF)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-16000)"
+	s := &Store{path: path, log: log, writer: make(chan struct{}, 1), flush: newFlusher(path + "-wal")}
+	if s.w, err = sql.Open("sqlite", dsn); err != nil {
+		return nil, err
+	}
+	s.w.SetMaxOpenConns(1)
+	if s.wc, err = s.w.Conn(ctx); err != nil {
+		_ = s.w.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s.wstmts = newStmtCache(s.wc.PrepareContext)
+	if err := s.migrate(ctx); err != nil {
+		_ = s.wc.Close()
+		_ = s.w.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if s.r, err = sql.Open("sqlite", dsn+"&_pragma=query_only(1)"); err != nil {
+		_ = s.wc.Close()
+		_ = s.w.Close()
+		return nil, err
+	}
+	s.rstmts = newStmtCache(s.r.PrepareContext)
+	s.r.SetMaxOpenConns(readers)
+	s.r.SetMaxIdleConns(readers)
+	s.r.SetConnMaxLifetime(0)
+	s.r.SetConnMaxIdleTime(0)
+	return s, nil
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// refuseOldFormat recognises a data folder written by the versions that
+// ran FerretDB in-process (one "<database>.sqlite" file per database) and
+// says so, rather than starting an empty database beside it.
+func refuseOldFormat(dir, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	old, _ := filepath.Glob(filepath.Join(dir, "*.sqlite"))
+	if len(old) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the data folder %s holds a database in the format of earlier test versions (%s, FerretDB), which this version does not read; "+
+		"start with an empty data folder (SCIM_DATA_DIR), or move those files away — this version keeps its data in %s", dir, filepath.Base(old[0]), FileName)
+}
+
+// schemaVersion is the layout this code writes (PRAGMA user_version).
+const schemaVersion = 1
+
+func (s *Store) migrate(ctx context.Context) error {
+	var v int
+	if err := s.wc.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	switch {
+	case v == schemaVersion:
+		return nil
+	case v > schemaVersion:
+		return fmt.Errorf("the database was written by a newer version of timecamp-scim (layout %d; this one knows up to %d)", v, schemaVersion)
+	}
+	return s.write(ctx, func(c *conn) error {
+		// Another process may have created it meanwhile.
+		if err := c.tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v == schemaVersion {
+			return err
+		}
+		for _, stmt := range schema {
+			if _, err := c.tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("%s: %w", strings.Fields(stmt)[:3], err)
+			}
+		}
+		_, err := c.tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion))
+		return err
+	})
+}
+
+// schema creates the tables and indexes. Times are Unix milliseconds.
+var schema = []string{
+	`CREATE TABLE accounts (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		name_key TEXT NOT NULL UNIQUE,
+		seats INTEGER NOT NULL,
+		seats_used INTEGER NOT NULL DEFAULT 0,
+		owner TEXT NOT NULL DEFAULT '',
+		invitations_off INTEGER NOT NULL DEFAULT 0,
+		created INTEGER NOT NULL)`,
+	`CREATE TABLE tokens (
+		id TEXT PRIMARY KEY,
+		account TEXT NOT NULL,
+		name TEXT NOT NULL,
+		hash TEXT NOT NULL UNIQUE,
+		created INTEGER NOT NULL,
+		last_used INTEGER NOT NULL DEFAULT 0)`,
+	`CREATE INDEX tokens_by_account ON tokens (account, name)`,
+	`CREATE TABLE resources (
+		account TEXT NOT NULL,
+		type TEXT NOT NULL,
+		id TEXT NOT NULL,
+		version INTEGER NOT NULL,
+		created INTEGER NOT NULL,
+		modified INTEGER NOT NULL,
+		display TEXT NOT NULL DEFAULT '',
+		unique_key TEXT,
+		external_id TEXT,
+		seat INTEGER NOT NULL DEFAULT 0,
+		attrs TEXT NOT NULL,
+		password TEXT NOT NULL DEFAULT '',
+		invitation TEXT,
+		inv_hash TEXT,
+		inv_status TEXT,
+		inv_expires INTEGER,
+		PRIMARY KEY (account, type, id))`,
+	`CREATE UNIQUE INDEX resources_by_unique_key ON resources (account, type, unique_key) WHERE unique_key IS NOT NULL`,
+	`CREATE INDEX resources_by_external_id ON resources (account, type, external_id) WHERE external_id IS NOT NULL`,
+	`CREATE INDEX resources_by_created ON resources (account, type, created, id)`,
+	`CREATE INDEX resources_by_modified ON resources (account, type, modified, id)`,
+	`CREATE INDEX resources_by_seat ON resources (account, type, seat)`,
+	`CREATE INDEX resources_by_invitation ON resources (inv_hash) WHERE inv_hash IS NOT NULL`,
+	`CREATE INDEX resources_by_invitation_expiry ON resources (inv_expires) WHERE inv_status = 'pending'`,
+	`CREATE TABLE lookups (
+		account TEXT NOT NULL,
+		type TEXT NOT NULL,
+		key TEXT NOT NULL,
+		value TEXT NOT NULL,
+		id TEXT NOT NULL,
+		PRIMARY KEY (account, type, key, value, id)) WITHOUT ROWID`,
+	`CREATE INDEX lookups_by_id ON lookups (account, type, id)`,
+	`CREATE TABLE memberships (
+		account TEXT NOT NULL,
+		group_id TEXT NOT NULL,
+		member TEXT NOT NULL,
+		PRIMARY KEY (account, group_id, member)) WITHOUT ROWID`,
+	`CREATE INDEX memberships_by_member ON memberships (account, member, group_id)`,
+	`CREATE TABLE outbox (
+		id TEXT PRIMARY KEY,
+		account TEXT NOT NULL,
+		user TEXT NOT NULL,
+		token TEXT NOT NULL DEFAULT '',
+		state TEXT NOT NULL,
+		created INTEGER NOT NULL,
+		due INTEGER NOT NULL,
+		attempts INTEGER NOT NULL DEFAULT 0,
+		claimed_by TEXT NOT NULL DEFAULT '',
+		claimed_until INTEGER NOT NULL DEFAULT 0,
+		sent_at INTEGER NOT NULL DEFAULT 0,
+		last_error TEXT NOT NULL DEFAULT '',
+		finished INTEGER NOT NULL DEFAULT 0)`,
+	`CREATE INDEX outbox_by_due ON outbox (state, due)`,
+	`CREATE INDEX outbox_by_finished ON outbox (finished) WHERE state <> 'pending'`,
+	`CREATE TABLE sessions (
+		id TEXT PRIMARY KEY,
+		account TEXT NOT NULL,
+		user TEXT NOT NULL,
+		email TEXT NOT NULL,
+		subject TEXT NOT NULL,
+		csrf TEXT NOT NULL,
+		created INTEGER NOT NULL,
+		last_seen INTEGER NOT NULL,
+		expires INTEGER NOT NULL,
+		reauth_at INTEGER NOT NULL DEFAULT 0)`,
+	`CREATE INDEX sessions_by_expiry ON sessions (account, expires)`,
+	`CREATE TABLE activity (
+		seq INTEGER PRIMARY KEY,
+		id TEXT NOT NULL UNIQUE,
+		account TEXT NOT NULL,
+		at INTEGER NOT NULL,
+		actor_kind TEXT NOT NULL,
+		actor_id TEXT NOT NULL DEFAULT '',
+		actor TEXT NOT NULL,
+		resource_type TEXT NOT NULL,
+		resource_id TEXT NOT NULL DEFAULT '',
+		resource TEXT NOT NULL DEFAULT '',
+		operation TEXT NOT NULL,
+		method TEXT NOT NULL DEFAULT '',
+		path TEXT NOT NULL DEFAULT '',
+		attributes TEXT NOT NULL DEFAULT '',
+		outcome TEXT NOT NULL,
+		status INTEGER NOT NULL DEFAULT 0,
+		detail TEXT NOT NULL DEFAULT '',
+		request_id TEXT NOT NULL DEFAULT '')`,
+	`CREATE INDEX activity_by_time ON activity (account, at, id)`,
+	`CREATE INDEX activity_by_outcome ON activity (account, outcome, at, id)`,
+	`CREATE INDEX activity_by_actor ON activity (account, actor, at, id)`,
+	`CREATE INDEX activity_by_resource_type ON activity (account, resource_type, at, id)`,
+	`CREATE TABLE settings (
+		name TEXT PRIMARY KEY,
+		value BLOB NOT NULL)`,
+}
+
+// txKey marks a context that carries this store's transaction.
+type txKey struct{ s *Store }
+
+// Atomic runs fn in one transaction: the writes it makes through ctx are
+// committed together, or rolled back when fn fails (or panics, or ctx
+// ends). Calls nest: an inner Atomic joins the outer transaction.
+func (s *Store) Atomic(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Value(txKey{s}).(*conn); ok {
+		return fn(ctx)
+	}
+	return s.write(ctx, func(c *conn) error {
+		return fn(context.WithValue(ctx, txKey{s}, c))
+	})
+}
+
+// read returns what reads go through: the transaction of ctx, so that an
+// operation sees its own writes, or else the reading connections.
+func (s *Store) read(ctx context.Context) *conn {
+	if c, ok := ctx.Value(txKey{s}).(*conn); ok {
+		return c
+	}
+	return &conn{plain: s.r, stmts: s.rstmts}
+}
+
+// write runs fn in the transaction of ctx, or in a transaction of its own
+// on the writing connection, which it waits for (FIFO) while ctx lasts.
+func (s *Store) write(ctx context.Context, fn func(c *conn) error) (err error) {
+	if c, ok := ctx.Value(txKey{s}).(*conn); ok {
+		return fn(c)
+	}
+	select {
+	case s.writer <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	released := false
+	defer func() {
+		if !released {
+			<-s.writer
+		}
+	}()
+	tx, err := s.wc.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = fn(&conn{tx: tx, stmts: s.wstmts}); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return err
+	}
+	n := s.flush.committedOne()
+	// The next transaction may start while this one's commit is flushed.
+	<-s.writer
+	released = true
+	return s.flush.wait(n)
+}
+
+// exec runs one writing statement (in the transaction of ctx, if any).
+func (s *Store) exec(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
+	err = s.write(ctx, func(c *conn) error {
+		res, err = c.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
+}
+
+// conn runs statements in a transaction (tx) or on the reading
+// connections (plain), through prepared statements kept for reuse:
+// preparing a statement costs SQLite more than running a simple one.
+type conn struct {
+	tx    *sql.Tx
+	plain *sql.DB
+	stmts *stmtCache
+}
+
+// stmt returns the prepared statement of a query, bound to the
+// transaction if there is one; nil when the query is not kept.
+func (c *conn) stmt(ctx context.Context, query string) *sql.Stmt {
+	st := c.stmts.get(ctx, query)
+	if st != nil && c.tx != nil {
+		return c.tx.StmtContext(ctx, st)
+	}
+	return st
+}
+
+func (c *conn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := c.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	if c.tx != nil {
+		return c.tx.ExecContext(ctx, query, args...)
+	}
+	return c.plain.ExecContext(ctx, query, args...)
+}
+
+func (c *conn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := c.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	if c.tx != nil {
+		return c.tx.QueryContext(ctx, query, args...)
+	}
+	return c.plain.QueryContext(ctx, query, args...)
+}
+
+func (c *conn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := c.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	if c.tx != nil {
+		return c.tx.QueryRowContext(ctx, query, args...)
+	}
+	return c.plain.QueryRowContext(ctx, query, args...)
+}
+
+// stmtCache keeps the prepared statements of one database. Queries with
+// long IN lists (their text differs with the list's length) are not kept.
+type stmtCache struct {
+	prepare func(ctx context.Context, query string) (*sql.Stmt, error)
+	mu      sync.Mutex
+	m       map[string]*sql.Stmt
+}
+
+const (
+	maxKeptStatements = 500
+	maxKeptQuery      = 4096
+)
+
+func newStmtCache(prepare func(ctx context.Context, query string) (*sql.Stmt, error)) *stmtCache {
+	return &stmtCache{prepare: prepare, m: map[string]*sql.Stmt{}}
+}
+
+func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
+	if len(query) > maxKeptQuery {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[query]; ok {
+		return st
+	}
+	if len(c.m) >= maxKeptStatements {
+		return nil
+	}
+	st, err := c.prepare(ctx, query)
+	if err != nil {
+		return nil // run unprepared, which reports the error
+	}
+	c.m[query] = st
+	return st
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.m {
+		_ = st.Close()
+	}
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var one int
+	return s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// Close closes the database.
+func (s *Store) Close(ctx context.Context) error {
+	s.rstmts.close()
+	s.wstmts.close()
+	s.flush.close()
+	return errors.Join(s.r.Close(), s.wc.Close(), s.w.Close())
+}
+
+// Secret returns the server-wide secret with the given name, creating a
+// random one the first time.
+func (s *Store) Secret(ctx context.Context, name string) ([]byte, error) {
+	var v []byte
+	err := s.read(ctx).QueryRowContext(ctx, "SELECT value FROM settings WHERE name = ?", "secret:"+name).Scan(&v)
+	if err == nil {
+		return v, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return nil, err
+	}
+	err = s.write(ctx, func(c *conn) error {
+		if _, err := c.ExecContext(ctx, "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", "secret:"+name, buf); err != nil {
+			return err
+		}
+		return c.QueryRowContext(ctx, "SELECT value FROM settings WHERE name = ?", "secret:"+name).Scan(&v)
+	})
+	return v, err
+}
+
+// isUniqueViolation reports a UNIQUE or PRIMARY KEY constraint failure.
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+// millis stores a time as Unix milliseconds (0 for the zero time).
+func millis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// fromMillis reads a time stored by millis.
+func fromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// placeholders returns "?, ?, …" for n values.
+func placeholders(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}
+
+// idChunk bounds the ids bound to one statement (SQLite allows 32,766
+// variables).
+const idChunk = 5000
+
+// chunks calls fn with successive slices of ids of at most idChunk.
+func chunks(ids []string, fn func([]string) error) error {
+	for start := 0; start < len(ids); start += idChunk {
+		if err := fn(ids[start:min(start+idChunk, len(ids))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// anys converts strings to statement arguments, after the given leading
+// ones.
+func anys(lead []any, ids []string) []any {
+	out := make([]any, 0, len(lead)+len(ids))
+	out = append(out, lead...)
+	for _, id := range ids {
+		out = append(out, id)
+	}
+	return out
+}
