@@ -57,6 +57,14 @@ func URI() (string, error) {
 // Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops the test database servers URI and PostgresURI started, and
+// removes their folders (Main does it; a TestMain of its own calls it
+// after m.Run).
+func Stop() {
 	if shared.f != nil {
 		shared.f.Stop()
 	}
@@ -64,7 +72,6 @@ func Main(m *testing.M) {
 		_ = os.RemoveAll(shared.dir)
 	}
 	stopPostgresFerret()
-	os.Exit(code)
 }
 
 // Kind is the store the tests of the server run on: SCIM_TEST_STORE,
