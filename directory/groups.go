@@ -184,22 +184,27 @@ func (s *Service) reparentChildren(ctx context.Context, acct *store.Account, gon
 		if n.parent != gone.ID {
 			continue
 		}
-		_, err := s.update(ctx, acct.ID, schemas.Group, id, "", func(_ *store.Account, cur *store.Resource) (*change, error) {
-			next := *cur
-			next.Attributes = schemas.CopyAttributes(cur.Attributes)
-			tc := ensureExtension(next.Attributes, schemas.TimeCampGroupURN)
-			if parent == "" {
-				delete(tc, "parent")
-			} else {
-				tc["parent"] = parent
-			}
-			return &change{next: &next}, nil
-		})
-		if err != nil {
+		if err := s.moveGroup(ctx, acct.ID, id, parent); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// moveGroup hangs a group under another ("": under the root).
+func (s *Service) moveGroup(ctx context.Context, account, id, parent string) error {
+	_, err := s.update(ctx, account, schemas.Group, id, "", func(_ *store.Account, cur *store.Resource) (*change, error) {
+		next := *cur
+		next.Attributes = schemas.CopyAttributes(cur.Attributes)
+		tc := ensureExtension(next.Attributes, schemas.TimeCampGroupURN)
+		if parent == "" {
+			delete(tc, "parent")
+		} else {
+			tc["parent"] = parent
+		}
+		return &change{next: &next}, nil
+	})
+	return err
 }
 
 // membersOf returns the members of the groups.

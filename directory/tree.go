@@ -36,11 +36,16 @@ func (s *Service) loadTree(ctx context.Context, acct *store.Account) (*tree, err
 	if err != nil {
 		return nil, err
 	}
+	return newTree(acct, groups), nil
+}
+
+// newTree is the tree of the account's groups.
+func newTree(acct *store.Account, groups []*store.Resource) *tree {
 	t := &tree{root: acct.Name, groups: make(map[string]*node, len(groups))}
 	for _, g := range groups {
 		t.groups[g.ID] = nodeOf(g)
 	}
-	return t, nil
+	return t
 }
 
 func nodeOf(g *store.Resource) *node {

@@ -317,8 +317,17 @@ func TestAdminConsole(t *testing.T) {
 		okta.Patch(t, "/Users/"+carol, scimtest.Op("replace", "title", "Head of Sales")).Expect(t, http.StatusOK)
 		okta.Get(t, "/Users?filter=bad%20filter").Expect(t, http.StatusBadRequest)
 
-		ap.run("activity", chromedp.Navigate(base+"/admin/activity?actor=okta-e2e"), chromedp.WaitVisible(chromedp.ID("#activity")))
-		txt := ap.text("#activity")
+		// The server writes the activity log in batches, a fraction of a
+		// second after the requests: look again until it is there.
+		var txt string
+		for try := 0; ; try++ {
+			ap.run("activity", chromedp.Navigate(base+"/admin/activity?actor=okta-e2e"), chromedp.WaitVisible(chromedp.ID("#activity")))
+			txt = ap.text("#activity")
+			if strings.Contains(txt, "Refused (400)") || try == 20 {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
 		for _, want := range []string{"okta-e2e", "patch User carol@acme.test (title)", "Refused (400)"} {
 			if !strings.Contains(txt, want) {
 				t.Fatalf("activity filtered by the token lacks %q:\n%s", want, txt)

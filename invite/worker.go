@@ -80,7 +80,7 @@ func (w *Worker) init() {
 		def(&w.Lease, 2*time.Minute)
 		def(&w.RetryMin, 30*time.Second)
 		def(&w.RetryMax, time.Hour)
-		def(&w.Grace, 2*time.Minute)
+		def(&w.Grace, store.OutboxGrace)
 		def(&w.SweepEvery, time.Minute)
 	})
 }
@@ -108,7 +108,7 @@ func (w *Worker) Run(ctx context.Context) {
 			if _, err := w.Directory.ExpireInvitations(ctx, 100); err != nil && ctx.Err() == nil {
 				w.Logger.Warn("marking expired invitations", "error", err)
 			}
-			if _, err := w.Store.PurgeOutbox(ctx, time.Now().Add(-outboxRetention)); err != nil && ctx.Err() == nil {
+			if _, err := w.Store.PurgeOutbox(ctx, time.Now().Add(-store.OutboxRetention)); err != nil && ctx.Err() == nil {
 				w.Logger.Warn("purging delivered invitation emails", "error", err)
 			}
 		}
@@ -163,10 +163,6 @@ func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
 
 // dueBatch is how many due entries the worker reads at once.
 const dueBatch = 100
-
-// outboxRetention is how long sent, discarded and failed entries stay in
-// the outbox (for looking into a delivery) before the sweep deletes them.
-const outboxRetention = 7 * 24 * time.Hour
 
 // handle checks a claimed entry against its user and sends it.
 func (w *Worker) handle(ctx context.Context, e *store.OutboxEntry) (bool, error) {

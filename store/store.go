@@ -42,6 +42,7 @@ type Store interface {
 	Copying
 	Sessions
 	ActivityLog
+	Consistency
 
 	// Atomic runs fn so that the store writes it makes through ctx are
 	// applied all together or not at all, where the database can: the

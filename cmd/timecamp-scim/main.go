@@ -33,6 +33,8 @@ Usage:
   timecamp-scim accounts set-seats ACCOUNT N               change the seats (0: unlimited)
   timecamp-scim accounts set-invitations ACCOUNT on|off    invitation emails for new users (default on)
   timecamp-scim accounts transfer-owner ACCOUNT USER       make another administrator the owner
+  timecamp-scim accounts check ACCOUNT [--repair]          recount seats and look for what a crash left
+                                                           (exit 0: all well, 1: problems, 3: repaired)
   timecamp-scim tokens create --account ACCOUNT --name N   add a SCIM token, print it once
   timecamp-scim tokens list --account ACCOUNT              list an account's tokens
   timecamp-scim tokens revoke --account ACCOUNT TOKEN_ID   revoke a token
@@ -54,21 +56,32 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
+		if !errors.Is(err, flag.ErrHelp) && err.Error() != "" {
 			fmt.Fprintln(os.Stderr, "timecamp-scim:", err)
 		}
 		os.Exit(exitCode(err))
 	}
 }
 
-// exitCode is 2 for usage errors, 1 for the rest.
+// exitCode is 2 for usage errors, a command's own status (exitStatus),
+// or 1.
 func exitCode(err error) int {
 	var u usageError
 	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
 		return 2
 	}
+	var st exitStatus
+	if errors.As(err, &st) {
+		return st.code
+	}
 	return 1
 }
+
+// exitStatus ends a command with an exit status that tells a result, not
+// a failure (accounts check: problems found); the output said the rest.
+type exitStatus struct{ code int }
+
+func (exitStatus) Error() string { return "" }
 
 type usageError struct{ msg string }
 

@@ -69,22 +69,27 @@ var accountCommands = map[string]string{
 	"set-seats":       "ACCOUNT N",
 	"set-invitations": "ACCOUNT on|off",
 	"transfer-owner":  "ACCOUNT USER",
+	"check":           "ACCOUNT",
 }
 
 func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"accounts: give create, list, show, set-seats, set-invitations or transfer-owner"}
+		return usageError{"accounts: give create, list, show, set-seats, set-invitations, transfer-owner or check"}
 	}
 	want, known := accountCommands[args[0]]
 	if !known {
-		return usageError{fmt.Sprintf("accounts: unknown command %q (create, list, show, set-seats, set-invitations, transfer-owner)", args[0])}
+		return usageError{fmt.Sprintf("accounts: unknown command %q (create, list, show, set-seats, set-invitations, transfer-owner, check)", args[0])}
 	}
 	c := newCommand("accounts "+args[0], stderr)
 	var name *string
 	var seats *int
-	if args[0] == "create" {
+	var repair *bool
+	switch args[0] {
+	case "create":
 		name = c.fs.String("name", "", "account name (required)")
 		seats = c.fs.Int("seats", 0, "number of seats (licences); 0 means unlimited")
+	case "check":
+		repair = c.fs.Bool("repair", false, "repair what the check finds, then check again")
 	}
 	st, err := c.open(ctx, args[1:])
 	if err != nil {
@@ -167,6 +172,12 @@ func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		fmt.Fprintf(stdout, "%s now owns %s\n", u.Attributes["userName"], a.Name)
+	case "check":
+		dir := directory.New(st, nil)
+		ttl, _ := c.cfg.TTL() // checked by Validate
+		// A repair may issue invitations: with the server's expiry.
+		dir.SetInvitationSettings(directory.InvitationSettings{TTL: ttl})
+		return checkAccount(ctx, dir, a, *repair, stdout)
 	}
 	return nil
 }

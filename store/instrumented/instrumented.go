@@ -69,8 +69,104 @@ func (s *Store) Atomic(ctx context.Context, fn func(ctx context.Context) error) 
 }
 
 // Export is not observed record by record (a copy is not a request).
+// Export is not observed record by record (a copy is not a request).
+// Export is not observed record by record (a copy is not a request).
+// Snapshot is traced and timed as a whole, like Atomic.
+// Snapshot is traced and timed as a whole, like Atomic.
+func (s *Store) Snapshot(ctx context.Context, fn func(ctx context.Context) error) error {
+	ctx, done := observe(ctx, "Snapshot")
+	err := s.next.Snapshot(ctx, fn)
+	done(err)
+	return err
+}
+
+// Export is not observed record by record (a copy is not a request).
 func (s *Store) Export(ctx context.Context, emit func(store.Record) error) error {
 	return s.next.Export(ctx, emit)
+}
+
+func (s *Store) AddActivity(ctx context.Context, entries ...*store.ActivityEntry) error {
+	ctx, done := observe(ctx, "AddActivity")
+	err := s.next.AddActivity(ctx, entries...)
+	done(err)
+	return err
+}
+
+func (s *Store) Activity(ctx context.Context, q store.ActivityQuery) ([]*store.ActivityEntry, bool, error) {
+	ctx, done := observe(ctx, "Activity")
+	r0, r1, err := s.next.Activity(ctx, q)
+	done(err)
+	return r0, r1, err
+}
+
+func (s *Store) PurgeActivity(ctx context.Context, account string, t time.Time) (int, error) {
+	ctx, done := observe(ctx, "PurgeActivity")
+	r0, err := s.next.PurgeActivity(ctx, account, t)
+	done(err)
+	return r0, err
+}
+
+func (s *Store) AllMemberships(ctx context.Context, account string) ([]store.Membership, error) {
+	ctx, done := observe(ctx, "AllMemberships")
+	r0, err := s.next.AllMemberships(ctx, account)
+	done(err)
+	return r0, err
+}
+
+func (s *Store) OutboxOf(ctx context.Context, account string) ([]*store.OutboxEntry, error) {
+	ctx, done := observe(ctx, "OutboxOf")
+	r0, err := s.next.OutboxOf(ctx, account)
+	done(err)
+	return r0, err
+}
+
+func (s *Store) Import(ctx context.Context, rs []store.Record) error {
+	ctx, done := observe(ctx, "Import")
+	err := s.next.Import(ctx, rs)
+	done(err)
+	return err
+}
+
+func (s *Store) Count(ctx context.Context) (store.Counts, error) {
+	ctx, done := observe(ctx, "Count")
+	r0, err := s.next.Count(ctx)
+	done(err)
+	return r0, err
+}
+
+func (s *Store) CreateSession(ctx context.Context, sess *store.Session) error {
+	ctx, done := observe(ctx, "CreateSession")
+	err := s.next.CreateSession(ctx, sess)
+	done(err)
+	return err
+}
+
+func (s *Store) Session(ctx context.Context, id string) (*store.Session, error) {
+	ctx, done := observe(ctx, "Session")
+	r0, err := s.next.Session(ctx, id)
+	done(err)
+	return r0, err
+}
+
+func (s *Store) SaveSession(ctx context.Context, sess *store.Session) error {
+	ctx, done := observe(ctx, "SaveSession")
+	err := s.next.SaveSession(ctx, sess)
+	done(err)
+	return err
+}
+
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	ctx, done := observe(ctx, "DeleteSession")
+	err := s.next.DeleteSession(ctx, id)
+	done(err)
+	return err
+}
+
+func (s *Store) PurgeSessions(ctx context.Context, account string, t time.Time) (int, error) {
+	ctx, done := observe(ctx, "PurgeSessions")
+	r0, err := s.next.PurgeSessions(ctx, account, t)
+	done(err)
+	return r0, err
 }
 
 func (s *Store) Secret(ctx context.Context, name string) ([]byte, error) {
@@ -482,76 +578,6 @@ func (s *Store) PurgeOutbox(ctx context.Context, t time.Time) (int, error) {
 func (s *Store) OutboxDepth(ctx context.Context) (int, error) {
 	ctx, done := observe(ctx, "OutboxDepth")
 	r0, err := s.next.OutboxDepth(ctx)
-	done(err)
-	return r0, err
-}
-
-func (s *Store) Import(ctx context.Context, rs []store.Record) error {
-	ctx, done := observe(ctx, "Import")
-	err := s.next.Import(ctx, rs)
-	done(err)
-	return err
-}
-
-func (s *Store) Count(ctx context.Context) (store.Counts, error) {
-	ctx, done := observe(ctx, "Count")
-	r0, err := s.next.Count(ctx)
-	done(err)
-	return r0, err
-}
-
-func (s *Store) CreateSession(ctx context.Context, sess *store.Session) error {
-	ctx, done := observe(ctx, "CreateSession")
-	err := s.next.CreateSession(ctx, sess)
-	done(err)
-	return err
-}
-
-func (s *Store) Session(ctx context.Context, id string) (*store.Session, error) {
-	ctx, done := observe(ctx, "Session")
-	r0, err := s.next.Session(ctx, id)
-	done(err)
-	return r0, err
-}
-
-func (s *Store) SaveSession(ctx context.Context, sess *store.Session) error {
-	ctx, done := observe(ctx, "SaveSession")
-	err := s.next.SaveSession(ctx, sess)
-	done(err)
-	return err
-}
-
-func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	ctx, done := observe(ctx, "DeleteSession")
-	err := s.next.DeleteSession(ctx, id)
-	done(err)
-	return err
-}
-
-func (s *Store) PurgeSessions(ctx context.Context, account string, t time.Time) (int, error) {
-	ctx, done := observe(ctx, "PurgeSessions")
-	r0, err := s.next.PurgeSessions(ctx, account, t)
-	done(err)
-	return r0, err
-}
-
-func (s *Store) AddActivity(ctx context.Context, entries ...*store.ActivityEntry) error {
-	ctx, done := observe(ctx, "AddActivity")
-	err := s.next.AddActivity(ctx, entries...)
-	done(err)
-	return err
-}
-
-func (s *Store) Activity(ctx context.Context, q store.ActivityQuery) ([]*store.ActivityEntry, bool, error) {
-	ctx, done := observe(ctx, "Activity")
-	r0, r1, err := s.next.Activity(ctx, q)
-	done(err)
-	return r0, r1, err
-}
-
-func (s *Store) PurgeActivity(ctx context.Context, account string, t time.Time) (int, error) {
-	ctx, done := observe(ctx, "PurgeActivity")
-	r0, err := s.next.PurgeActivity(ctx, account, t)
 	done(err)
 	return r0, err
 }

@@ -11,15 +11,15 @@ import (
 
 // Export calls emit with every record, reading one consistent snapshot.
 func (s *Store) Export(ctx context.Context, emit func(store.Record) error) error {
-	// One read transaction: a snapshot of the database (WAL), however
-	// long the copy takes and whatever a running server writes meanwhile.
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // read-only
+	// One snapshot of the database, however long the copy takes and
+	// whatever a running server writes meanwhile.
+	return s.Snapshot(ctx, func(ctx context.Context) error { return s.export(ctx, emit) })
+}
+
+func (s *Store) export(ctx context.Context, emit func(store.Record) error) error {
+	q := s.read(ctx)
 	each := func(query string, scan func(*sql.Rows) (store.Record, error)) error {
-		rows, err := tx.QueryContext(ctx, query)
+		rows, err := q.QueryContext(ctx, query)
 		if err != nil {
 			return err
 		}

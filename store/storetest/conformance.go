@@ -46,6 +46,7 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Sessions", testSessions},
 		{"Activity", testActivity},
 		{"TokenUsage", testTokenUsage},
+		{"ConsistencyReads", testConsistencyReads},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })

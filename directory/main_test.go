@@ -1,0 +1,9 @@
+package directory
+
+import (
+	"testing"
+
+	"github.com/timecamp/timecamp-scim/store/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
