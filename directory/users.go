@@ -26,11 +26,9 @@ func (s *Service) createUser(ctx context.Context, acct *store.Account, r *store.
 	if err := s.checkProjects(ctx, acct.ID, ownProjectIDs(r)); err != nil {
 		return nil, err
 	}
-	t, err := s.loadTree(ctx, acct)
-	if err != nil {
-		return nil, err
-	}
-	return s.insertUser(ctx, acct, t, r, invReq)
+	// A new user is in no group yet, so no group grants it anything: the
+	// group tree (one read of all the account's groups) is not needed.
+	return s.insertUser(ctx, acct, &tree{root: acct.Name}, r, invReq)
 }
 
 // readNewUser takes what a new user's body says beyond its attributes: the

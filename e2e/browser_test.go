@@ -125,6 +125,21 @@ func get[T any](p *page, what string, a chromedp.Action[T]) T {
 // text is the text of the first element matching a CSS selector.
 func (p *page) text(sel string) string {
 	p.t.Helper()
+	// A page that is replaced between finding the node and reading it
+	// (the end of a redirect chain) is read again.
+	for try := 0; try < 3; try++ {
+		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+		_, err := chromedp.Run(ctx, chromedp.Steps(chromedp.WaitReady(chromedp.CSS(sel))))
+		var v string
+		if err == nil {
+			v, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		}
+		cancel()
+		if err == nil {
+			return strings.TrimSpace(v)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	p.run("wait for "+sel, chromedp.WaitReady(chromedp.CSS(sel)))
 	return strings.TrimSpace(get(p, "read "+sel, chromedp.Text(chromedp.CSS(sel))))
 }

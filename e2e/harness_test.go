@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/timecamp/timecamp-scim/scim/scimtest"
+	"github.com/timecamp/timecamp-scim/store/storetest"
 )
 
 // binary is the timecamp-scim built once for the package's tests.
@@ -38,6 +39,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	storetest.Stop() // the MongoDB test database of TestStoreCopyToMongoDB
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }

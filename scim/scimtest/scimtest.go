@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -33,7 +34,13 @@ type Env struct {
 // (rate limits, say).
 func New(t testing.TB, options ...func(*scim.Options)) *Env {
 	t.Helper()
-	st := storetest.New(t)
+	return NewOn(t, storetest.New(t), options...)
+}
+
+// NewOn is New on a given store (a test of one store under the SCIM
+// workload).
+func NewOn(t testing.TB, st store.Store, options ...func(*scim.Options)) *Env {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts := scim.Options{Logger: log}
 	for _, o := range options {
@@ -262,4 +269,34 @@ func GroupBody(displayName string, memberIDs ...string) map[string]any {
 		m["members"] = members
 	}
 	return m
+}
+
+// CreateUsers creates n users named prefix<i>@example.com through /Bulk
+// (1,000 per request) and returns their ids in order.
+func (c *Client) CreateUsers(t testing.TB, n int, prefix string) []string {
+	t.Helper()
+	var ids []string
+	for start := 0; start < n; start += 1000 {
+		var ops []any
+		for i := start; i < min(start+1000, n); i++ {
+			ops = append(ops, map[string]any{
+				"method": "POST", "path": "/Users", "bulkId": fmt.Sprint(i),
+				"data": UserBody(fmt.Sprintf("%s%d@example.com", prefix, i)),
+			})
+		}
+		r := c.Post(t, "/Bulk", map[string]any{
+			"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:BulkRequest"},
+			"Operations": ops,
+		}).Expect(t, http.StatusOK)
+		results, _ := r.At("Operations").([]any)
+		for _, res := range results {
+			m, _ := res.(map[string]any)
+			if status, _ := m["status"].(string); status != "201" {
+				t.Fatalf("bulk create: %v", m)
+			}
+			loc, _ := m["location"].(string)
+			ids = append(ids, loc[strings.LastIndex(loc, "/")+1:])
+		}
+	}
+	return ids
 }

@@ -22,9 +22,17 @@ type setting struct {
 // Export calls emit with every record, collection by collection. MongoDB
 // gives no snapshot across collections without transactions: copy from a
 // server nobody writes to (stop the server first).
+//
+// The resources and memberships are read account by account ({account}
+// sorted by _id, which the index {account, _id} serves): on a sharded
+// cluster each read goes to one shard.
 func (s *Store) Export(ctx context.Context, emit func(store.Record) error) error {
-	each := func(coll string, decode func(*mongo.Cursor) (store.Record, error)) error {
-		cur, err := s.db.Collection(coll).Find(ctx, bson.M{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	accounts, err := s.accountIDs(ctx)
+	if err != nil {
+		return err
+	}
+	read := func(coll string, q bson.D, decode func(*mongo.Cursor) (store.Record, error)) error {
+		cur, err := s.db.Collection(coll).Find(ctx, q, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
 		if err != nil {
 			return err
 		}
@@ -39,6 +47,21 @@ func (s *Store) Export(ctx context.Context, emit func(store.Record) error) error
 			}
 		}
 		return cur.Err()
+	}
+	scoped := map[string]bool{}
+	for _, c := range ScopedCollections() {
+		scoped[c] = true
+	}
+	each := func(coll string, decode func(*mongo.Cursor) (store.Record, error)) error {
+		if !scoped[coll] {
+			return read(coll, bson.D{}, decode)
+		}
+		for _, a := range accounts {
+			if err := read(coll, bson.D{{Key: "account", Value: a}}, decode); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	if err := each(collAccounts, func(cur *mongo.Cursor) (store.Record, error) {
 		var a store.Account
@@ -139,12 +162,45 @@ func (s *Store) Count(ctx context.Context) (store.Counts, error) {
 	for _, rt := range schemas.ResourceTypes() {
 		colls[store.Record{Resource: &store.Resource{Type: rt}}.Kind()] = kindOf(rt).collection
 	}
+	accounts, err := s.accountIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	scoped := map[string]bool{}
+	for _, c := range ScopedCollections() {
+		scoped[c] = true
+	}
 	for kind, coll := range colls {
-		n, err := s.db.Collection(coll).CountDocuments(ctx, bson.M{})
-		if err != nil {
-			return nil, err
+		if !scoped[coll] {
+			n, err := s.db.Collection(coll).CountDocuments(ctx, bson.D{})
+			if err != nil {
+				return nil, err
+			}
+			out[kind] = int(n)
+			continue
 		}
-		out[kind] = int(n)
+		// Account by account, as Export reads them.
+		out[kind] = 0
+		for _, a := range accounts {
+			n, err := s.db.Collection(coll).CountDocuments(ctx, bson.D{{Key: "account", Value: a}})
+			if err != nil {
+				return nil, err
+			}
+			out[kind] += int(n)
+		}
 	}
 	return out, nil
+}
+
+// accountIDs returns the ids of every account.
+func (s *Store) accountIDs(ctx context.Context) ([]string, error) {
+	accounts, err := s.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(accounts))
+	for i, a := range accounts {
+		ids[i] = a.ID
+	}
+	return ids, nil
 }

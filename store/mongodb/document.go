@@ -16,32 +16,40 @@ type kind struct {
 	rt         *schemas.ResourceType
 	collection string
 	store.Kind
-	extraIndexes []bson.D
+	// keys are the attributes the resources are looked up by, stored
+	// again as top-level fields (see lookupKey).
+	keys []lookupKey
 }
 
 var kinds = map[string]*kind{
 	"User": {
 		rt: schemas.User, collection: "users", Kind: store.KindOf(schemas.User),
-		extraIndexes: []bson.D{
-			{{Key: "account", Value: 1}, {Key: "n.emails.value", Value: 1}},
-			// Accept links look the user up by the hash of their token;
-			// the expiry sweep finds pending invitations past their expiry.
-			{{Key: "inv.hash", Value: 1}},
-			{{Key: "inv.status", Value: 1}, {Key: "inv.expiresAt", Value: 1}},
-			// Counting the seats in use; finding who has access to a
-			// project (deleting it).
-			{{Key: "account", Value: 1}, {Key: countsTowardSeatsField, Value: 1}},
-			{{Key: "account", Value: 1}, {Key: "a." + storageKey(schemas.TimeCampUserURN) + ".projects.value", Value: 1}},
+		keys: []lookupKey{
+			{field: "userNameLower", attr: "userName", lower: true, unique: true},
+			{field: "emailsLower", attr: "emails", sub: "value", lower: true},
+			// Entra ID's validator looks users up by displayName.
+			{field: "displayNameLower", attr: "displayName", lower: true},
+			{field: "externalId", attr: schemas.AttrExternalID},
+			// Finding who has access to a project (deleting it).
+			{field: "projectIds", ext: schemas.TimeCampUserURN, attr: "projects", sub: "value"},
 		},
 	},
 	"Group": {
 		rt: schemas.Group, collection: "groups", Kind: store.KindOf(schemas.Group),
-		extraIndexes: []bson.D{
-			{{Key: "account", Value: 1}, {Key: "a." + storageKey(schemas.TimeCampGroupURN) + ".projects.value", Value: 1}},
+		keys: []lookupKey{
+			{field: "displayNameLower", attr: "displayName", lower: true, unique: true},
+			{field: "externalId", attr: schemas.AttrExternalID},
+			{field: "projectIds", ext: schemas.TimeCampGroupURN, attr: "projects", sub: "value"},
 		},
 	},
 	"Project": {
 		rt: schemas.Project, collection: "projects",
+		keys: []lookupKey{
+			{field: "displayNameLower", attr: "displayName", lower: true},
+			{field: "externalId", attr: schemas.AttrExternalID},
+			// Projects under a project (deleting it).
+			{field: "parent", attr: "parent"},
+		},
 	},
 }
 
@@ -53,19 +61,121 @@ func kindOf(rt *schemas.ResourceType) *kind {
 	return k
 }
 
-func (k *kind) indexes() []index {
-	ixs := []index{
-		{k.collection, bson.D{{Key: "account", Value: 1}, {Key: "created", Value: 1}}, false},
-		{k.collection, bson.D{{Key: "account", Value: 1}, {Key: "modified", Value: 1}}, false},
-		{k.collection, bson.D{{Key: "account", Value: 1}, {Key: "a.externalId", Value: 1}}, false},
+// usesSeatField is the top-level field of a user document that says it
+// uses a seat (store.UsesSeat), present only when it does: counting the
+// seats in use is an equality an index serves.
+const usesSeatField = "usesSeat"
+
+func (k *kind) indexes() []Index {
+	ixs := []Index{
+		// Every read and write of one resource: {account, _id, …}.
+		{Collection: k.collection, Keys: bson.D{{Key: "account", Value: 1}, {Key: "_id", Value: 1}}},
+		// Pages in creation order, and the group tree.
+		{Collection: k.collection, Keys: bson.D{{Key: "account", Value: 1}, {Key: "created", Value: 1}}},
+		{Collection: k.collection, Keys: bson.D{{Key: "account", Value: 1}, {Key: "modified", Value: 1}}},
 	}
-	if k.Unique != "" {
-		ixs = append(ixs, index{k.collection, bson.D{{Key: "account", Value: 1}, {Key: "n." + k.Unique, Value: 1}}, true})
+	for _, key := range k.keys {
+		ixs = append(ixs, Index{Collection: k.collection, Keys: bson.D{{Key: "account", Value: 1}, {Key: key.field, Value: 1}}, Unique: key.unique})
 	}
-	for _, keys := range k.extraIndexes {
-		ixs = append(ixs, index{k.collection, keys, false})
+	if k.rt == schemas.User {
+		ixs = append(ixs,
+			Index{Collection: k.collection, Keys: bson.D{{Key: "account", Value: 1}, {Key: usesSeatField, Value: 1}}},
+			// An accept link names the invitation by the hash of its token
+			// alone, and the expiry sweep looks across accounts: neither
+			// knows the account (neither is an identity provider's request).
+			Index{Collection: k.collection, Keys: bson.D{{Key: "inv.hash", Value: 1}}, CrossAccount: true},
+			Index{Collection: k.collection, Keys: bson.D{{Key: "inv.status", Value: 1}, {Key: "inv.expiresAt", Value: 1}}, CrossAccount: true},
+		)
 	}
 	return ixs
+}
+
+// lookupKey is an attribute resources are looked up by (userName, emails,
+// externalId, displayName, granted projects), stored a second time as a
+// top-level field of the document, lower-cased when the attribute
+// compares without regard to case, an array when it has many values.
+// Filters on it become equalities on that field, which an index
+// {account, field} serves: FerretDB pushes only top-level equalities down
+// to its database (measured on its PostgreSQL backend at 5,000 documents:
+// 1.7 ms for {account, userName}, 290 ms for the same value under a nested
+// path, 330 ms inside $and), and MongoDB needs no more.
+type lookupKey struct {
+	field string
+	ext   string // the extension schema's URN; "" for core and common attributes
+	attr  string
+	sub   string // the sub-attribute of a complex attribute
+	lower bool
+	// unique: no two resources of an account have the same value.
+	unique bool
+}
+
+// is reports whether the key holds attribute a, compared lower-cased or not.
+func (k lookupKey) is(a schemas.Attr, lower bool) bool {
+	ext := ""
+	if a.Ext != nil {
+		ext = a.Ext.Schema.ID
+	}
+	sub := ""
+	if a.Sub != nil {
+		sub = a.Sub.Name()
+	}
+	return !a.WholeExtension && k.ext == ext && k.attr == a.Def.Name() && k.sub == sub && k.lower == lower
+}
+
+// value returns the key's value in the attributes: a string, a list of
+// strings, or nil when the attribute has none.
+func (k lookupKey) value(attrs map[string]any) any {
+	if k.ext != "" {
+		attrs, _ = attrs[k.ext].(map[string]any)
+	}
+	v, ok := attrs[k.attr]
+	if !ok {
+		return nil
+	}
+	if k.sub == "" {
+		s, ok := v.(string)
+		if !ok {
+			return nil
+		}
+		return k.fold(s)
+	}
+	var out []string
+	for _, el := range asList(v) {
+		if m, ok := el.(map[string]any); ok {
+			if s, ok := m[k.sub].(string); ok {
+				out = append(out, k.fold(s))
+			}
+		}
+	}
+	if out == nil {
+		return nil
+	}
+	return out
+}
+
+func (k lookupKey) fold(s string) string {
+	if k.lower {
+		return strings.ToLower(s)
+	}
+	return s
+}
+
+func asList(v any) []any {
+	if l, ok := v.([]any); ok {
+		return l
+	}
+	return []any{v}
+}
+
+// keyField returns the top-level field holding attribute a, compared
+// lower-cased or not, if it is a lookup key of the resource type.
+func keyField(rt *schemas.ResourceType, a schemas.Attr, lower bool) (string, bool) {
+	for _, k := range kindOf(rt).keys {
+		if k.is(a, lower) {
+			return k.field, true
+		}
+	}
+	return "", false
 }
 
 // document is a resource as stored.
@@ -77,6 +187,9 @@ type document struct {
 	Modified time.Time      `bson:"modified"`
 	A        map[string]any `bson:"a"`
 	N        map[string]any `bson:"n,omitempty"`
+	// Keys are the lookup keys (see lookupKey), by field.
+	Keys     map[string]any `bson:",inline"`
+	UsesSeat bool           `bson:"usesSeat,omitempty"`
 	Password string         `bson:"pw,omitempty"`
 	// Inv is a user's invitation, kept outside the SCIM attributes (its
 	// token hash is a secret); the attributes carry what clients see.
@@ -95,9 +208,22 @@ func toDocument(r *store.Resource) *document {
 		ID: r.ID, Account: r.Account, Version: r.Version, Created: r.Created, Modified: r.Modified,
 		A:        encodeAttributes(r.Type, r.Attributes),
 		N:        lowered(r.Type, r.Attributes),
+		Keys:     lookupKeys(r.Type, r.Attributes),
+		UsesSeat: r.Type == schemas.User && store.UsesSeat(r),
 		Password: r.PasswordHash,
 		Inv:      r.Invitation,
 	}
+}
+
+// lookupKeys returns the values of the resource's lookup keys, by field.
+func lookupKeys(rt *schemas.ResourceType, attrs map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, k := range kindOf(rt).keys {
+		if v := k.value(attrs); v != nil {
+			out[k.field] = v
+		}
+	}
+	return out
 }
 
 func fromDocument(rt *schemas.ResourceType, d *document) *store.Resource {
@@ -193,9 +319,12 @@ func plain(v any) any {
 }
 
 // lowered returns the lower-cased copy of the attributes' case-insensitive
-// strings, shaped like the attributes, stored as "n": case-insensitive
-// equality and the unique indexes use it instead of a case-insensitive regex
-// or a collation (neither of which an index can serve on both databases).
+// strings, shaped like the attributes, stored as "n": filters and sorts on
+// case-insensitive attributes use it instead of a case-insensitive regex or
+// a collation (neither of which an index can serve on both databases).
+//
+// The lookup keys compared lower-cased (userName, emails.value,
+// displayName) are left out: they have top-level fields of their own.
 func lowered(rt *schemas.ResourceType, attrs map[string]any) map[string]any {
 	out := lowerObject(rt.Schema.Attributes, attrs)
 	for _, e := range rt.Extensions {
@@ -205,7 +334,41 @@ func lowered(rt *schemas.ResourceType, attrs map[string]any) map[string]any {
 			}
 		}
 	}
+	for _, k := range kindOf(rt).keys {
+		if k.lower && k.ext == "" {
+			dropLowered(out, k)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
 	return out
+}
+
+// dropLowered removes a lookup key's values from the lower-cased copy.
+func dropLowered(out map[string]any, k lookupKey) {
+	if k.sub == "" {
+		delete(out, k.attr)
+		return
+	}
+	var kept []any
+	for _, el := range asList(out[k.attr]) {
+		if m, ok := el.(map[string]any); ok {
+			delete(m, k.sub)
+			if len(m) > 0 {
+				kept = append(kept, m)
+			}
+		}
+	}
+	if len(kept) == 0 {
+		delete(out, k.attr)
+		return
+	}
+	if _, many := out[k.attr].([]any); many {
+		out[k.attr] = kept
+	} else {
+		out[k.attr] = kept[0]
+	}
 }
 
 func lowerObject(defs schema.Attributes, obj map[string]any) map[string]any {

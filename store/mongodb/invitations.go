@@ -183,7 +183,7 @@ func (s *Store) DueOutbox(ctx context.Context, limit int) ([]*store.OutboxEntry,
 func (s *Store) ClaimOutbox(ctx context.Context, e *store.OutboxEntry, worker string, lease time.Duration) (bool, error) {
 	t := store.Now()
 	until := t.Add(lease)
-	ok, err := s.updateOutboxIf(ctx, e.ID, claimable(t), func(cur *store.OutboxEntry) bool { return cur.ClaimableAt(t) },
+	ok, err := s.updateOutboxIf(ctx, e.ID, claimable(t),
 		bson.M{"$set": bson.M{"claimedBy": worker, "claimedUntil": until}})
 	if ok {
 		e.ClaimedBy, e.ClaimedUntil = worker, until
@@ -191,32 +191,16 @@ func (s *Store) ClaimOutbox(ctx context.Context, e *store.OutboxEntry, worker st
 	return ok, err
 }
 
-// updateOutboxIf updates an entry if it still meets the condition, given
-// both as a filter (MongoDB checks it in the update) and as a function
-// (FerretDB: checked on the entry read by id under the write lock, since
-// FerretDB evaluates any filter other than {_id: …} on every document;
-// see idFilter). It reports whether the entry was updated.
-func (s *Store) updateOutboxIf(ctx context.Context, id string, filter bson.M, holds func(*store.OutboxEntry) bool, update bson.M) (bool, error) {
+// updateOutboxIf updates an entry if it still meets the condition, and
+// reports whether it did. The write lock keeps FerretDB's
+// read-modify-write update from letting two workers both succeed.
+func (s *Store) updateOutboxIf(ctx context.Context, id string, cond bson.M, update bson.M) (bool, error) {
+	q := bson.M{"_id": id}
+	for k, v := range cond {
+		q[k] = v
+	}
 	unlock := s.lockWrites()
 	defer unlock()
-	q := bson.M{"_id": id}
-	if s.FerretDB {
-		var cur store.OutboxEntry
-		err := s.outbox().FindOne(ctx, q).Decode(&cur)
-		if isNotFound(err) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		if !holds(&cur) {
-			return false, nil
-		}
-	} else {
-		for k, v := range filter {
-			q[k] = v
-		}
-	}
 	res, err := s.outbox().UpdateOne(ctx, q, update)
 	if err != nil {
 		return false, err
@@ -232,10 +216,7 @@ func (s *Store) finishOutbox(ctx context.Context, e *store.OutboxEntry, set bson
 	}
 	unset["claimedBy"], unset["claimedUntil"] = "", ""
 	upd["$unset"] = unset
-	held := func(cur *store.OutboxEntry) bool {
-		return cur.State == store.OutboxPending && cur.ClaimedBy == e.ClaimedBy
-	}
-	ok, err := s.updateOutboxIf(ctx, e.ID, bson.M{"state": store.OutboxPending, "claimedBy": e.ClaimedBy}, held, upd)
+	ok, err := s.updateOutboxIf(ctx, e.ID, bson.M{"state": store.OutboxPending, "claimedBy": e.ClaimedBy}, upd)
 	if err != nil {
 		return err
 	}
@@ -279,9 +260,6 @@ func (s *Store) DeferOutbox(ctx context.Context, e *store.OutboxEntry, t time.Ti
 // would discard it anyway.
 func (s *Store) VoidOutbox(ctx context.Context, id, reason string) error {
 	t := store.Now()
-	notLeased := func(cur *store.OutboxEntry) bool {
-		return cur.State == store.OutboxPending && !cur.ClaimedUntil.After(t)
-	}
 	filter := bson.M{
 		"state": store.OutboxPending,
 		"$or": bson.A{
@@ -289,7 +267,7 @@ func (s *Store) VoidOutbox(ctx context.Context, id, reason string) error {
 			bson.M{"claimedUntil": bson.M{"$lte": t}},
 		},
 	}
-	_, err := s.updateOutboxIf(ctx, id, filter, notLeased, bson.M{"$set": bson.M{"state": store.OutboxDiscarded, "lastError": reason, "finished": t}, "$unset": bson.M{"token": ""}})
+	_, err := s.updateOutboxIf(ctx, id, filter, bson.M{"$set": bson.M{"state": store.OutboxDiscarded, "lastError": reason, "finished": t}, "$unset": bson.M{"token": ""}})
 	return err
 }
 

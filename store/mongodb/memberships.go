@@ -31,6 +31,13 @@ func membershipID(group, member string) string { return group + "/" + member }
 // idChunk bounds the ids sent in one $in query.
 const idChunk = 1000
 
+// batchSize is how many documents a read of many (members, the resources
+// named by a chunk of ids) receives per round trip: the server's default
+// first batch, 101, would cost a second round trip from the 102nd member
+// of a group on. One more than a chunk: FerretDB keeps a cursor open after
+// a full batch, which would cost an empty getMore after a chunk of 1,000.
+const batchSize = idChunk + 1
+
 // AddMembers adds users to a group; members already in it are left as they
 // are. It returns how many were added.
 func (s *Store) AddMembers(ctx context.Context, account, group string, members []string) (int, error) {
@@ -63,35 +70,15 @@ func (s *Store) AddMembers(ctx context.Context, account, group string, members [
 // RemoveMembers removes users from a group and returns how many were in it.
 func (s *Store) RemoveMembers(ctx context.Context, account, group string, members []string) (int, error) {
 	removed := 0
-	if s.FerretDB && len(members) <= fewIDs {
-		// One by one by id: FerretDB serves only {_id: …} quickly (see
-		// idFilter); the account is checked by a read.
-		coll := s.db.Collection(collMemberships)
-		for _, m := range members {
-			id := membershipID(group, m)
-			var d membership
-			err := coll.FindOne(ctx, bson.M{"_id": id}).Decode(&d)
-			if isNotFound(err) || (err == nil && d.Account != account) {
-				continue
-			}
-			if err != nil {
-				return removed, err
-			}
-			res, err := coll.DeleteOne(ctx, bson.M{"_id": id})
-			if err != nil {
-				return removed, err
-			}
-			removed += int(res.DeletedCount)
-		}
-		return removed, nil
-	}
 	for start := 0; start < len(members); start += idChunk {
 		chunk := members[start:min(start+idChunk, len(members))]
 		ids := make([]string, len(chunk))
 		for i, m := range chunk {
 			ids[i] = membershipID(group, m)
 		}
-		res, err := s.db.Collection(collMemberships).DeleteMany(ctx, bson.M{"_id": bson.M{"$in": ids}, "account": account})
+		unlock := s.lockWrites()
+		res, err := s.db.Collection(collMemberships).DeleteMany(ctx, idsFilter(account, ids))
+		unlock()
 		if err != nil {
 			return removed, err
 		}
@@ -102,28 +89,28 @@ func (s *Store) RemoveMembers(ctx context.Context, account, group string, member
 
 // ClearMembers removes every member of a group.
 func (s *Store) ClearMembers(ctx context.Context, account, group string) error {
-	_, err := s.db.Collection(collMemberships).DeleteMany(ctx, bson.M{"account": account, "group": group})
+	_, err := s.db.Collection(collMemberships).DeleteMany(ctx, bson.D{{Key: "account", Value: account}, {Key: "group", Value: group}})
 	return err
 }
 
 // LeaveAllGroups removes a user from every group (the user is deleted).
 func (s *Store) LeaveAllGroups(ctx context.Context, account, member string) error {
-	_, err := s.db.Collection(collMemberships).DeleteMany(ctx, bson.M{"account": account, "member": member})
+	_, err := s.db.Collection(collMemberships).DeleteMany(ctx, bson.D{{Key: "account", Value: account}, {Key: "member", Value: member}})
 	return err
 }
 
 // Members returns the ids of a group's members.
 func (s *Store) Members(ctx context.Context, account, group string) ([]string, error) {
-	return s.membershipSide(ctx, bson.M{"account": account, "group": group}, "member")
+	return s.membershipSide(ctx, bson.D{{Key: "account", Value: account}, {Key: "group", Value: group}}, "member")
 }
 
 // GroupsOf returns the ids of the groups a user is a member of.
 func (s *Store) GroupsOf(ctx context.Context, account, member string) ([]string, error) {
-	return s.membershipSide(ctx, bson.M{"account": account, "member": member}, "group")
+	return s.membershipSide(ctx, bson.D{{Key: "account", Value: account}, {Key: "member", Value: member}}, "group")
 }
 
-func (s *Store) membershipSide(ctx context.Context, q bson.M, side string) ([]string, error) {
-	cur, err := s.db.Collection(collMemberships).Find(ctx, q, options.Find().SetProjection(bson.M{side: 1, "_id": 0}).SetSort(bson.D{{Key: side, Value: 1}}))
+func (s *Store) membershipSide(ctx context.Context, q bson.D, side string) ([]string, error) {
+	cur, err := s.db.Collection(collMemberships).Find(ctx, q, options.Find().SetProjection(bson.M{side: 1, "_id": 0}).SetSort(bson.D{{Key: side, Value: 1}}).SetBatchSize(batchSize))
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +133,7 @@ func (s *Store) membershipSide(ctx context.Context, q bson.M, side string) ([]st
 // withAnyMembership returns the ids on one side of every membership of the
 // account: the groups that have members, or the users that are in a group.
 func (s *Store) withAnyMembership(ctx context.Context, account, side string) ([]string, error) {
-	res := s.db.Collection(collMemberships).Distinct(ctx, side, bson.M{"account": account})
+	res := s.db.Collection(collMemberships).Distinct(ctx, side, bson.D{{Key: "account", Value: account}})
 	var ids []string
 	if err := res.Decode(&ids); err != nil {
 		return nil, err
@@ -192,6 +179,9 @@ func (t *translator) membership(ctx context.Context, x *filter.AttributeExpressi
 	}
 	t.decided[x] = set
 	cond := bson.M{"_id": bson.M{"$in": ids}}
+	if len(ids) == 1 {
+		cond = bson.M{"_id": ids[0]}
+	}
 	if x.Operator == filter.NE {
 		cond = bson.M{"$nor": bson.A{cond}}
 	}
@@ -215,54 +205,32 @@ func (t *translator) membershipValuePath(ctx context.Context, x *filter.ValuePat
 }
 
 // MembershipsOf returns, for each of the ids on one side, the ids on the
-// other side: the members of each group (store.GroupSide) or the groups of each
-// user (store.MemberSide). One query per chunk of ids (see forChunks), not one
-// per id.
+// other side: the members of each group (store.GroupSide) or the groups of
+// each user (store.MemberSide). One query per idChunk ids, not one per id.
 func (s *Store) MembershipsOf(ctx context.Context, account, side string, ids []string) (map[string][]string, error) {
 	out := map[string][]string{}
-	err := s.forChunks(ids, func(chunk []string) error {
-		cur, err := s.db.Collection(collMemberships).Find(ctx,
-			bson.M{"account": account, side: bson.M{"$in": chunk}},
-			options.Find().SetSort(bson.D{{Key: side, Value: 1}, {Key: "_id", Value: 1}}))
-		if err != nil {
-			return err
+	for start := 0; start < len(ids); start += idChunk {
+		chunk := ids[start:min(start+idChunk, len(ids))]
+		q := bson.D{{Key: "account", Value: account}, {Key: side, Value: chunk[0]}}
+		if len(chunk) > 1 {
+			q[1].Value = bson.M{"$in": chunk}
 		}
-		defer cur.Close(ctx)
-		for cur.Next(ctx) {
-			var m membership
-			if err := cur.Decode(&m); err != nil {
-				return err
-			}
+		cur, err := s.db.Collection(collMemberships).Find(ctx, q,
+			options.Find().SetSort(bson.D{{Key: side, Value: 1}, {Key: "_id", Value: 1}}).SetBatchSize(batchSize))
+		if err != nil {
+			return nil, err
+		}
+		var ms []membership
+		if err := cur.All(ctx, &ms); err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
 			if side == store.GroupSide {
 				out[m.Group] = append(out[m.Group], m.Member)
 			} else {
 				out[m.Member] = append(out[m.Member], m.Group)
 			}
 		}
-		return cur.Err()
-	})
-	return out, err
-}
-
-// ferretReadChunk bounds the ids of one $in read on FerretDB. FerretDB
-// answers every query by reading the whole collection, whatever the $in
-// holds, so splitting a read multiplies its cost: 5 chunks of 1,000 ids
-// read 5,000 users five times (measured: ~3 s each). One query with all
-// the ids reads them once; 50,000 ids are about 2 MB of query.
-const ferretReadChunk = 50000
-
-// forChunks calls fn with successive slices of ids, each small enough for
-// one $in query: idChunk on MongoDB, where each id is an index lookup, and
-// far more on FerretDB (see ferretReadChunk).
-func (s *Store) forChunks(ids []string, fn func([]string) error) error {
-	n := idChunk
-	if s.FerretDB {
-		n = ferretReadChunk
 	}
-	for start := 0; start < len(ids); start += n {
-		if err := fn(ids[start:min(start+n, len(ids))]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return out, nil
 }

@@ -9,9 +9,6 @@ import (
 	"github.com/timecamp/timecamp-scim/schemas"
 )
 
-// countsTowardSeatsField is where a user document says it uses a seat.
-var countsTowardSeatsField = "a." + storageKey(schemas.TimeCampUserURN) + ".countsTowardSeats"
-
 // ReserveSeats takes n more seats of the account, or refuses when that
 // would exceed its seats. The check and the increment are one conditional
 // update, so concurrent requests cannot both take the last seat. Callers
@@ -57,7 +54,7 @@ func (s *Store) AdjustSeats(ctx context.Context, accountID string, n int) error 
 
 // SeatsInUse counts the account's users that use a seat.
 func (s *Store) SeatsInUse(ctx context.Context, accountID string) (int, error) {
-	n, err := s.coll(schemas.User).CountDocuments(ctx, bson.M{"account": accountID, countsTowardSeatsField: true})
+	n, err := s.coll(schemas.User).CountDocuments(ctx, bson.D{{Key: "account", Value: accountID}, {Key: usesSeatField, Value: true}})
 	return int(n), err
 }
 

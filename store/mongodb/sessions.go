@@ -20,19 +20,19 @@ const (
 	collActivity = "activity"
 )
 
-func sessionIndexes() []index {
-	return []index{
-		{collSessions, bson.D{{Key: "account", Value: 1}, {Key: "expires", Value: 1}}, false},
+func sessionIndexes() []Index {
+	return []Index{
+		{Collection: collSessions, Keys: bson.D{{Key: "account", Value: 1}, {Key: "expires", Value: 1}}},
 	}
 }
 
-func activityIndexes() []index {
+func activityIndexes() []Index {
 	at := bson.E{Key: "at", Value: -1}
-	return []index{
-		{collActivity, bson.D{{Key: "account", Value: 1}, at}, false},
-		{collActivity, bson.D{{Key: "account", Value: 1}, {Key: "outcome", Value: 1}, at}, false},
-		{collActivity, bson.D{{Key: "account", Value: 1}, {Key: "actor", Value: 1}, at}, false},
-		{collActivity, bson.D{{Key: "account", Value: 1}, {Key: "resourceType", Value: 1}, at}, false},
+	return []Index{
+		{Collection: collActivity, Keys: bson.D{{Key: "account", Value: 1}, at}},
+		{Collection: collActivity, Keys: bson.D{{Key: "account", Value: 1}, {Key: "outcome", Value: 1}, at}},
+		{Collection: collActivity, Keys: bson.D{{Key: "account", Value: 1}, {Key: "actor", Value: 1}, at}},
+		{Collection: collActivity, Keys: bson.D{{Key: "account", Value: 1}, {Key: "resourceType", Value: 1}, at}},
 	}
 }
 

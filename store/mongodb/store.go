@@ -5,11 +5,16 @@
 // collations, no change streams, no $elemMatch on fields.
 //
 // Documents: every document carries its account id and every query is scoped
-// by it. A resource document holds the SCIM attributes as given ("a"), a
-// lower-cased copy of its case-insensitive strings ("n", which backs
-// case-insensitive equality and the unique indexes) and a version used for
-// optimistic concurrency. Group membership is one document per (group,
-// member) so that adding a member to a large group is one insert.
+// by it: a resource is read and written as {account, _id, …}, and every
+// lookup an identity provider makes is an equality on top-level fields,
+// account first, served by a declared index (see Indexes). A resource
+// document holds the SCIM attributes as given ("a"), its lookup keys as
+// top-level fields (userNameLower, emailsLower, externalId, displayNameLower,
+// projectIds, …: see lookupKey), a lower-cased copy of its other
+// case-insensitive strings ("n", for the filters no identity provider
+// sends) and a version used for optimistic concurrency. Group membership is
+// one document per (group, member) so that adding a member to a large group
+// is one insert.
 package mongodb
 
 import (
@@ -23,6 +28,7 @@ import (
 
 	"github.com/timecamp/timecamp-scim/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -30,68 +36,53 @@ import (
 
 // Config says which database to use.
 type Config struct {
-	// URI of a MongoDB deployment; empty starts the embedded database.
+	// URI of a MongoDB deployment.
 	URI string
 	// Database name.
 	Database string
-	// DataDir holds the embedded database's files.
-	DataDir string
-	// Logger receives the embedded database's warnings.
-	Logger *slog.Logger
+	Logger   *slog.Logger
+	// Monitor, if set, sees every command the store sends (tests check
+	// the shape of queries and count round trips with it).
+	Monitor *event.CommandMonitor
 }
 
 // Store is the persistence layer. It is safe for concurrent use.
 type Store struct {
 	client *mongo.Client
 	db     *mongo.Database
-	emb    *embedded
+	uri    string
 
 	// writeMu serialises conditional writes on FerretDB: FerretDB 1.x
 	// applies an update as read-modify-write, so two concurrent conditional
 	// updates of one document could both succeed. With one server process
-	// (the embedded database has exactly one), a process-wide lock restores
-	// the atomicity MongoDB gives each single-document write; it is shared
+	// a process-wide lock restores the atomicity MongoDB gives each
+	// single-document write; it is shared
 	// by every Store of the process on the same database server (see
 	// ferretWriteLock). Nil on MongoDB.
 	writeMu *sync.Mutex
 
-	// Embedded reports whether the store runs on the in-process database.
-	Embedded bool
-	// FerretDB reports whether the database is FerretDB (embedded or not).
+	// FerretDB reports whether the database is FerretDB.
 	FerretDB bool
 }
 
-// Open connects to the configured database, starting the embedded one when
-// no URI is given (or reusing the one a running server serves from the same
-// data folder), and makes sure the indexes exist.
+// Open connects to the database and makes sure the indexes exist.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
+	if cfg.URI == "" {
+		return nil, errors.New("no MongoDB URI given")
 	}
 	s := &Store{}
 	uri := cfg.URI
-	if uri == "" {
-		s.Embedded = true
-		if running, ok := runningEmbedded(cfg.DataDir); ok {
-			uri = running
-		} else {
-			emb, err := startEmbedded(cfg.DataDir, slog.New(errorsOnly{log.Handler()}))
-			if err != nil {
-				return nil, err
-			}
-			s.emb, uri = emb, emb.uri
-		}
-	}
 	opts := options.Client().ApplyURI(uri).
 		SetBSONOptions(&options.BSONOptions{DefaultDocumentMap: true}).
 		SetServerSelectionTimeout(10 * time.Second)
+	if cfg.Monitor != nil {
+		opts.SetMonitor(cfg.Monitor)
+	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
-		s.closeEmbedded()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	s.client = client
+	s.client, s.uri = client, uri
 	s.db = client.Database(cfg.Database)
 	if err := s.Ping(ctx); err != nil {
 		s.Close(context.Background())
@@ -129,14 +120,12 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.client.Ping(ctx, readpref.Primary())
 }
 
-// Close disconnects and stops the embedded database if this store started it.
+// Close disconnects.
 func (s *Store) Close(ctx context.Context) error {
-	var err error
-	if s.client != nil {
-		err = s.client.Disconnect(ctx)
+	if s.client == nil {
+		return nil
 	}
-	s.closeEmbedded()
-	return err
+	return s.client.Disconnect(ctx)
 }
 
 // Atomic runs fn as it is: MongoDB deployments this store supports need
@@ -148,12 +137,8 @@ func (s *Store) Atomic(ctx context.Context, fn func(ctx context.Context) error) 
 
 var _ store.Store = (*Store)(nil)
 
-func (s *Store) closeEmbedded() {
-	if s.emb != nil {
-		s.emb.close()
-		s.emb = nil
-	}
-}
+// URI is the connection string of the store's database server.
+func (s *Store) URI() string { return s.uri }
 
 // DatabaseName is the name of the store's database.
 func (s *Store) DatabaseName() string { return s.db.Name() }
@@ -183,65 +168,78 @@ func (s *Store) lockWrites() func() {
 	return s.writeMu.Unlock
 }
 
-// index describes one index the store needs.
-type index struct {
-	collection string
-	keys       bson.D
-	unique     bool
+// Index is one index the store declares (and creates when it opens).
+type Index struct {
+	Collection string
+	Keys       bson.D
+	Unique     bool
+	// CrossAccount marks an index whose queries do not name an account
+	// (on a sharded cluster they go to every shard). Every other index
+	// of an account-scoped collection starts with the account.
+	CrossAccount bool
 }
 
+// Indexes returns the indexes the store declares. Every query an identity
+// provider's request makes is an equality on top-level fields, account
+// first, that the leading fields of one of them serve (the query-shape
+// test in storetest holds the store to that).
+func Indexes() []Index {
+	ixs := []Index{
+		{Collection: collAccounts, Keys: bson.D{{Key: "nameLower", Value: 1}}, Unique: true},
+		{Collection: collTokens, Keys: bson.D{{Key: "hash", Value: 1}}, Unique: true},
+		{Collection: collTokens, Keys: bson.D{{Key: "account", Value: 1}}},
+		{Collection: collMemberships, Keys: bson.D{{Key: "account", Value: 1}, {Key: "_id", Value: 1}}},
+		{Collection: collMemberships, Keys: bson.D{{Key: "account", Value: 1}, {Key: "group", Value: 1}, {Key: "member", Value: 1}}, Unique: true},
+		{Collection: collMemberships, Keys: bson.D{{Key: "account", Value: 1}, {Key: "member", Value: 1}}},
+		{Collection: collOutbox, Keys: bson.D{{Key: "state", Value: 1}, {Key: "due", Value: 1}}},
+	}
+	for _, name := range []string{"User", "Group", "Project"} {
+		ixs = append(ixs, kinds[name].indexes()...)
+	}
+	return append(append(ixs, sessionIndexes()...), activityIndexes()...)
+}
+
+// ScopedCollections returns the collections whose documents belong to one
+// account each, and whose every query names it: the resources and the
+// memberships.
+func ScopedCollections() []string {
+	return []string{kinds["User"].collection, kinds["Group"].collection, kinds["Project"].collection, collMemberships}
+}
+
+// ensureIndexes creates the declared indexes. On FerretDB only the unique
+// ones: FerretDB 1.24 never reads an index to answer a query (its SQLite
+// backend evaluates filters in Go; its PostgreSQL backend hands equalities
+// to PostgreSQL as "_jsonb->'field' @> value", which PostgreSQL answers
+// with a sequential scan whatever the indexes — seen in FerretDB's
+// explain), so there an index only slows every write down; the unique
+// ones still keep userNames and memberships unique.
 func (s *Store) ensureIndexes(ctx context.Context) error {
-	for _, ix := range allIndexes() {
-		m := mongo.IndexModel{Keys: ix.keys}
-		if ix.unique {
+	for _, ix := range Indexes() {
+		if s.FerretDB && !ix.Unique {
+			continue
+		}
+		m := mongo.IndexModel{Keys: ix.Keys}
+		if ix.Unique {
 			m.Options = options.Index().SetUnique(true)
 		}
-		if _, err := s.db.Collection(ix.collection).Indexes().CreateOne(ctx, m); err != nil {
-			return fmt.Errorf("%s %v: %w", ix.collection, ix.keys, err)
+		if _, err := s.db.Collection(ix.Collection).Indexes().CreateOne(ctx, m); err != nil {
+			return fmt.Errorf("%s %v: %w", ix.Collection, ix.Keys, err)
 		}
 	}
 	return nil
 }
 
-func allIndexes() []index {
-	ixs := []index{
-		{collAccounts, bson.D{{Key: "nameLower", Value: 1}}, true},
-		{collTokens, bson.D{{Key: "hash", Value: 1}}, true},
-		{collTokens, bson.D{{Key: "account", Value: 1}}, false},
-		{collMemberships, bson.D{{Key: "account", Value: 1}, {Key: "group", Value: 1}, {Key: "member", Value: 1}}, true},
-		{collMemberships, bson.D{{Key: "account", Value: 1}, {Key: "member", Value: 1}}, false},
-		{collOutbox, bson.D{{Key: "state", Value: 1}, {Key: "due", Value: 1}}, false},
-	}
-	for _, k := range kinds {
-		ixs = append(ixs, k.indexes()...)
-	}
-	return append(append(ixs, sessionIndexes()...), activityIndexes()...)
-}
-
-// errorsOnly passes on errors only: FerretDB logs every connection at info
-// level and, at warn level, each command it does not know (the driver's
-// endSessions on every disconnect).
-type errorsOnly struct{ slog.Handler }
-
-func (w errorsOnly) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelError && w.Handler.Enabled(ctx, l)
-}
-
-func (w errorsOnly) WithAttrs(as []slog.Attr) slog.Handler {
-	return errorsOnly{w.Handler.WithAttrs(as)}
-}
-func (w errorsOnly) WithGroup(n string) slog.Handler { return errorsOnly{w.Handler.WithGroup(n)} }
-
 // isDuplicateKey reports a unique-index violation. FerretDB 1.24 reports
 // one on insert as MongoDB does (E11000), but one caused by an update or
-// replace as an InternalError carrying SQLite's message.
+// replace as an InternalError carrying its backend's message (SQLite's or
+// PostgreSQL's).
 func isDuplicateKey(err error) bool {
 	if mongo.IsDuplicateKeyError(err) {
 		return true
 	}
 	var ce mongo.CommandError
 	return errors.As(err, &ce) && ce.Code == ferretInternalError &&
-		strings.Contains(ce.Message, "UNIQUE constraint failed")
+		(strings.Contains(ce.Message, "UNIQUE constraint failed") || strings.Contains(ce.Message, "duplicate key value violates unique constraint"))
 }
 
 // ferretInternalError is the code of FerretDB's InternalError.

@@ -1,10 +1,11 @@
 // Package storetest gives tests stores on real databases, and the
 // conformance and equivalence suites every store must pass.
 //
-// MongoDB stores run on the embedded FerretDB, started once per test
-// binary, or on the MongoDB deployment named by SCIM_TEST_MONGODB_URI.
-// Every store New makes has a database of its own, dropped when the test
-// ends.
+// MongoDB stores run on FerretDB, started as a process once per test binary
+// (SQLite backend in a temporary folder; SCIM_TEST_FERRETDB_BACKEND=postgresql
+// puts it on a private PostgreSQL cluster), or on the MongoDB deployment
+// named by SCIM_TEST_MONGODB_URI. Every store New makes has a database of
+// its own, dropped when the test ends.
 package storetest
 
 import (
@@ -12,10 +13,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -26,38 +26,52 @@ import (
 
 var shared struct {
 	once sync.Once
-	uri  string
+	f    *FerretDB
 	dir  string
-	stop func()
+	uri  string
 	err  error
 }
 
-// URI returns the URI of the test MongoDB server, starting the embedded
-// FerretDB on first use.
+// URI returns the URI of the test MongoDB server, starting FerretDB on
+// first use.
 func URI() (string, error) {
 	if uri := os.Getenv("SCIM_TEST_MONGODB_URI"); uri != "" {
 		return uri, nil
 	}
 	shared.once.Do(func() {
-		shared.dir, shared.err = os.MkdirTemp("", "scimtest")
-		if shared.err != nil {
+		if os.Getenv("SCIM_TEST_FERRETDB_BACKEND") == "postgresql" {
+			shared.uri, shared.err = postgresURI()
 			return
 		}
-		log := slog.New(slog.NewTextHandler(io.Discard, nil))
-		shared.uri, shared.stop, shared.err = mongodb.StartEmbedded(shared.dir, log)
+		if shared.dir, shared.err = os.MkdirTemp("", "scimtest"); shared.err != nil {
+			return
+		}
+		if shared.f, shared.err = startFerretDB("sqlite", shared.dir); shared.err == nil {
+			shared.uri = shared.f.URI()
+		}
 	})
 	return shared.uri, shared.err
 }
 
-// Main runs a package's tests and then stops the shared test database
-// server. Call it from TestMain.
+// Main runs a package's tests and then stops the test database servers.
+// Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
-	if shared.stop != nil {
-		shared.stop()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops the test database servers URI and PostgresURI started, and
+// removes their folders (Main does it; a TestMain of its own calls it
+// after m.Run).
+func Stop() {
+	if shared.f != nil {
+		shared.f.Stop()
+	}
+	if shared.dir != "" {
 		_ = os.RemoveAll(shared.dir)
 	}
-	os.Exit(code)
+	stopPostgresFerret()
 }
 
 // Kind is the store the tests of the server run on: SCIM_TEST_STORE,
@@ -99,18 +113,35 @@ func openSQLite(t testing.TB, dir string) *sqlite.Store {
 }
 
 // NewMongo returns a MongoDB store on a fresh database of the test server.
+// The test fails if the store sends a query of the wrong shape (see
+// CheckCommand).
 func NewMongo(t testing.TB) *mongodb.Store {
 	t.Helper()
-	return openMongo(t, DatabaseName(), true)
+	st, _ := NewMongoLogged(t)
+	return st
 }
 
-func openMongo(t testing.TB, database string, drop bool) *mongodb.Store {
+// NewMongoLogged is NewMongo, with the log of the commands the store sends.
+func NewMongoLogged(t testing.TB) (*mongodb.Store, *CommandLog) {
 	t.Helper()
 	uri, err := URI()
 	if err != nil {
 		t.Fatalf("start test database: %v", err)
 	}
-	st, err := mongodb.Open(context.Background(), mongodb.Config{URI: uri, Database: database})
+	return openMongo(t, uri, DatabaseName(), true)
+}
+
+// NewMongoPostgres returns a MongoDB store on a fresh database of FerretDB
+// on PostgreSQL (see PostgresURI), for benchmarks.
+func NewMongoPostgres(t testing.TB) (*mongodb.Store, *CommandLog) {
+	t.Helper()
+	return openMongo(t, PostgresURI(t), DatabaseName(), true)
+}
+
+func openMongo(t testing.TB, uri, database string, drop bool) (*mongodb.Store, *CommandLog) {
+	t.Helper()
+	log := NewCommandLog(database)
+	st, err := mongodb.Open(context.Background(), mongodb.Config{URI: uri, Database: database, Monitor: log.Monitor()})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -119,8 +150,11 @@ func openMongo(t testing.TB, database string, drop bool) *mongodb.Store {
 			_ = st.DropDatabase(context.Background())
 		}
 		_ = st.Close(context.Background())
+		if p := log.Problems(); len(p) > 0 {
+			t.Errorf("the MongoDB store sent %d queries of the wrong shape:\n%s", len(p), strings.Join(p, "\n"))
+		}
 	})
-	return st
+	return st, log
 }
 
 // Reopen returns a second store on the database of st, as a second server
@@ -129,7 +163,8 @@ func Reopen(t testing.TB, st store.Store) store.Store {
 	t.Helper()
 	switch s := st.(type) {
 	case *mongodb.Store:
-		return openMongo(t, s.DatabaseName(), false)
+		st, _ := openMongo(t, s.URI(), s.DatabaseName(), false)
+		return st
 	case *sqlite.Store:
 		return openSQLite(t, filepath.Dir(s.Path()))
 	}

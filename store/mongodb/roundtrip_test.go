@@ -1,0 +1,86 @@
+package mongodb_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/timecamp/timecamp-scim/scim/scimtest"
+	"github.com/timecamp/timecamp-scim/store/storetest"
+)
+
+// TestRoundTrips counts the commands the server sends to MongoDB for the
+// requests an identity provider repeats most: a page of 100 users, a GET
+// of a group with its members, a PATCH of a user and adding one member to
+// a group. The counts must not depend on the group's size (nothing is
+// read or written per member or per row): they are measured with groups
+// of two sizes and must be equal.
+func TestRoundTrips(t *testing.T) {
+	sizes := []int{10, 400}
+	type step struct {
+		name   string
+		most   int // the round trips it takes now: more is a regression
+		counts []int
+		sent   []string
+	}
+	steps := []*step{
+		{name: "GET a page of 100 users", most: 6},
+		{name: "GET a group with its members", most: 5},
+		{name: "PATCH a user", most: 9},
+		{name: "PATCH a group: add one member", most: 8},
+	}
+	for _, size := range sizes {
+		st, log := storetest.NewMongoLogged(t)
+		c := scimtest.NewOn(t, st).Client
+		users := c.CreateUsers(t, size+150, fmt.Sprintf("n%d-", size))
+		members := make([]string, size)
+		copy(members, users)
+		group := c.Post(t, "/Groups", scimtest.GroupBody("Big", members...)).Expect(t, http.StatusCreated).Str("id")
+		outsider := users[size+100]
+
+		requests := []func(){
+			func() {
+				r := c.Get(t, "/Users?startIndex=1&count=100").Expect(t, http.StatusOK)
+				if n := len(r.At("Resources").([]any)); n != 100 {
+					t.Fatalf("page of %d users, want 100", n)
+				}
+			},
+			func() {
+				r := c.Get(t, "/Groups/"+group).Expect(t, http.StatusOK)
+				if n := len(r.At("members").([]any)); n != size {
+					t.Fatalf("group of %d members, want %d", n, size)
+				}
+			},
+			func() {
+				c.Patch(t, "/Users/"+outsider,
+					scimtest.Op("replace", "name.givenName", "Babs"),
+					scimtest.Op("replace", "active", false),
+				).Expect(t, http.StatusOK)
+			},
+			func() {
+				c.Patch(t, "/Groups/"+group, scimtest.Op("add", "members", []any{map[string]any{"value": users[size]}})).Expect(t, http.StatusNoContent)
+			},
+		}
+		for i, do := range requests {
+			before := len(log.Commands())
+			do()
+			cmds := log.Commands()[before:]
+			var sent []string
+			for _, c := range cmds {
+				sent = append(sent, c.Name+" "+c.Collection)
+			}
+			steps[i].counts = append(steps[i].counts, len(cmds))
+			steps[i].sent = sent
+		}
+	}
+	for _, s := range steps {
+		t.Logf("%s: %v round trips at %v members (%s)", s.name, s.counts, sizes, strings.Join(s.sent, ", "))
+		if s.counts[1] > s.most {
+			t.Errorf("%s: %d round trips, more than the %d it took when this test was written", s.name, s.counts[1], s.most)
+		}
+		if s.counts[0] != s.counts[1] {
+			t.Errorf("%s: %d round trips with %d members, %d with %d: the count must not grow with the group", s.name, s.counts[0], sizes[0], s.counts[1], sizes[1])
+		}
+	}
+}
