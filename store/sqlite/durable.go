@@ -3,17 +3,28 @@ package sqlite
 import (
 	"os"
 	"sync"
+	"time"
 )
 
-// Group commit. Each transaction commits with synchronous=NORMAL: its
-// pages are written to the write-ahead log (the WAL file) but not flushed
-// to disk, which on this kind of disk costs about 2 ms per commit — and
-// writes are serialised, so flushing every commit would cap the store at
-// a few hundred writes a second. Instead, a write returns only once the
-// WAL file has been flushed (fsync) after its commit, and one flush serves
-// every commit made before it started: while one flush runs, the next
-// transactions commit, and the next flush covers them all. So an
-// acknowledged write survives a power cut, as with synchronous=FULL.
+// When commits reach the disk. Each transaction commits with
+// synchronous=NORMAL: its pages are written to the write-ahead log (the
+// WAL file) — from then on a crash of the process loses nothing — but not
+// flushed to the disk itself, which on this kind of disk costs about 2 ms
+// per commit; writes are serialised, so flushing every commit on its own
+// would cap the store at a few hundred writes a second. The flusher
+// flushes the WAL file (fsync) for many commits at once, in one of two
+// ways (Config.Sync):
+//
+//   - SyncInterval (the default): in the background, within FlushInterval
+//     of a commit. A write is answered at once; a power cut or a crash of
+//     the machine (not of the process) can lose the writes of the last
+//     FlushInterval — as PostgreSQL's synchronous_commit=off does.
+//   - SyncCommit: a write returns only once the WAL has been flushed after
+//     its commit, and one flush serves every commit made before it started
+//     (group commit): while one flush runs, the next transactions commit,
+//     and the next flush covers them all. An acknowledged write survives a
+//     power cut, as with synchronous=FULL, for a flush's time (~2 ms) more
+//     per write.
 //
 // SQLite itself flushes the WAL before a checkpoint copies it into the
 // database file, and the database file after, so a commit is on disk
@@ -29,12 +40,47 @@ type flusher struct {
 	flushes   uint64 // flushes done, for tests
 	err       error  // of the last flush
 	file      *os.File
+
+	// stop ends the background flushes; stopped says they ended.
+	stop, stopped chan struct{}
+	running       bool
 }
 
+// Sync modes (Config.Sync).
+const (
+	SyncInterval = "interval"
+	SyncCommit   = "commit"
+)
+
+// FlushInterval bounds how long a commit waits for its flush in
+// SyncInterval mode.
+const FlushInterval = 100 * time.Millisecond
+
 func newFlusher(walPath string) *flusher {
-	f := &flusher{path: walPath}
+	f := &flusher{path: walPath, stop: make(chan struct{}), stopped: make(chan struct{})}
 	f.cond = sync.NewCond(&f.mu)
 	return f
+}
+
+// background flushes every FlushInterval when there were commits since
+// the last flush, until close.
+func (f *flusher) background(log func(error)) {
+	defer close(f.stopped)
+	tick := time.NewTicker(FlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-tick.C:
+		}
+		f.mu.Lock()
+		n := f.committed
+		f.mu.Unlock()
+		if err := f.wait(n); err != nil {
+			log(err)
+		}
+	}
 }
 
 // committedOne counts a commit and returns its number.
@@ -95,7 +141,16 @@ func (f *flusher) sync() error {
 	return nil
 }
 
+// close flushes what is left and releases the file.
 func (f *flusher) close() {
+	if f.running {
+		close(f.stop)
+		<-f.stopped
+	}
+	f.mu.Lock()
+	n := f.committed
+	f.mu.Unlock()
+	_ = f.wait(n)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.file != nil {

@@ -48,7 +48,10 @@ const FileName = "timecamp-scim.db"
 type Config struct {
 	// DataDir is the folder of the database file (created if missing).
 	DataDir string
-	Logger  *slog.Logger
+	// Sync says when a commit reaches the disk: SyncInterval (the
+	// default) or SyncCommit; see durable.go.
+	Sync   string
+	Logger *slog.Logger
 }
 
 // Store is the embedded store. It is safe for concurrent use, and several
@@ -62,8 +65,10 @@ type Store struct {
 	writer chan struct{}
 	// Prepared statements of wc and of r.
 	wstmts, rstmts *stmtCache
-	// flush makes commits durable (see durable.go).
-	flush *flusher
+	// flush makes commits durable (see durable.go): before the write
+	// returns when syncEachCommit, else in the background.
+	flush          *flusher
+	syncEachCommit bool
 	log   *slog.Logger
 }
 
@@ -95,12 +100,19 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("the data folder's path %q must not contain ? or #", dir)
 	}
-	// synchronous(NORMAL): commits are flushed to disk by the group
-	// commit of durable.go before a write returns, not one by one.
+	// synchronous(NORMAL): commits are flushed to disk by the flusher of
+	// durable.go, many at once.
 	dsn := "file:" + path + "?_txlock=immediate" +
 		"&_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
 		"&_pragma=foreign_keys(OFF)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-16000)"
-	s := &Store{path: path, log: log, writer: make(chan struct{}, 1), flush: newFlusher(path + "-wal")}
+	switch cfg.Sync {
+	case "", SyncInterval:
+		cfg.Sync = SyncInterval
+	case SyncCommit:
+	default:
+		return nil, fmt.Errorf("sync mode %q: want %s or %s", cfg.Sync, SyncInterval, SyncCommit)
+	}
+	s := &Store{path: path, log: log, writer: make(chan struct{}, 1), flush: newFlusher(path + "-wal"), syncEachCommit: cfg.Sync == SyncCommit}
 	if s.w, err = sql.Open("sqlite", dsn); err != nil {
 		return nil, err
 	}
@@ -125,6 +137,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.r.SetMaxIdleConns(readers)
 	s.r.SetConnMaxLifetime(0)
 	s.r.SetConnMaxIdleTime(0)
+	if !s.syncEachCommit {
+		s.flush.running = true
+		go s.flush.background(func(err error) { log.Error("flushing the embedded database to disk", "error", err) })
+	}
 	return s, nil
 }
 
@@ -353,6 +369,9 @@ func (s *Store) write(ctx context.Context, fn func(c *conn) error) (err error) {
 	// The next transaction may start while this one's commit is flushed.
 	<-s.writer
 	released = true
+	if !s.syncEachCommit {
+		return nil
+	}
 	return s.flush.wait(n)
 }
 
