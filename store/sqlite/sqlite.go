@@ -69,7 +69,7 @@ type Store struct {
 	// returns when syncEachCommit, else in the background.
 	flush          *flusher
 	syncEachCommit bool
-	log   *slog.Logger
+	log            *slog.Logger
 }
 
 var _ store.Store = (*Store)(nil)
