@@ -3,6 +3,7 @@ package sqlite
 import (
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,10 +41,6 @@ type flusher struct {
 	flushes   uint64 // flushes done, for tests
 	err       error  // of the last flush
 	file      *os.File
-
-	// stop ends the background flushes; stopped says they ended.
-	stop, stopped chan struct{}
-	running       bool
 }
 
 // Sync modes (Config.Sync).
@@ -57,30 +54,9 @@ const (
 const FlushInterval = 100 * time.Millisecond
 
 func newFlusher(walPath string) *flusher {
-	f := &flusher{path: walPath, stop: make(chan struct{}), stopped: make(chan struct{})}
+	f := &flusher{path: walPath}
 	f.cond = sync.NewCond(&f.mu)
 	return f
-}
-
-// background flushes every FlushInterval when there were commits since
-// the last flush, until close.
-func (f *flusher) background(log func(error)) {
-	defer close(f.stopped)
-	tick := time.NewTicker(FlushInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-f.stop:
-			return
-		case <-tick.C:
-		}
-		f.mu.Lock()
-		n := f.committed
-		f.mu.Unlock()
-		if err := f.wait(n); err != nil {
-			log(err)
-		}
-	}
 }
 
 // committedOne counts a commit and returns its number.
@@ -141,20 +117,67 @@ func (f *flusher) sync() error {
 	return nil
 }
 
-// close flushes what is left and releases the file.
-func (f *flusher) close() {
-	if f.running {
-		close(f.stop)
-		<-f.stopped
-	}
+// flushAll flushes every commit so far (nothing when all are flushed).
+func (f *flusher) flushAll() error {
 	f.mu.Lock()
 	n := f.committed
 	f.mu.Unlock()
-	_ = f.wait(n)
+	return f.wait(n)
+}
+
+// close flushes what is left and releases the file.
+func (f *flusher) close() {
+	_ = f.flushAll()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.file != nil {
 		_ = f.file.Close()
 		f.file = nil
 	}
+}
+
+// CheckpointInterval is how often the write-ahead log is copied into the
+// database file (a checkpoint). SQLite would do it itself within a commit
+// every 1,000 pages (wal_autocheckpoint), making that commit's writer wait;
+// here a reading connection does it in the background, beside the writer.
+const CheckpointInterval = time.Second
+
+// maintain flushes (in SyncInterval mode) and checkpoints in the
+// background until stop is closed, then flushes and checkpoints once more.
+func (s *Store) maintain(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	tick := time.NewTicker(FlushInterval)
+	defer tick.Stop()
+	lastCheckpoint := time.Now()
+	for {
+		select {
+		case <-stop:
+			s.checkpoint()
+			return
+		case <-tick.C:
+		}
+		if !s.syncEachCommit {
+			if err := s.flush.flushAll(); err != nil {
+				s.log.Error("flushing the embedded database to disk", "error", err)
+			}
+		}
+		if time.Since(lastCheckpoint) >= CheckpointInterval {
+			lastCheckpoint = time.Now()
+			s.checkpoint()
+		}
+	}
+}
+
+// checkpoints counts the checkpoints done, for tests.
+type checkpoints = atomic.Int64
+
+// checkpoint copies what it can of the write-ahead log into the database
+// file, without waiting for readers or the writer (PASSIVE).
+func (s *Store) checkpoint() {
+	var busy, logFrames, done int
+	if err := s.r.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done); err != nil {
+		s.log.Warn("checkpointing the embedded database", "error", err)
+		return
+	}
+	s.checkpoints.Add(1)
 }

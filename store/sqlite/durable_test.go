@@ -54,7 +54,7 @@ func TestGroupCommit(t *testing.T) {
 func (s *Store) flushes() uint64 { return s.flush.flushes }
 
 // In the default mode a write returns at once, and a background flush
-// follows within FlushInterval.
+// follows within FlushInterval; checkpoints follow too.
 func TestBackgroundFlush(t *testing.T) {
 	ctx := context.Background()
 	s, err := Open(ctx, Config{DataDir: t.TempDir()})
@@ -74,11 +74,19 @@ func TestBackgroundFlush(t *testing.T) {
 		flushed := s.flush.flushed
 		s.flush.mu.Unlock()
 		if flushed >= committed {
-			return
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("commit %d not flushed after %v (flushed %d)", committed, 5*FlushInterval, flushed)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	before := s.checkpoints.Load()
+	deadline = time.Now().Add(3 * CheckpointInterval)
+	for s.checkpoints.Load() == before {
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint within %v", 3*CheckpointInterval)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
