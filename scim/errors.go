@@ -2,7 +2,6 @@ package scim
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"math"
@@ -10,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/timecamp/timecamp-scim/failure"
+	"github.com/timecamp/timecamp-scim/jsonvalue"
 	"github.com/timecamp/timecamp-scim/schemas"
 )
 
@@ -86,11 +86,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 // writeJSON writes a SCIM JSON response.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := jsonvalue.Append(make([]byte, 0, 1024), v, jsonvalue.Options{})
+	if err != nil {
+		// Nothing the server builds fails to encode; say so rather than
+		// answer half a body.
+		status, body = http.StatusInternalServerError, []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"500","detail":"the response could not be encoded"}`)
+	}
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	_, _ = w.Write(append(body, '\n'))
 }
 
 // contentType of every SCIM response (RFC 7644 §3.1).
