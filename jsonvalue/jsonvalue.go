@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -29,8 +30,46 @@ type Options struct {
 	KeepFloats bool
 }
 
+// Write writes the JSON text of v to w, in pieces of about 64 KiB: a large
+// value (a group of 100,000 members) is never held whole as text.
+func Write(w io.Writer, v any, o Options) error {
+	e := &encoder{w: w, buf: make([]byte, 0, 2*flushAt)}
+	b, err := e.append(e.buf, v, o)
+	if err != nil {
+		return err
+	}
+	if e.err == nil {
+		_, e.err = w.Write(b)
+	}
+	return e.err
+}
+
+// flushAt is the size at which Write passes what it has to its writer.
+const flushAt = 64 << 10
+
+// encoder is Append with a writer to hand full pieces to.
+type encoder struct {
+	w   io.Writer
+	buf []byte
+	err error
+}
+
+// flush writes b out when it is large and returns it emptied.
+func (e *encoder) flush(b []byte) []byte {
+	if e == nil || len(b) < flushAt || e.err != nil {
+		return b
+	}
+	_, e.err = e.w.Write(b)
+	return b[:0]
+}
+
 // Append appends the JSON text of v to b.
 func Append(b []byte, v any, o Options) ([]byte, error) {
+	var e *encoder
+	return e.append(b, v, o)
+}
+
+func (e *encoder) append(b []byte, v any, o Options) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
 		return append(b, "null"...), nil
@@ -70,11 +109,11 @@ func Append(b []byte, v any, o Options) ([]byte, error) {
 			}
 			b = AppendString(b, k)
 			b = append(b, ':')
-			if b, err = Append(b, x[k], o); err != nil {
+			if b, err = e.append(b, x[k], o); err != nil {
 				return nil, err
 			}
 		}
-		return append(b, '}'), nil
+		return e.flush(append(b, '}')), nil
 	case []any:
 		b = append(b, '[')
 		var err error
@@ -82,11 +121,11 @@ func Append(b []byte, v any, o Options) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			if b, err = Append(b, el, o); err != nil {
+			if b, err = e.append(b, el, o); err != nil {
 				return nil, err
 			}
 		}
-		return append(b, ']'), nil
+		return e.flush(append(b, ']')), nil
 	case []string:
 		if x == nil {
 			return append(b, "null"...), nil
@@ -138,6 +177,14 @@ func appendFloat(b []byte, f float64, o Options) ([]byte, error) {
 
 const hex = "0123456789abcdef"
 
+// plain holds the ASCII bytes a JSON string needs no escape for.
+var plain = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // AppendString appends s as a JSON string, escaped as encoding/json does
 // without HTML escaping.
 func AppendString(b []byte, s string) []byte {
@@ -145,7 +192,7 @@ func AppendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if plain[c] {
 				i++
 				continue
 			}

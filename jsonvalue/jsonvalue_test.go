@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"strconv"
 	"testing"
 )
 
@@ -80,4 +81,38 @@ func BenchmarkAppend(b *testing.B) {
 			_, _ = json.Marshal(v)
 		}
 	})
+}
+
+// Write writes what Append appends, in pieces.
+func TestWriteInPieces(t *testing.T) {
+	var members []any
+	for i := range 20000 {
+		members = append(members, map[string]any{"value": strconv.Itoa(i), "display": "user" + strconv.Itoa(i) + "@example.com", "type": "User"})
+	}
+	v := map[string]any{"displayName": "Huge", "members": members}
+	want, err := Append(nil, v, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &pieces{}
+	if err := Write(w, v, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if w.String() != string(want) {
+		t.Fatal("Write and Append differ")
+	}
+	if w.writes < 2 || w.largest > 2*flushAt+1024 {
+		t.Fatalf("%d writes, the largest %d bytes: not written in pieces", w.writes, w.largest)
+	}
+}
+
+type pieces struct {
+	bytes.Buffer
+	writes, largest int
+}
+
+func (p *pieces) Write(b []byte) (int, error) {
+	p.writes++
+	p.largest = max(p.largest, len(b))
+	return p.Buffer.Write(b)
 }

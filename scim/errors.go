@@ -86,15 +86,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 // writeJSON writes a SCIM JSON response.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := jsonvalue.Append(make([]byte, 0, 1024), v, jsonvalue.Options{})
-	if err != nil {
-		// Nothing the server builds fails to encode; say so rather than
-		// answer half a body.
-		status, body = http.StatusInternalServerError, []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"500","detail":"the response could not be encoded"}`)
-	}
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	// Written as it is encoded: a group of 100,000 members is never held
+	// whole as text. Nothing the server builds fails to encode.
+	if err := jsonvalue.Write(w, v, jsonvalue.Options{}); err == nil {
+		_, _ = w.Write([]byte{'\n'})
+	}
 }
 
 // contentType of every SCIM response (RFC 7644 §3.1).

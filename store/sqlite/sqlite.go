@@ -108,7 +108,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// durable.go, many at once.
 	dsn := "file:" + path + "?_txlock=immediate" +
 		"&_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
-		"&_pragma=foreign_keys(OFF)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-16000)" +
+		"&_pragma=foreign_keys(OFF)&_pragma=temp_store(MEMORY)" +
 		// Checkpoints run in the background (durable.go), not in commits.
 		"&_pragma=wal_autocheckpoint(0)"
 	switch cfg.Sync {
@@ -119,7 +119,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("sync mode %q: want %s or %s", cfg.Sync, SyncInterval, SyncCommit)
 	}
 	s := &Store{path: path, log: log, writer: make(chan struct{}, 1), flush: newFlusher(path + "-wal"), syncEachCommit: cfg.Sync == SyncCommit}
-	if s.w, err = sql.Open("sqlite", dsn); err != nil {
+	// The writer keeps 8 MB of pages. A reader keeps 2 MB: SQLite empties
+	// a connection's page cache whenever another one wrote, so a large
+	// one is refilled (and freed, page by page) on nearly every read of a
+	// server that writes all the time; the operating system caches the
+	// file anyway.
+	if s.w, err = sql.Open("sqlite", dsn+"&_pragma=cache_size(-8000)"); err != nil {
 		return nil, err
 	}
 	s.w.SetMaxOpenConns(1)
@@ -133,7 +138,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		_ = s.w.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if s.r, err = sql.Open("sqlite", dsn+"&_pragma=query_only(1)"); err != nil {
+	if s.r, err = sql.Open("sqlite", dsn+"&_pragma=query_only(1)&_pragma=cache_size(-2000)"); err != nil {
 		_ = s.w.Close()
 		return nil, err
 	}
