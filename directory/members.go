@@ -210,15 +210,16 @@ func (s *Service) checkMembers(ctx context.Context, account string, ids []string
 	return nil
 }
 
-// applyMembers writes a membership change of a group and returns how many
-// memberships it added or removed.
-func (s *Service) applyMembers(ctx context.Context, account, group string, d *memberDelta) (int, error) {
+// applyMembers writes a membership change of a group and advances the
+// version of every user that joined or left it (a GET of the user shows
+// its groups). It returns those users.
+func (s *Service) applyMembers(ctx context.Context, account, group string, d *memberDelta) ([]string, error) {
 	adds := d.adds()
 	var drop []string
 	if d.replaceAll {
 		current, err := s.store.Members(ctx, account, group)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		keep := map[string]bool{}
 		for _, id := range adds {
@@ -232,12 +233,33 @@ func (s *Service) applyMembers(ctx context.Context, account, group string, d *me
 	} else {
 		drop = d.removes()
 	}
-	removed, err := s.store.RemoveMembers(ctx, account, group, drop)
-	if err != nil {
-		return removed, err
+	changed, err := s.store.RemoveMembers(ctx, account, group, drop)
+	if err == nil {
+		var added []string
+		added, err = s.store.AddMembers(ctx, account, group, adds)
+		changed = append(changed, added...)
 	}
-	added, err := s.store.AddMembers(ctx, account, group, adds)
-	return removed + added, err
+	// Also after a failure half-way (MongoDB): what was written shows.
+	if berr := s.bumpUsers(ctx, account, changed); err == nil {
+		err = berr
+	}
+	return changed, err
+}
+
+// bumpUsers advances the versions of users whose groups changed, or whose
+// groups' names did.
+func (s *Service) bumpUsers(ctx context.Context, account string, ids []string) error {
+	return s.store.BumpMany(ctx, schemas.User, account, ids)
+}
+
+// bumpMembers advances the versions of a group's members: the group's
+// name, which their groups show, changed.
+func (s *Service) bumpMembers(ctx context.Context, account, group string) error {
+	ids, err := s.store.Members(ctx, account, group)
+	if err != nil {
+		return err
+	}
+	return s.bumpUsers(ctx, account, ids)
 }
 
 // Expand adds the attributes computed at read time, when want says they

@@ -359,14 +359,20 @@ func (s *Service) update(ctx context.Context, account string, rt *schemas.Resour
 				// can be lost, so apply them first and advance the version
 				// only if a membership was actually added or removed.
 				membersWritten = true
-				n, err := s.applyMembers(ctx, account, id, c.members)
-				if err != nil || n == 0 {
+				changed, err := s.applyMembers(ctx, account, id, c.members)
+				if err != nil || len(changed) == 0 {
 					return err
 				}
 				result.Version, result.Modified, err = s.store.Bump(ctx, rt, account, id)
 				if failure.Is(err, failure.NotFound) {
-					// Deleted meanwhile: drop the memberships just written.
-					if cerr := s.store.ClearMembers(ctx, account, id); cerr != nil {
+					// Deleted meanwhile: drop the memberships just written
+					// and advance their users again, whichever request's
+					// delete removed them.
+					cleared, cerr := s.store.ClearMembers(ctx, account, id)
+					if cerr == nil {
+						cerr = s.bumpUsers(ctx, account, dedupe(append(changed, cleared...)))
+					}
+					if cerr != nil {
 						return cerr
 					}
 				}

@@ -140,6 +140,10 @@ type Resources interface {
 	// its version (what a GET returns changed elsewhere: its memberships)
 	// and returns the new version and time.
 	Bump(ctx context.Context, rt *schemas.ResourceType, account, id string) (int64, time.Time, error)
+	// BumpMany is Bump for many resources of the account at once (those
+	// of the ids that exist): the users that joined or left a group, the
+	// members of a renamed group. Not one round trip per resource.
+	BumpMany(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) error
 	// Delete removes a resource if it is still at version expect (0: any).
 	Delete(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) error
 }
@@ -148,15 +152,17 @@ type Resources interface {
 // that adding one member to a large group never reads the others.
 type Memberships interface {
 	// AddMembers adds users to a group; members already in it are left
-	// as they are. It returns how many were added.
-	AddMembers(ctx context.Context, account, group string, members []string) (int, error)
-	// RemoveMembers removes users from a group and returns how many were
-	// in it.
-	RemoveMembers(ctx context.Context, account, group string, members []string) (int, error)
-	// ClearMembers removes every member of a group.
-	ClearMembers(ctx context.Context, account, group string) error
-	// LeaveAllGroups removes a user from every group.
-	LeaveAllGroups(ctx context.Context, account, member string) error
+	// as they are. It returns the ids it added (the users whose groups
+	// changed), in no particular order.
+	AddMembers(ctx context.Context, account, group string, members []string) ([]string, error)
+	// RemoveMembers removes users from a group and returns the ids of
+	// those that were in it, in no particular order.
+	RemoveMembers(ctx context.Context, account, group string, members []string) ([]string, error)
+	// ClearMembers removes every member of a group and returns their ids.
+	ClearMembers(ctx context.Context, account, group string) ([]string, error)
+	// LeaveAllGroups removes a user from every group and returns the ids
+	// of the groups it left.
+	LeaveAllGroups(ctx context.Context, account, member string) ([]string, error)
 	// Members returns the ids of a group's members, sorted.
 	Members(ctx context.Context, account, group string) ([]string, error)
 	// GroupsOf returns the ids of the groups a user is a member of, sorted.
