@@ -105,12 +105,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if s.w, err = sql.Open("sqlite", dsn); err != nil {
 		return nil, err
 	}
-	s.w.SetMaxOpenConns(1)
+	// One connection writes (wc); a second one only prepares statements:
+	// a statement prepared on the database (not on wc) is prepared on wc
+	// once, when a transaction first uses it, and kept (database/sql
+	// prepares a statement of a sql.Conn again in every transaction, and
+	// finalises it at the commit, which costs more than running it).
+	s.w.SetMaxOpenConns(2)
 	if s.wc, err = s.w.Conn(ctx); err != nil {
 		_ = s.w.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s.wstmts = newStmtCache(s.wc.PrepareContext)
+	s.wstmts = newStmtCache(s.w.PrepareContext)
 	if err := s.migrate(ctx); err != nil {
 		_ = s.wc.Close()
 		_ = s.w.Close()
