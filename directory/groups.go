@@ -43,7 +43,7 @@ func (s *Service) createGroup(ctx context.Context, acct *store.Account, r *store
 		return nil, err
 	}
 	c := &change{seats: planned}
-	if err := s.commit(ctx, acct.ID, r.ID, c, func() error { return s.store.Insert(ctx, r) }); err != nil {
+	if err := s.commit(ctx, acct, r.ID, c, func() error { return s.store.Insert(ctx, r) }); err != nil {
 		return nil, err
 	}
 	if len(members) > 0 {
@@ -175,7 +175,7 @@ func (s *Service) deleteGroup(ctx context.Context, acct *store.Account, cur *sto
 	if err != nil {
 		return err
 	}
-	if err := s.commit(ctx, acct.ID, cur.ID, &change{seats: planned}, func() error { return s.deleteDocument(ctx, cur) }); err != nil {
+	if err := s.commit(ctx, acct, cur.ID, &change{seats: planned}, func() error { return s.deleteDocument(ctx, cur) }); err != nil {
 		return err
 	}
 	// Its members' groups no longer show it.

@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	filter "github.com/scim2/filter-parser/v2"
@@ -278,6 +279,17 @@ func (s *Service) Expand(ctx context.Context, rs []*store.Resource, want func(at
 		return s.expandProjectNames(ctx, rs)
 	}
 	return nil
+}
+
+// ExpandNew is Expand for resources the request has just created. A new
+// user is in no group: every membership change gives the user a new
+// version, so at version 1, as created, it has none, and its groups are
+// not looked up.
+func (s *Service) ExpandNew(ctx context.Context, rs []*store.Resource, want func(attr string) bool) error {
+	if len(rs) == 0 || rs[0].Type != schemas.User || slices.ContainsFunc(rs, func(r *store.Resource) bool { return r.Version != 1 }) {
+		return s.Expand(ctx, rs, want)
+	}
+	return s.Expand(ctx, rs, func(attr string) bool { return attr != "groups" && want(attr) })
 }
 
 func (s *Service) expandMemberships(ctx context.Context, rs []*store.Resource, want func(attr string) bool) error {

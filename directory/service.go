@@ -253,8 +253,9 @@ var errOwnerTaken = errors.New("directory: account owner taken concurrently")
 // commit reserves what the change needs, writes, and gives back what it
 // reserved if the write fails: a refused or failed change stores nothing
 // and takes no seat.
-func (s *Service) commit(ctx context.Context, account, id string, c *change, write func() error) error {
-	if err := s.store.ReserveSeats(ctx, account, c.seats); err != nil {
+func (s *Service) commit(ctx context.Context, acct *store.Account, id string, c *change, write func() error) error {
+	account := acct.ID
+	if err := s.store.ReserveSeats(ctx, acct, c.seats); err != nil {
 		return err
 	}
 	undo := func(claimed, queued bool) {
@@ -347,7 +348,7 @@ func (s *Service) update(ctx context.Context, account string, rt *schemas.Resour
 		}
 		result := cur
 		membersWritten := false
-		err = s.commit(ctx, account, id, c, func() error {
+		err = s.commit(ctx, acct, id, c, func() error {
 			switch {
 			case c.next != nil:
 				result = c.next

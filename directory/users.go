@@ -80,7 +80,7 @@ func (s *Service) insertUser(ctx context.Context, acct *store.Account, t *tree, 
 		if err != nil {
 			return nil, err
 		}
-		err = s.commit(ctx, acct.ID, r.ID, c, func() error { return s.store.Insert(ctx, r) })
+		err = s.commit(ctx, acct, r.ID, c, func() error { return s.store.Insert(ctx, r) })
 		if err == errOwnerTaken && attempt < maxAttempts {
 			if acct, err = s.store.Account(ctx, acct.ID); err != nil {
 				return nil, err

@@ -91,9 +91,11 @@ type Tokens interface {
 	Tokens(ctx context.Context, accountID string) ([]Token, error)
 	// RevokeToken deletes a token of an account; it stops working at once.
 	RevokeToken(ctx context.Context, accountID, tokenID string) error
-	// Authenticate returns the account a bearer token belongs to, and
-	// the token (without its secret).
-	Authenticate(ctx context.Context, secret string) (*Account, *Token, error)
+	// Authenticate returns the token (without its secret) a bearer token
+	// secret is, with the id of its account: one lookup, no read of the
+	// account (a request reads that once, when it needs more than the
+	// id). Tokens are not cached: a revoked one stops working at once.
+	Authenticate(ctx context.Context, secret string) (*Token, error)
 	// TouchToken records that the account's token was used at t (callers
 	// throttle it: the SCIM layer writes at most once a minute per token).
 	TouchToken(ctx context.Context, account, id string, t time.Time) error
@@ -183,8 +185,11 @@ const (
 type Seats interface {
 	// ReserveSeats takes n more seats of the account, or refuses (a
 	// forbidden failure) when that would exceed its seats. Check and
-	// increment are one atomic step.
-	ReserveSeats(ctx context.Context, accountID string, n int) error
+	// increment are one atomic step. acct is the account as the caller
+	// read it: a store that needs its number of seats for the check takes
+	// it from there, and reads the account again only when the check
+	// fails (the seats may have changed since).
+	ReserveSeats(ctx context.Context, acct *Account, n int) error
 	// AdjustSeats changes the seats in use by n without a limit check.
 	AdjustSeats(ctx context.Context, accountID string, n int) error
 	// SeatsInUse counts the account's users that use a seat.

@@ -74,6 +74,7 @@ func (s *Store) Atomic(ctx context.Context, fn func(ctx context.Context) error) 
 // Snapshot is traced and timed as a whole, like Atomic.
 // Snapshot is traced and timed as a whole, like Atomic.
 // Snapshot is traced and timed as a whole, like Atomic.
+// Snapshot is traced and timed as a whole, like Atomic.
 func (s *Store) Snapshot(ctx context.Context, fn func(ctx context.Context) error) error {
 	ctx, done := observe(ctx, "Snapshot")
 	err := s.next.Snapshot(ctx, fn)
@@ -254,11 +255,11 @@ func (s *Store) RevokeToken(ctx context.Context, accountID, tokenID string) erro
 	return err
 }
 
-func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Account, *store.Token, error) {
+func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Token, error) {
 	ctx, done := observe(ctx, "Authenticate")
-	r0, r1, err := s.next.Authenticate(ctx, secret)
+	r0, err := s.next.Authenticate(ctx, secret)
 	done(err)
-	return r0, r1, err
+	return r0, err
 }
 
 func (s *Store) TouchToken(ctx context.Context, account, id string, t time.Time) error {
@@ -415,9 +416,9 @@ func (s *Store) MembershipsOf(ctx context.Context, account, side string, ids []s
 	return r0, err
 }
 
-func (s *Store) ReserveSeats(ctx context.Context, accountID string, n int) error {
+func (s *Store) ReserveSeats(ctx context.Context, acct *store.Account, n int) error {
 	ctx, done := observe(ctx, "ReserveSeats")
-	err := s.next.ReserveSeats(ctx, accountID, n)
+	err := s.next.ReserveSeats(ctx, acct, n)
 	done(err)
 	return err
 }

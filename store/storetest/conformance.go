@@ -38,6 +38,7 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Memberships", testMemberships},
 		{"MembershipsMany", testMembershipsMany},
 		{"BumpMany", testBumpMany},
+		{"Seats", testSeats},
 		{"FindPagingSorting", testFindPagingSorting},
 		{"FindErrors", testFindErrors},
 		{"RoundTrip", testRoundTrip},
@@ -283,14 +284,14 @@ func testTokens(t *testing.T, s store.Store) {
 
 	authAs := func(secret, want string) {
 		t.Helper()
-		acc, _, err := s.Authenticate(bg, secret)
-		if err != nil || acc.ID != want {
-			t.Fatalf("Authenticate = %+v, %v; want account %s", acc, err, want)
+		tok, err := s.Authenticate(bg, secret)
+		if err != nil || tok.Account != want {
+			t.Fatalf("Authenticate = %+v, %v; want account %s", tok, err, want)
 		}
 	}
 	refused := func(what, secret string) {
 		t.Helper()
-		_, _, err := s.Authenticate(bg, secret)
+		_, err := s.Authenticate(bg, secret)
 		wantKind(t, "Authenticate("+what+")", err, failure.Unauthorized, "")
 	}
 	authAs(secretA, a.ID)
@@ -355,16 +356,16 @@ func testPutToken(t *testing.T, s store.Store) {
 	if n != 1 {
 		t.Fatalf("%d tokens named bootstrap after putting the same secret twice", n)
 	}
-	if acc, _, err := s.Authenticate(bg, s1); err != nil || acc.ID != a.ID {
+	if acc, err := s.Authenticate(bg, s1); err != nil || acc.Account != a.ID {
 		t.Fatalf("Authenticate(s1) = %v, %v", acc, err)
 	}
 	if err := s.PutToken(bg, a.ID, "bootstrap", s2); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Authenticate(bg, s1); !failure.Is(err, failure.Unauthorized) {
+	if _, err := s.Authenticate(bg, s1); !failure.Is(err, failure.Unauthorized) {
 		t.Fatalf("the replaced secret still authenticates: %v", err)
 	}
-	if acc, _, err := s.Authenticate(bg, s2); err != nil || acc.ID != a.ID {
+	if acc, err := s.Authenticate(bg, s2); err != nil || acc.Account != a.ID {
 		t.Fatalf("Authenticate(s2) = %v, %v", acc, err)
 	}
 	if n, id2 := countNamed(a.ID, "bootstrap"); n != 1 || id2 != id1 {
@@ -374,10 +375,10 @@ func testPutToken(t *testing.T, s store.Store) {
 	if err := s.PutToken(bg, b.ID, "bootstrap", s3); err != nil {
 		t.Fatal(err)
 	}
-	if acc, _, err := s.Authenticate(bg, s3); err != nil || acc.ID != b.ID {
+	if acc, err := s.Authenticate(bg, s3); err != nil || acc.Account != b.ID {
 		t.Fatalf("Authenticate(s3) = %v, %v", acc, err)
 	}
-	if acc, _, err := s.Authenticate(bg, s2); err != nil || acc.ID != a.ID {
+	if acc, err := s.Authenticate(bg, s2); err != nil || acc.Account != a.ID {
 		t.Fatalf("Authenticate(s2) after B's put = %v, %v", acc, err)
 	}
 	wantKind(t, "PutToken(empty)", s.PutToken(bg, a.ID, "bootstrap", ""), failure.Invalid, "")
@@ -897,6 +898,98 @@ func testBumpMany(t *testing.T, s store.Store) {
 	}
 	if g := mustGet(t, s, schemas.Group, acc.ID, group.ID); g.Version != 2 {
 		t.Fatalf("group after BumpMany: version %d, want 2", g.Version)
+	}
+}
+
+// testSeats: ReserveSeats takes seats up to the account's limit and no
+// further, also when the account the caller read is out of date (its
+// seats changed since), and concurrent reservations never exceed it.
+func testSeats(t *testing.T, s store.Store) {
+	used := func(id string) int {
+		t.Helper()
+		a, err := s.Account(bg, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.SeatsUsed
+	}
+	a := mustAccount(t, s, "Limited")
+	if err := s.SetSeats(bg, a.ID, 2); err != nil {
+		t.Fatal(err)
+	}
+	a, _ = s.Account(bg, a.ID)
+	for i := range 2 {
+		if err := s.ReserveSeats(bg, a, 1); err != nil {
+			t.Fatalf("seat %d of 2: %v", i+1, err)
+		}
+	}
+	refused := func(what string, err error, inUse string) {
+		t.Helper()
+		wantKind(t, what, err, failure.Forbidden, "")
+		if f, _ := failure.As(err); !strings.Contains(f.Detail, inUse+" seats in use") {
+			t.Fatalf("%s: %q does not say %s seats are in use", what, f.Detail, inUse)
+		}
+	}
+	refused("a third seat of 2", s.ReserveSeats(bg, a, 1), "2 of 2")
+	if err := s.ReserveSeats(bg, a, 0); err != nil {
+		t.Fatal(err)
+	}
+	// a still says 2 seats: the store goes by what the account has now.
+	if err := s.SetSeats(bg, a.ID, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReserveSeats(bg, a, 2); err != nil {
+		t.Fatalf("2 more after the account got 4 seats (caller read 2): %v", err)
+	}
+	refused("a fifth seat of 4", s.ReserveSeats(bg, a, 1), "4 of 4")
+	if err := s.SetSeats(bg, a.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReserveSeats(bg, a, 10); err != nil {
+		t.Fatalf("10 more once unlimited (caller read 2): %v", err)
+	}
+	if n := used(a.ID); n != 14 {
+		t.Fatalf("%d seats in use, want 14", n)
+	}
+	// Read as unlimited, limited since.
+	b := mustAccount(t, s, "Unlimited")
+	if err := s.ReserveSeats(bg, b, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetSeats(bg, b.ID, 3); err != nil {
+		t.Fatal(err)
+	}
+	refused("a seat of an account limited since it was read", s.ReserveSeats(bg, b, 1), "3 of 3")
+	if err := s.AdjustSeats(bg, b.ID, -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReserveSeats(bg, b, 1); err != nil {
+		t.Fatalf("the seat given back: %v", err)
+	}
+
+	// Concurrent reservations take exactly the free seats.
+	c := mustAccount(t, s, "Race")
+	if err := s.SetSeats(bg, c.ID, 7); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = s.Account(bg, c.ID)
+	var got atomic.Int64
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch err := s.ReserveSeats(bg, c, 1); {
+			case err == nil:
+				got.Add(1)
+			case !failure.Is(err, failure.Forbidden):
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got.Load() != 7 || used(c.ID) != 7 {
+		t.Fatalf("%d of 20 concurrent reservations took a seat of 7, %d in use", got.Load(), used(c.ID))
 	}
 }
 
