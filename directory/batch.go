@@ -112,7 +112,7 @@ func (s *Service) createUsers(ctx context.Context, account string, bodies []map[
 		}
 		need += c.seats
 	}
-	if err := s.store.ReserveSeats(ctx, account, need); err != nil {
+	if err := s.store.ReserveSeats(ctx, acct, need); err != nil {
 		if !failure.Is(err, failure.Forbidden) {
 			return nil, nil, err
 		}

@@ -428,18 +428,19 @@ func (s *Service) Repair(ctx context.Context, found *CheckResult) error {
 	return nil
 }
 
-// dropMembers removes memberships of a group, and advances the group's
-// version when it still exists (its members changed).
+// dropMembers removes memberships of a group, and advances the versions
+// of the group and of the users that still exist (their members and
+// groups changed).
 func (s *Service) dropMembers(ctx context.Context, account, group string, members []string) error {
 	return s.atomic(ctx, func(ctx context.Context) error {
-		n, err := s.store.RemoveMembers(ctx, account, group, members)
-		if err != nil || n == 0 {
+		removed, err := s.store.RemoveMembers(ctx, account, group, members)
+		if err != nil || len(removed) == 0 {
 			return err
 		}
 		if _, _, err := s.store.Bump(ctx, schemas.Group, account, group); err != nil && !failure.Is(err, failure.NotFound) {
 			return err
 		}
-		return nil
+		return s.bumpUsers(ctx, account, removed)
 	})
 }
 

@@ -43,11 +43,15 @@ func (s *Service) createGroup(ctx context.Context, acct *store.Account, r *store
 		return nil, err
 	}
 	c := &change{seats: planned}
-	if err := s.commit(ctx, acct.ID, r.ID, c, func() error { return s.store.Insert(ctx, r) }); err != nil {
+	if err := s.commit(ctx, acct, r.ID, c, func() error { return s.store.Insert(ctx, r) }); err != nil {
 		return nil, err
 	}
 	if len(members) > 0 {
-		if _, err := s.store.AddMembers(ctx, acct.ID, r.ID, members); err != nil {
+		added, err := s.store.AddMembers(ctx, acct.ID, r.ID, members)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.bumpUsers(ctx, acct.ID, added); err != nil {
 			return nil, err
 		}
 	}
@@ -123,11 +127,18 @@ func (s *Service) groupChange(ctx context.Context, acct *store.Account, cur, nex
 	if !reflect.DeepEqual(cur.Attributes, next.Attributes) {
 		c.next = next
 	}
-	renamed := before.name != after.name || before.parent != after.parent
-	if len(affected) > 0 || renamed {
+	moved := before.name != after.name || before.parent != after.parent
+	// Every member's groups show the group's name.
+	renamed := store.DisplayName(cur.Attributes) != store.DisplayName(next.Attributes)
+	if len(affected) > 0 || moved || renamed {
 		c.after = func(ctx context.Context) error {
-			if renamed {
+			if moved {
 				if err := s.refreshPaths(ctx, acct, t.descendants(cur.ID)); err != nil {
+					return err
+				}
+			}
+			if renamed {
+				if err := s.bumpMembers(ctx, acct.ID, cur.ID); err != nil {
 					return err
 				}
 			}
@@ -149,19 +160,30 @@ func (s *Service) deleteGroup(ctx context.Context, acct *store.Account, cur *sto
 		return err
 	}
 	descendants := t.descendants(cur.ID)
-	affected, err := s.membersOf(ctx, acct.ID, append([]string{cur.ID}, descendants...))
-	if err != nil {
-		return err
+	// The members of the group and of the groups under it lose what the
+	// group grants; when it grants nothing (nor does a group above it),
+	// their roles, projects and seats stay as they are and they are not
+	// read (a group may have 100,000 members).
+	var affected []string
+	if t.grantsAny(cur.ID) {
+		if affected, err = s.membersOf(ctx, acct.ID, append([]string{cur.ID}, descendants...)); err != nil {
+			return err
+		}
 	}
 	after := t.without(cur.ID)
 	planned, err := s.planUsers(ctx, acct, after, affected, membershipPlan{group: cur.ID, deleted: true})
 	if err != nil {
 		return err
 	}
-	if err := s.commit(ctx, acct.ID, cur.ID, &change{seats: planned}, func() error { return s.deleteDocument(ctx, cur) }); err != nil {
+	if err := s.commit(ctx, acct, cur.ID, &change{seats: planned}, func() error { return s.deleteDocument(ctx, cur) }); err != nil {
 		return err
 	}
-	if err := s.store.ClearMembers(ctx, acct.ID, cur.ID); err != nil {
+	// Its members' groups no longer show it.
+	cleared, err := s.store.ClearMembers(ctx, acct.ID, cur.ID)
+	if err != nil {
+		return err
+	}
+	if err := s.bumpUsers(ctx, acct.ID, cleared); err != nil {
 		return err
 	}
 	if err := s.reparentChildren(ctx, acct, cur, t); err != nil {

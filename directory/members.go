@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	filter "github.com/scim2/filter-parser/v2"
@@ -210,15 +211,16 @@ func (s *Service) checkMembers(ctx context.Context, account string, ids []string
 	return nil
 }
 
-// applyMembers writes a membership change of a group and returns how many
-// memberships it added or removed.
-func (s *Service) applyMembers(ctx context.Context, account, group string, d *memberDelta) (int, error) {
+// applyMembers writes a membership change of a group and advances the
+// version of every user that joined or left it (a GET of the user shows
+// its groups). It returns those users.
+func (s *Service) applyMembers(ctx context.Context, account, group string, d *memberDelta) ([]string, error) {
 	adds := d.adds()
 	var drop []string
 	if d.replaceAll {
 		current, err := s.store.Members(ctx, account, group)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		keep := map[string]bool{}
 		for _, id := range adds {
@@ -232,12 +234,33 @@ func (s *Service) applyMembers(ctx context.Context, account, group string, d *me
 	} else {
 		drop = d.removes()
 	}
-	removed, err := s.store.RemoveMembers(ctx, account, group, drop)
-	if err != nil {
-		return removed, err
+	changed, err := s.store.RemoveMembers(ctx, account, group, drop)
+	if err == nil {
+		var added []string
+		added, err = s.store.AddMembers(ctx, account, group, adds)
+		changed = append(changed, added...)
 	}
-	added, err := s.store.AddMembers(ctx, account, group, adds)
-	return removed + added, err
+	// Also after a failure half-way (MongoDB): what was written shows.
+	if berr := s.bumpUsers(ctx, account, changed); err == nil {
+		err = berr
+	}
+	return changed, err
+}
+
+// bumpUsers advances the versions of users whose groups changed, or whose
+// groups' names did.
+func (s *Service) bumpUsers(ctx context.Context, account string, ids []string) error {
+	return s.store.BumpMany(ctx, schemas.User, account, ids)
+}
+
+// bumpMembers advances the versions of a group's members: the group's
+// name, which their groups show, changed.
+func (s *Service) bumpMembers(ctx context.Context, account, group string) error {
+	ids, err := s.store.Members(ctx, account, group)
+	if err != nil {
+		return err
+	}
+	return s.bumpUsers(ctx, account, ids)
 }
 
 // Expand adds the attributes computed at read time, when want says they
@@ -256,6 +279,17 @@ func (s *Service) Expand(ctx context.Context, rs []*store.Resource, want func(at
 		return s.expandProjectNames(ctx, rs)
 	}
 	return nil
+}
+
+// ExpandNew is Expand for resources the request has just created. A new
+// user is in no group: every membership change gives the user a new
+// version, so at version 1, as created, it has none, and its groups are
+// not looked up.
+func (s *Service) ExpandNew(ctx context.Context, rs []*store.Resource, want func(attr string) bool) error {
+	if len(rs) == 0 || rs[0].Type != schemas.User || slices.ContainsFunc(rs, func(r *store.Resource) bool { return r.Version != 1 }) {
+		return s.Expand(ctx, rs, want)
+	}
+	return s.Expand(ctx, rs, func(attr string) bool { return attr != "groups" && want(attr) })
 }
 
 func (s *Service) expandMemberships(ctx context.Context, rs []*store.Resource, want func(attr string) bool) error {

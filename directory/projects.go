@@ -30,7 +30,42 @@ func (s *Service) projectChange(ctx context.Context, acct *store.Account, cur, n
 			return nil, err
 		}
 	}
-	return &change{next: next}, nil
+	c := &change{next: next}
+	if store.DisplayName(cur.Attributes) != store.DisplayName(next.Attributes) {
+		// The users with access to it show its name in their projects.
+		c.after = func(ctx context.Context) error {
+			ids, err := s.referencing(ctx, acct.ID, schemas.User, schemas.TimeCampUserURN+":projects.value", cur.ID)
+			if err != nil {
+				return err
+			}
+			return s.bumpUsers(ctx, acct.ID, ids)
+		}
+	}
+	return c, nil
+}
+
+// referencing returns the ids of the resources whose attribute equals
+// value, reading a page at a time.
+func (s *Service) referencing(ctx context.Context, account string, rt *schemas.ResourceType, attr, value string) ([]string, error) {
+	ap, err := filter.ParseAttrPath([]byte(attr))
+	if err != nil {
+		return nil, err
+	}
+	q := store.Query{Filter: &filter.AttributeExpression{AttributePath: ap, Operator: filter.EQ, CompareValue: value}, StartIndex: 1, Count: 1000}
+	var ids []string
+	for {
+		page, err := s.store.Find(ctx, rt, account, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range page.Resources {
+			ids = append(ids, r.ID)
+		}
+		if len(page.Resources) < q.Count || q.StartIndex+q.Count > page.Total {
+			return ids, nil
+		}
+		q.StartIndex += q.Count
+	}
 }
 
 // checkProjectParent checks that a project may hang under parent: it

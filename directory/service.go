@@ -253,8 +253,9 @@ var errOwnerTaken = errors.New("directory: account owner taken concurrently")
 // commit reserves what the change needs, writes, and gives back what it
 // reserved if the write fails: a refused or failed change stores nothing
 // and takes no seat.
-func (s *Service) commit(ctx context.Context, account, id string, c *change, write func() error) error {
-	if err := s.store.ReserveSeats(ctx, account, c.seats); err != nil {
+func (s *Service) commit(ctx context.Context, acct *store.Account, id string, c *change, write func() error) error {
+	account := acct.ID
+	if err := s.store.ReserveSeats(ctx, acct, c.seats); err != nil {
 		return err
 	}
 	undo := func(claimed, queued bool) {
@@ -347,7 +348,7 @@ func (s *Service) update(ctx context.Context, account string, rt *schemas.Resour
 		}
 		result := cur
 		membersWritten := false
-		err = s.commit(ctx, account, id, c, func() error {
+		err = s.commit(ctx, acct, id, c, func() error {
 			switch {
 			case c.next != nil:
 				result = c.next
@@ -359,14 +360,20 @@ func (s *Service) update(ctx context.Context, account string, rt *schemas.Resour
 				// can be lost, so apply them first and advance the version
 				// only if a membership was actually added or removed.
 				membersWritten = true
-				n, err := s.applyMembers(ctx, account, id, c.members)
-				if err != nil || n == 0 {
+				changed, err := s.applyMembers(ctx, account, id, c.members)
+				if err != nil || len(changed) == 0 {
 					return err
 				}
 				result.Version, result.Modified, err = s.store.Bump(ctx, rt, account, id)
 				if failure.Is(err, failure.NotFound) {
-					// Deleted meanwhile: drop the memberships just written.
-					if cerr := s.store.ClearMembers(ctx, account, id); cerr != nil {
+					// Deleted meanwhile: drop the memberships just written
+					// and advance their users again, whichever request's
+					// delete removed them.
+					cleared, cerr := s.store.ClearMembers(ctx, account, id)
+					if cerr == nil {
+						cerr = s.bumpUsers(ctx, account, dedupe(append(changed, cleared...)))
+					}
+					if cerr != nil {
 						return cerr
 					}
 				}

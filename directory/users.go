@@ -80,7 +80,7 @@ func (s *Service) insertUser(ctx context.Context, acct *store.Account, t *tree, 
 		if err != nil {
 			return nil, err
 		}
-		err = s.commit(ctx, acct.ID, r.ID, c, func() error { return s.store.Insert(ctx, r) })
+		err = s.commit(ctx, acct, r.ID, c, func() error { return s.store.Insert(ctx, r) })
 		if err == errOwnerTaken && attempt < maxAttempts {
 			if acct, err = s.store.Account(ctx, acct.ID); err != nil {
 				return nil, err
@@ -137,6 +137,16 @@ func (s *Service) userChange(ctx context.Context, acct *store.Account, cur, next
 		!reflect.DeepEqual(cur.Attributes, next.Attributes) {
 		c.next = next
 	}
+	if store.DisplayName(cur.Attributes) != store.DisplayName(next.Attributes) {
+		// The groups it is in show its name among their members.
+		c.after = func(ctx context.Context) error {
+			groups, err := s.store.GroupsOf(ctx, acct.ID, cur.ID)
+			if err != nil {
+				return err
+			}
+			return s.store.BumpMany(ctx, schemas.Group, acct.ID, groups)
+		}
+	}
 	return c, nil
 }
 
@@ -147,7 +157,12 @@ func (s *Service) deleteUser(ctx context.Context, acct *store.Account, cur *stor
 	if err := s.deleteDocument(ctx, cur); err != nil {
 		return err
 	}
-	if err := s.store.LeaveAllGroups(ctx, acct.ID, cur.ID); err != nil {
+	// The groups it was in no longer list it.
+	left, err := s.store.LeaveAllGroups(ctx, acct.ID, cur.ID)
+	if err != nil {
+		return err
+	}
+	if err := s.store.BumpMany(ctx, schemas.Group, acct.ID, left); err != nil {
 		return err
 	}
 	if inv := cur.Invitation; inv != nil && inv.Status == store.InvitationPending {

@@ -50,9 +50,9 @@ func (s *Server) recordActivity(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &capture{ResponseWriter: w, status: http.StatusOK, keep: r.Method != http.MethodGet && r.Method != http.MethodHead}
 		next.ServeHTTP(rec, r)
-		acct := accountOf(r.Context())
+		account := accountID(r.Context())
 		info, _ := r.Context().Value(requestInfoKey{}).(*requestInfo)
-		if acct == nil || info == nil {
+		if account == "" || info == nil {
 			return
 		}
 		actor, ok := r.Context().Value(actorKey{}).(store.Actor)
@@ -61,7 +61,7 @@ func (s *Server) recordActivity(next http.Handler) http.Handler {
 		}
 		entries := activityOf(r, info, rec)
 		for _, e := range entries {
-			e.Account, e.Actor, e.RequestID = acct.ID, actor, info.id
+			e.Account, e.Actor, e.RequestID = account, actor, info.id
 		}
 		if len(entries) > 0 {
 			s.activity(context.WithoutCancel(r.Context()), entries)

@@ -6,17 +6,18 @@ import (
 	"strings"
 
 	"github.com/timecamp/timecamp-scim/failure"
-	"github.com/timecamp/timecamp-scim/store"
 )
 
 type accountKey struct{}
 
 // authenticate requires "Authorization: Bearer <token>" and puts the
-// token's account into the request context. Every handler below works
-// within that account only.
+// token's account id into the request context. Every handler below works
+// within that account only. The token is looked up on every request (a
+// revoked one stops working at once); the account itself is read by the
+// directory operation that needs it, once.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if accountOf(r.Context()) != nil {
+		if accountID(r.Context()) != "" {
 			next.ServeHTTP(w, r) // served in process (InProcessClient)
 			return
 		}
@@ -25,16 +26,16 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			s.writeError(w, r, failure.Unauthorizedf("send the SCIM token as \"Authorization: Bearer <token>\""))
 			return
 		}
-		acct, tok, err := s.store.Authenticate(r.Context(), token)
+		tok, err := s.store.Authenticate(r.Context(), token)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
-			info.account, info.token = acct.ID, tok
+			info.account, info.token = tok.Account, tok
 		}
 		s.noteTokenUse(r.Context(), tok)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), accountKey{}, acct)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), accountKey{}, tok.Account)))
 	})
 }
 
@@ -47,8 +48,9 @@ func bearerToken(h string) (string, bool) {
 	return token, token != ""
 }
 
-// accountOf returns the authenticated account of a request.
-func accountOf(ctx context.Context) *store.Account {
-	a, _ := ctx.Value(accountKey{}).(*store.Account)
+// accountID returns the id of the authenticated account of a request
+// ("" before authentication).
+func accountID(ctx context.Context) string {
+	a, _ := ctx.Value(accountKey{}).(string)
 	return a
 }

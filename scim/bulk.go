@@ -67,7 +67,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	run := &bulkRun{s: s, r: r, account: accountOf(r.Context()).ID, defined: map[string]*bulkOp{}, ids: map[string]string{}, users: map[string]bool{}}
+	run := &bulkRun{s: s, r: r, account: accountID(r.Context()), defined: map[string]*bulkOp{}, ids: map[string]string{}, users: map[string]bool{}}
 	if err := run.parse(body); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -37,7 +37,7 @@ type inProcessTransport struct {
 }
 
 func (t inProcessTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := context.WithValue(req.Context(), accountKey{}, t.account)
+	ctx := context.WithValue(req.Context(), accountKey{}, t.account.ID)
 	ctx = context.WithValue(ctx, actorKey{}, t.actor)
 	w := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
 	t.h.ServeHTTP(w, req.WithContext(ctx))

@@ -215,12 +215,12 @@ func (s *Server) limitConcurrency(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		acct := accountOf(r.Context())
-		if acct == nil {
+		account := accountID(r.Context())
+		if account == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
-		release, err := s.slots.acquire(r.Context(), acct.ID)
+		release, err := s.slots.acquire(r.Context(), account)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -62,7 +62,7 @@ func (h *resourceHandler) respondList(w http.ResponseWriter, r *http.Request, p 
 		}
 		q.Filter = expr
 	}
-	page, err := h.s.dir.List(r.Context(), accountOf(r.Context()).ID, h.rt, q)
+	page, err := h.s.dir.List(r.Context(), accountID(r.Context()), h.rt, q)
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func (h *resourceHandler) respondList(w http.ResponseWriter, r *http.Request, p 
 }
 
 func (h *resourceHandler) get(w http.ResponseWriter, r *http.Request) error {
-	res, err := h.s.dir.Get(r.Context(), accountOf(r.Context()).ID, h.rt, mux.Vars(r)["id"])
+	res, err := h.s.dir.Get(r.Context(), accountID(r.Context()), h.rt, mux.Vars(r)["id"])
 	if err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func (h *resourceHandler) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := h.s.dir.Create(r.Context(), accountOf(r.Context()).ID, h.rt, body)
+	res, err := h.s.dir.Create(r.Context(), accountID(r.Context()), h.rt, body)
 	if err != nil {
 		return err
 	}
@@ -115,7 +115,7 @@ func (h *resourceHandler) replace(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	res, err := h.s.dir.Replace(r.Context(), accountOf(r.Context()).ID, h.rt, mux.Vars(r)["id"], body, r.Header.Get("If-Match"))
+	res, err := h.s.dir.Replace(r.Context(), accountID(r.Context()), h.rt, mux.Vars(r)["id"], body, r.Header.Get("If-Match"))
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func (h *resourceHandler) patch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := h.s.dir.Patch(r.Context(), accountOf(r.Context()).ID, h.rt, mux.Vars(r)["id"], ops, r.Header.Get("If-Match"))
+	res, err := h.s.dir.Patch(r.Context(), accountID(r.Context()), h.rt, mux.Vars(r)["id"], ops, r.Header.Get("If-Match"))
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func (h *resourceHandler) patch(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *resourceHandler) delete(w http.ResponseWriter, r *http.Request) error {
-	if err := h.s.dir.Delete(r.Context(), accountOf(r.Context()).ID, h.rt, mux.Vars(r)["id"], r.Header.Get("If-Match")); err != nil {
+	if err := h.s.dir.Delete(r.Context(), accountID(r.Context()), h.rt, mux.Vars(r)["id"], r.Header.Get("If-Match")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -163,7 +163,11 @@ func (h *resourceHandler) projection(r *http.Request) projection {
 // respond writes one resource, with the request's attribute selection.
 func (h *resourceHandler) respond(w http.ResponseWriter, r *http.Request, res *store.Resource, status int) error {
 	proj := h.projection(r)
-	if err := h.s.dir.Expand(r.Context(), []*store.Resource{res}, proj.wants); err != nil {
+	expand := h.s.dir.Expand
+	if status == http.StatusCreated {
+		expand = h.s.dir.ExpandNew
+	}
+	if err := expand(r.Context(), []*store.Resource{res}, proj.wants); err != nil {
 		return err
 	}
 	w.Header().Set("ETag", directory.ETag(res.Version))

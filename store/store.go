@@ -91,9 +91,11 @@ type Tokens interface {
 	Tokens(ctx context.Context, accountID string) ([]Token, error)
 	// RevokeToken deletes a token of an account; it stops working at once.
 	RevokeToken(ctx context.Context, accountID, tokenID string) error
-	// Authenticate returns the account a bearer token belongs to, and
-	// the token (without its secret).
-	Authenticate(ctx context.Context, secret string) (*Account, *Token, error)
+	// Authenticate returns the token (without its secret) a bearer token
+	// secret is, with the id of its account: one lookup, no read of the
+	// account (a request reads that once, when it needs more than the
+	// id). Tokens are not cached: a revoked one stops working at once.
+	Authenticate(ctx context.Context, secret string) (*Token, error)
 	// TouchToken records that the account's token was used at t (callers
 	// throttle it: the SCIM layer writes at most once a minute per token).
 	TouchToken(ctx context.Context, account, id string, t time.Time) error
@@ -140,6 +142,10 @@ type Resources interface {
 	// its version (what a GET returns changed elsewhere: its memberships)
 	// and returns the new version and time.
 	Bump(ctx context.Context, rt *schemas.ResourceType, account, id string) (int64, time.Time, error)
+	// BumpMany is Bump for many resources of the account at once (those
+	// of the ids that exist): the users that joined or left a group, the
+	// members of a renamed group. Not one round trip per resource.
+	BumpMany(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) error
 	// Delete removes a resource if it is still at version expect (0: any).
 	Delete(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) error
 }
@@ -148,15 +154,17 @@ type Resources interface {
 // that adding one member to a large group never reads the others.
 type Memberships interface {
 	// AddMembers adds users to a group; members already in it are left
-	// as they are. It returns how many were added.
-	AddMembers(ctx context.Context, account, group string, members []string) (int, error)
-	// RemoveMembers removes users from a group and returns how many were
-	// in it.
-	RemoveMembers(ctx context.Context, account, group string, members []string) (int, error)
-	// ClearMembers removes every member of a group.
-	ClearMembers(ctx context.Context, account, group string) error
-	// LeaveAllGroups removes a user from every group.
-	LeaveAllGroups(ctx context.Context, account, member string) error
+	// as they are. It returns the ids it added (the users whose groups
+	// changed), in no particular order.
+	AddMembers(ctx context.Context, account, group string, members []string) ([]string, error)
+	// RemoveMembers removes users from a group and returns the ids of
+	// those that were in it, in no particular order.
+	RemoveMembers(ctx context.Context, account, group string, members []string) ([]string, error)
+	// ClearMembers removes every member of a group and returns their ids.
+	ClearMembers(ctx context.Context, account, group string) ([]string, error)
+	// LeaveAllGroups removes a user from every group and returns the ids
+	// of the groups it left.
+	LeaveAllGroups(ctx context.Context, account, member string) ([]string, error)
 	// Members returns the ids of a group's members, sorted.
 	Members(ctx context.Context, account, group string) ([]string, error)
 	// GroupsOf returns the ids of the groups a user is a member of, sorted.
@@ -177,8 +185,11 @@ const (
 type Seats interface {
 	// ReserveSeats takes n more seats of the account, or refuses (a
 	// forbidden failure) when that would exceed its seats. Check and
-	// increment are one atomic step.
-	ReserveSeats(ctx context.Context, accountID string, n int) error
+	// increment are one atomic step. acct is the account as the caller
+	// read it: a store that needs its number of seats for the check takes
+	// it from there, and reads the account again only when the check
+	// fails (the seats may have changed since).
+	ReserveSeats(ctx context.Context, acct *Account, n int) error
 	// AdjustSeats changes the seats in use by n without a limit check.
 	AdjustSeats(ctx context.Context, accountID string, n int) error
 	// SeatsInUse counts the account's users that use a seat.

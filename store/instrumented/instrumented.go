@@ -73,6 +73,8 @@ func (s *Store) Atomic(ctx context.Context, fn func(ctx context.Context) error) 
 // Export is not observed record by record (a copy is not a request).
 // Snapshot is traced and timed as a whole, like Atomic.
 // Snapshot is traced and timed as a whole, like Atomic.
+// Snapshot is traced and timed as a whole, like Atomic.
+// Snapshot is traced and timed as a whole, like Atomic.
 func (s *Store) Snapshot(ctx context.Context, fn func(ctx context.Context) error) error {
 	ctx, done := observe(ctx, "Snapshot")
 	err := s.next.Snapshot(ctx, fn)
@@ -253,11 +255,11 @@ func (s *Store) RevokeToken(ctx context.Context, accountID, tokenID string) erro
 	return err
 }
 
-func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Account, *store.Token, error) {
+func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Token, error) {
 	ctx, done := observe(ctx, "Authenticate")
-	r0, r1, err := s.next.Authenticate(ctx, secret)
+	r0, err := s.next.Authenticate(ctx, secret)
 	done(err)
-	return r0, r1, err
+	return r0, err
 }
 
 func (s *Store) TouchToken(ctx context.Context, account, id string, t time.Time) error {
@@ -351,6 +353,13 @@ func (s *Store) Bump(ctx context.Context, rt *schemas.ResourceType, account, id 
 	return r0, r1, err
 }
 
+func (s *Store) BumpMany(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) error {
+	ctx, done := observe(ctx, "BumpMany")
+	err := s.next.BumpMany(ctx, rt, account, ids)
+	done(err)
+	return err
+}
+
 func (s *Store) Delete(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) error {
 	ctx, done := observe(ctx, "Delete")
 	err := s.next.Delete(ctx, rt, account, id, expect)
@@ -358,32 +367,32 @@ func (s *Store) Delete(ctx context.Context, rt *schemas.ResourceType, account, i
 	return err
 }
 
-func (s *Store) AddMembers(ctx context.Context, account, group string, members []string) (int, error) {
+func (s *Store) AddMembers(ctx context.Context, account, group string, members []string) ([]string, error) {
 	ctx, done := observe(ctx, "AddMembers")
 	r0, err := s.next.AddMembers(ctx, account, group, members)
 	done(err)
 	return r0, err
 }
 
-func (s *Store) RemoveMembers(ctx context.Context, account, group string, members []string) (int, error) {
+func (s *Store) RemoveMembers(ctx context.Context, account, group string, members []string) ([]string, error) {
 	ctx, done := observe(ctx, "RemoveMembers")
 	r0, err := s.next.RemoveMembers(ctx, account, group, members)
 	done(err)
 	return r0, err
 }
 
-func (s *Store) ClearMembers(ctx context.Context, account, group string) error {
+func (s *Store) ClearMembers(ctx context.Context, account, group string) ([]string, error) {
 	ctx, done := observe(ctx, "ClearMembers")
-	err := s.next.ClearMembers(ctx, account, group)
+	r0, err := s.next.ClearMembers(ctx, account, group)
 	done(err)
-	return err
+	return r0, err
 }
 
-func (s *Store) LeaveAllGroups(ctx context.Context, account, member string) error {
+func (s *Store) LeaveAllGroups(ctx context.Context, account, member string) ([]string, error) {
 	ctx, done := observe(ctx, "LeaveAllGroups")
-	err := s.next.LeaveAllGroups(ctx, account, member)
+	r0, err := s.next.LeaveAllGroups(ctx, account, member)
 	done(err)
-	return err
+	return r0, err
 }
 
 func (s *Store) Members(ctx context.Context, account, group string) ([]string, error) {
@@ -407,9 +416,9 @@ func (s *Store) MembershipsOf(ctx context.Context, account, side string, ids []s
 	return r0, err
 }
 
-func (s *Store) ReserveSeats(ctx context.Context, accountID string, n int) error {
+func (s *Store) ReserveSeats(ctx context.Context, acct *store.Account, n int) error {
 	ctx, done := observe(ctx, "ReserveSeats")
-	err := s.next.ReserveSeats(ctx, accountID, n)
+	err := s.next.ReserveSeats(ctx, acct, n)
 	done(err)
 	return err
 }

@@ -125,29 +125,26 @@ func (s *Store) RevokeToken(ctx context.Context, accountID, tokenID string) erro
 	return nil
 }
 
-// Authenticate returns the account a bearer token belongs to, and the
-// token.
-func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Account, *store.Token, error) {
+// Authenticate returns the token a secret is: one lookup by its hash. The
+// account is not read (accounts are never deleted, so a token's account
+// exists).
+func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Token, error) {
 	if secret == "" {
-		return nil, nil, store.ErrTokenMissing
+		return nil, store.ErrTokenMissing
 	}
 	h := store.HashSecret(secret)
 	var t store.Token
 	if err := s.db.Collection(collTokens).FindOne(ctx, bson.M{"hash": h}).Decode(&t); err != nil {
 		if isNotFound(err) {
-			return nil, nil, store.ErrTokenInvalid
+			return nil, store.ErrTokenInvalid
 		}
-		return nil, nil, err
+		return nil, err
 	}
 	// The lookup is by hash; compare again in constant time for good measure.
 	if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(h)) != 1 {
-		return nil, nil, store.ErrTokenInvalid
+		return nil, store.ErrTokenInvalid
 	}
-	a, err := s.Account(ctx, t.Account)
-	if err != nil {
-		return nil, nil, err
-	}
-	return a, &t, nil
+	return &t, nil
 }
 
 // TouchToken records that the account's token was used at t.

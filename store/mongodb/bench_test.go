@@ -27,8 +27,8 @@ func BenchmarkAddMember(b *testing.B) {
 			ctx := context.Background()
 			st, acc, group := benchGroup(b, size)
 			for b.Loop() {
-				if n, err := st.AddMembers(ctx, acc, group, []string{store.NewID()}); err != nil || n != 1 {
-					b.Fatalf("AddMembers = %d, %v", n, err)
+				if n, err := st.AddMembers(ctx, acc, group, []string{store.NewID()}); err != nil || len(n) != 1 {
+					b.Fatalf("AddMembers = %d, %v", len(n), err)
 				}
 			}
 		})
@@ -51,8 +51,8 @@ func BenchmarkRemoveMember(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StartTimer()
-				if n, err := st.RemoveMembers(ctx, acc, group, []string{m}); err != nil || n != 1 {
-					b.Fatalf("RemoveMembers = %d, %v", n, err)
+				if n, err := st.RemoveMembers(ctx, acc, group, []string{m}); err != nil || len(n) != 1 {
+					b.Fatalf("RemoveMembers = %d, %v", len(n), err)
 				}
 			}
 		})
@@ -72,8 +72,8 @@ func benchGroup(b *testing.B, size int) (store.Store, string, string) {
 	for i := range members {
 		members[i] = store.NewID()
 	}
-	if n, err := st.AddMembers(ctx, acc.ID, group, members); err != nil || n != size {
-		b.Fatalf("setup: added %d of %d: %v", n, size, err)
+	if n, err := st.AddMembers(ctx, acc.ID, group, members); err != nil || len(n) != size {
+		b.Fatalf("setup: added %d of %d: %v", len(n), size, err)
 	}
 	return st, acc.ID, group
 }

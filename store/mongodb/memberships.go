@@ -39,64 +39,125 @@ const idChunk = 1000
 const batchSize = idChunk + 1
 
 // AddMembers adds users to a group; members already in it are left as they
-// are. It returns how many were added.
-func (s *Store) AddMembers(ctx context.Context, account, group string, members []string) (int, error) {
-	added := 0
+// are. It returns the ids it added: one unordered insert per idChunk, whose
+// duplicate-key errors name the members that were in the group already.
+func (s *Store) AddMembers(ctx context.Context, account, group string, members []string) ([]string, error) {
+	added := []string{}
 	for start := 0; start < len(members); start += idChunk {
 		chunk := members[start:min(start+idChunk, len(members))]
 		docs := make([]any, len(chunk))
 		for i, m := range chunk {
 			docs[i] = membership{ID: membershipID(group, m), Account: account, Group: group, Member: m, Type: "User"}
 		}
-		res, err := s.db.Collection(collMemberships).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		_, err := s.db.Collection(collMemberships).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		there := map[int]bool{}
 		if err != nil {
 			var bwe mongo.BulkWriteException
 			if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
 				return added, err
 			}
 			for _, we := range bwe.WriteErrors {
-				if !isDuplicateKey(mongo.WriteException{WriteErrors: []mongo.WriteError{we.WriteError}}) {
+				if !isDuplicateKey(mongo.WriteException{WriteErrors: []mongo.WriteError{we.WriteError}}) || we.Index < 0 || we.Index >= len(chunk) {
 					return added, err
 				}
+				there[we.Index] = true
 			}
-			added += len(chunk) - len(bwe.WriteErrors)
-			continue
 		}
-		added += len(res.InsertedIDs)
+		for i, m := range chunk {
+			if !there[i] {
+				added = append(added, m)
+			}
+		}
 	}
 	return added, nil
 }
 
-// RemoveMembers removes users from a group and returns how many were in it.
-func (s *Store) RemoveMembers(ctx context.Context, account, group string, members []string) (int, error) {
-	removed := 0
+// RemoveMembers removes users from a group and returns the ids of those
+// that were in it. A delete reports only how many it removed, so for more
+// than one member the memberships are looked up first.
+func (s *Store) RemoveMembers(ctx context.Context, account, group string, members []string) ([]string, error) {
+	removed := []string{}
 	for start := 0; start < len(members); start += idChunk {
-		chunk := members[start:min(start+idChunk, len(members))]
-		ids := make([]string, len(chunk))
-		for i, m := range chunk {
-			ids[i] = membershipID(group, m)
+		present := members[start:min(start+idChunk, len(members))]
+		if len(present) > 1 {
+			var err error
+			if present, err = s.membersAmong(ctx, account, group, present); err != nil {
+				return removed, err
+			}
+			if len(present) == 0 {
+				continue
+			}
 		}
-		unlock := s.lockWrites()
-		res, err := s.db.Collection(collMemberships).DeleteMany(ctx, idsFilter(account, ids))
-		unlock()
+		n, err := s.deleteMemberships(ctx, account, group, present)
 		if err != nil {
 			return removed, err
 		}
-		removed += int(res.DeletedCount)
+		if n > 0 {
+			removed = append(removed, present...)
+		}
 	}
 	return removed, nil
 }
 
-// ClearMembers removes every member of a group.
-func (s *Store) ClearMembers(ctx context.Context, account, group string) error {
-	_, err := s.db.Collection(collMemberships).DeleteMany(ctx, bson.D{{Key: "account", Value: account}, {Key: "group", Value: group}})
-	return err
+// membersAmong returns which of the ids are members of the group.
+func (s *Store) membersAmong(ctx context.Context, account, group string, ids []string) ([]string, error) {
+	mids := make([]string, len(ids))
+	for i, m := range ids {
+		mids[i] = membershipID(group, m)
+	}
+	cur, err := s.db.Collection(collMemberships).Find(ctx, idsFilter(account, mids), options.Find().SetProjection(bson.M{"member": 1}).SetBatchSize(batchSize))
+	if err != nil {
+		return nil, err
+	}
+	var ms []membership
+	if err := cur.All(ctx, &ms); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Member
+	}
+	return out, nil
 }
 
-// LeaveAllGroups removes a user from every group (the user is deleted).
-func (s *Store) LeaveAllGroups(ctx context.Context, account, member string) error {
-	_, err := s.db.Collection(collMemberships).DeleteMany(ctx, bson.D{{Key: "account", Value: account}, {Key: "member", Value: member}})
-	return err
+// deleteMemberships deletes memberships of a group by member and returns
+// how many it deleted.
+func (s *Store) deleteMemberships(ctx context.Context, account, group string, members []string) (int, error) {
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = membershipID(group, m)
+	}
+	unlock := s.lockWrites()
+	res, err := s.db.Collection(collMemberships).DeleteMany(ctx, idsFilter(account, ids))
+	unlock()
+	if err != nil {
+		return 0, err
+	}
+	return int(res.DeletedCount), nil
+}
+
+// ClearMembers removes every member of a group and returns their ids: the
+// members are read, then deleted with one command. A member added in
+// between (to a group being deleted) is deleted too but not returned: the
+// request that added it finds the group gone and clears it itself.
+func (s *Store) ClearMembers(ctx context.Context, account, group string) ([]string, error) {
+	members, err := s.Members(ctx, account, group)
+	if err != nil || len(members) == 0 {
+		return members, err
+	}
+	_, err = s.db.Collection(collMemberships).DeleteMany(ctx, bson.D{{Key: "account", Value: account}, {Key: "group", Value: group}})
+	return members, err
+}
+
+// LeaveAllGroups removes a user from every group (the user is deleted) and
+// returns the groups it left.
+func (s *Store) LeaveAllGroups(ctx context.Context, account, member string) ([]string, error) {
+	groups, err := s.GroupsOf(ctx, account, member)
+	if err != nil || len(groups) == 0 {
+		return groups, err
+	}
+	_, err = s.db.Collection(collMemberships).DeleteMany(ctx, bson.D{{Key: "account", Value: account}, {Key: "member", Value: member}})
+	return groups, err
 }
 
 // Members returns the ids of a group's members.

@@ -180,6 +180,22 @@ func (s *Store) Bump(ctx context.Context, rt *schemas.ResourceType, account, id 
 	return d.Version, t, nil
 }
 
+// BumpMany advances the version and modification time of the account's
+// resources with the given ids: one update per idChunk ids.
+func (s *Store) BumpMany(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) error {
+	t := store.Now()
+	for start := 0; start < len(ids); start += idChunk {
+		unlock := s.lockWrites()
+		_, err := s.coll(rt).UpdateMany(ctx, idsFilter(account, ids[start:min(start+idChunk, len(ids))]),
+			bson.M{"$inc": bson.M{"version": int64(1)}, "$set": bson.M{"modified": t}})
+		unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Delete removes a resource if it is still at version expect (0: any).
 func (s *Store) Delete(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) error {
 	unlock := s.lockWrites()

@@ -3,6 +3,7 @@ package mongodb_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -11,11 +12,13 @@ import (
 )
 
 // TestRoundTrips counts the commands the server sends to MongoDB for the
-// requests an identity provider repeats most: a page of 100 users, a GET
-// of a group with its members, a PATCH of a user and adding one member to
-// a group. The counts must not depend on the group's size (nothing is
-// read or written per member or per row): they are measured with groups
-// of two sizes and must be equal.
+// requests an identity provider repeats most: Entra ID's create (a lookup
+// by userName that finds nothing, then a POST), a page of 100 users, a GET
+// of a group with its members, a PATCH of a user, adding one member to a
+// group and deleting the group (which gives each member a new version).
+// The counts must not depend on the group's size (nothing is read or
+// written per member or per row): they are measured with groups of two
+// sizes and must be equal.
 func TestRoundTrips(t *testing.T) {
 	sizes := []int{10, 400}
 	type step struct {
@@ -25,10 +28,13 @@ func TestRoundTrips(t *testing.T) {
 		sent   []string
 	}
 	steps := []*step{
-		{name: "GET a page of 100 users", most: 6},
-		{name: "GET a group with its members", most: 5},
-		{name: "PATCH a user", most: 9},
+		{name: "GET a user by userName, not found", most: 2},
+		{name: "POST a user", most: 5},
+		{name: "GET a page of 100 users", most: 5},
+		{name: "GET a group with its members", most: 4},
+		{name: "PATCH a user", most: 8},
 		{name: "PATCH a group: add one member", most: 8},
+		{name: "DELETE the group", most: 8},
 	}
 	for _, size := range sizes {
 		st, log := storetest.NewMongoLogged(t)
@@ -39,7 +45,17 @@ func TestRoundTrips(t *testing.T) {
 		group := c.Post(t, "/Groups", scimtest.GroupBody("Big", members...)).Expect(t, http.StatusCreated).Str("id")
 		outsider := users[size+100]
 
+		newName := fmt.Sprintf("new%d@example.com", size)
 		requests := []func(){
+			func() {
+				r := c.Get(t, "/Users?filter="+url.QueryEscape(`userName eq "`+newName+`"`)).Expect(t, http.StatusOK)
+				if fmt.Sprint(r.At("totalResults")) != "0" {
+					t.Fatalf("lookup of a new user: %s", r.Raw)
+				}
+			},
+			func() {
+				c.Post(t, "/Users", scimtest.UserBody(newName)).Expect(t, http.StatusCreated)
+			},
 			func() {
 				r := c.Get(t, "/Users?startIndex=1&count=100").Expect(t, http.StatusOK)
 				if n := len(r.At("Resources").([]any)); n != 100 {
@@ -60,6 +76,9 @@ func TestRoundTrips(t *testing.T) {
 			},
 			func() {
 				c.Patch(t, "/Groups/"+group, scimtest.Op("add", "members", []any{map[string]any{"value": users[size]}})).Expect(t, http.StatusNoContent)
+			},
+			func() {
+				c.Delete(t, "/Groups/"+group).Expect(t, http.StatusNoContent)
 			},
 		}
 		for i, do := range requests {

@@ -7,37 +7,44 @@ import (
 
 	"github.com/timecamp/timecamp-scim/failure"
 	"github.com/timecamp/timecamp-scim/schemas"
+	"github.com/timecamp/timecamp-scim/store"
 )
 
 // ReserveSeats takes n more seats of the account, or refuses when that
 // would exceed its seats. The check and the increment are one conditional
-// update, so concurrent requests cannot both take the last seat. Callers
-// release the seats again if the write they reserved for fails.
-func (s *Store) ReserveSeats(ctx context.Context, accountID string, n int) error {
+// update, on condition that the account still has the seats the caller
+// read, so concurrent requests cannot both take the last seat; only when
+// it does not apply is the account read again, to tell a full account
+// from one whose seats changed meanwhile. Callers release the seats again
+// if the write they reserved for fails.
+func (s *Store) ReserveSeats(ctx context.Context, acct *store.Account, n int) error {
 	if n <= 0 {
 		return nil
 	}
-	acct, err := s.Account(ctx, accountID)
-	if err != nil {
-		return err
-	}
-	q := bson.M{"_id": accountID}
-	if acct.Seats > 0 {
-		q["seatsUsed"] = bson.M{"$lte": acct.Seats - n}
-	}
-	unlock := s.lockWrites()
-	res, err := s.db.Collection(collAccounts).UpdateOne(ctx, q, bson.M{"$inc": bson.M{"seatsUsed": n}})
-	unlock()
-	if err != nil {
-		return err
-	}
-	if res.MatchedCount == 0 {
-		if acct, err = s.Account(ctx, accountID); err != nil {
+	seats := acct.Seats
+	for attempt := 0; ; attempt++ {
+		q := bson.D{{Key: "_id", Value: acct.ID}, {Key: "seats", Value: seats}}
+		if seats > 0 {
+			q = append(q, bson.E{Key: "seatsUsed", Value: bson.M{"$lte": seats - n}})
+		}
+		unlock := s.lockWrites()
+		res, err := s.db.Collection(collAccounts).UpdateOne(ctx, q, bson.M{"$inc": bson.M{"seatsUsed": n}})
+		unlock()
+		if err != nil {
 			return err
 		}
-		return failure.Forbiddenf("seat limit reached: %d of %d seats in use; add seats to the account, deactivate a user or make them a guest", acct.SeatsUsed, acct.Seats)
+		if res.MatchedCount == 1 {
+			return nil
+		}
+		now, err := s.Account(ctx, acct.ID)
+		if err != nil {
+			return err
+		}
+		if now.Seats == seats || attempt >= 10 {
+			return store.SeatLimitReached(now)
+		}
+		seats = now.Seats // changed meanwhile: try under the new number
 	}
-	return nil
 }
 
 // AdjustSeats changes the seats in use by n without a limit check: to give

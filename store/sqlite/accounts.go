@@ -7,7 +7,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/timecamp/timecamp-scim/failure"
 	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/store"
 )
@@ -105,10 +104,11 @@ func (s *Store) SetSeats(ctx context.Context, accountID string, seats int) error
 
 // ReserveSeats takes n more seats, or refuses when that would exceed the
 // account's seats: one conditional update.
-func (s *Store) ReserveSeats(ctx context.Context, accountID string, n int) error {
+func (s *Store) ReserveSeats(ctx context.Context, acct *store.Account, n int) error {
 	if n <= 0 {
 		return nil
 	}
+	accountID := acct.ID
 	res, err := s.exec(ctx, "UPDATE accounts SET seats_used = seats_used + ? WHERE id = ? AND (seats = 0 OR seats_used + ? <= seats)", n, accountID, n)
 	if err != nil {
 		return err
@@ -267,32 +267,25 @@ func (s *Store) RevokeToken(ctx context.Context, accountID, tokenID string) erro
 	return nil
 }
 
-// Authenticate returns the account a bearer token belongs to, and the
-// token.
-func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Account, *store.Token, error) {
+// Authenticate returns the token a secret is: one indexed query, which
+// also makes sure the token's account exists.
+func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Token, error) {
 	if secret == "" {
-		return nil, nil, store.ErrTokenMissing
+		return nil, store.ErrTokenMissing
 	}
 	h := store.HashSecret(secret)
-	t, err := scanToken(s.read(ctx).QueryRowContext(ctx, "SELECT "+tokenColumns+" FROM tokens WHERE hash = ?", h))
+	t, err := scanToken(s.read(ctx).QueryRowContext(ctx, "SELECT "+tokenColumns+" FROM tokens WHERE hash = ? AND account IN (SELECT id FROM accounts)", h))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, store.ErrTokenInvalid
+		return nil, store.ErrTokenInvalid
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// The lookup is by hash; compare again in constant time for good measure.
 	if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(h)) != 1 {
-		return nil, nil, store.ErrTokenInvalid
+		return nil, store.ErrTokenInvalid
 	}
-	a, err := s.Account(ctx, t.Account)
-	if failure.Is(err, failure.NotFound) {
-		return nil, nil, store.ErrTokenInvalid
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	return a, t, nil
+	return t, nil
 }
 
 // TouchToken records that the account's token was used at t.

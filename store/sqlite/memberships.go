@@ -2,67 +2,69 @@ package sqlite
 
 import (
 	"context"
-	"strings"
 
 	"github.com/timecamp/timecamp-scim/store"
 )
 
-// memberChunk bounds the memberships written by one statement (3
-// variables each).
+// memberChunk bounds the rows one multi-row INSERT writes (the outbox
+// entries of a batch).
 const memberChunk = 1000
 
 // AddMembers adds users to a group; members already in it are left as they
-// are. It returns how many were added.
-func (s *Store) AddMembers(ctx context.Context, account, group string, members []string) (int, error) {
-	added := 0
-	err := s.write(ctx, func(c *conn) error {
-		for start := 0; start < len(members); start += memberChunk {
-			chunk := members[start:min(start+memberChunk, len(members))]
-			args := make([]any, 0, 3*len(chunk))
-			for _, m := range chunk {
-				args = append(args, account, group, m)
-			}
-			res, err := c.ExecContext(ctx, "INSERT INTO memberships (account, group_id, member) VALUES "+
-				strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunk)), ", ")+" ON CONFLICT DO NOTHING", args...)
-			if err != nil {
-				return err
-			}
-			n, _ := res.RowsAffected()
-			added += int(n)
-		}
-		return nil
+// are. It returns the ids it added.
+func (s *Store) AddMembers(ctx context.Context, account, group string, members []string) ([]string, error) {
+	if len(members) == 0 {
+		return []string{}, nil
+	}
+	list, err := idList(members)
+	if err != nil {
+		return nil, err
+	}
+	var added []string
+	err = s.write(ctx, func(c *conn) (err error) {
+		added, err = s.column(ctx, c, "INSERT OR IGNORE INTO memberships (account, group_id, member) SELECT ?, ?, value FROM json_each(?) RETURNING member", account, group, list)
+		return err
 	})
 	return added, err
 }
 
-// RemoveMembers removes users from a group and returns how many were in it.
-func (s *Store) RemoveMembers(ctx context.Context, account, group string, members []string) (int, error) {
-	removed := 0
-	err := s.write(ctx, func(c *conn) error {
-		return chunks(members, func(chunk []string) error {
-			res, err := c.ExecContext(ctx, "DELETE FROM memberships WHERE account = ? AND group_id = ? AND member IN ("+placeholders(len(chunk))+")",
-				anys([]any{account, group}, chunk)...)
-			if err != nil {
-				return err
-			}
-			n, _ := res.RowsAffected()
-			removed += int(n)
-			return nil
-		})
+// RemoveMembers removes users from a group and returns the ids of those
+// that were in it.
+func (s *Store) RemoveMembers(ctx context.Context, account, group string, members []string) ([]string, error) {
+	if len(members) == 0 {
+		return []string{}, nil
+	}
+	list, err := idList(members)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	err = s.write(ctx, func(c *conn) (err error) {
+		removed, err = s.column(ctx, c, "DELETE FROM memberships WHERE account = ? AND group_id = ? AND member IN (SELECT value FROM json_each(?)) RETURNING member", account, group, list)
+		return err
 	})
 	return removed, err
 }
 
-// ClearMembers removes every member of a group.
-func (s *Store) ClearMembers(ctx context.Context, account, group string) error {
-	_, err := s.exec(ctx, "DELETE FROM memberships WHERE account = ? AND group_id = ?", account, group)
-	return err
+// ClearMembers removes every member of a group and returns their ids.
+func (s *Store) ClearMembers(ctx context.Context, account, group string) ([]string, error) {
+	var removed []string
+	err := s.write(ctx, func(c *conn) (err error) {
+		removed, err = s.column(ctx, c, "DELETE FROM memberships WHERE account = ? AND group_id = ? RETURNING member", account, group)
+		return err
+	})
+	return removed, err
 }
 
-// LeaveAllGroups removes a user from every group.
-func (s *Store) LeaveAllGroups(ctx context.Context, account, member string) error {
-	_, err := s.exec(ctx, "DELETE FROM memberships WHERE account = ? AND member = ?", account, member)
-	return err
+// LeaveAllGroups removes a user from every group and returns the groups
+// it left.
+func (s *Store) LeaveAllGroups(ctx context.Context, account, member string) ([]string, error) {
+	var left []string
+	err := s.write(ctx, func(c *conn) (err error) {
+		left, err = s.column(ctx, c, "DELETE FROM memberships WHERE account = ? AND member = ? RETURNING group_id", account, member)
+		return err
+	})
+	return left, err
 }
 
 // Members returns the ids of a group's members, sorted.
@@ -77,7 +79,13 @@ func (s *Store) GroupsOf(ctx context.Context, account, member string) ([]string,
 
 // strings runs a query of one text column.
 func (s *Store) strings(ctx context.Context, query string, args ...any) ([]string, error) {
-	rows, err := s.read(ctx).QueryContext(ctx, query, args...)
+	return s.column(ctx, s.read(ctx), query, args...)
+}
+
+// column runs a statement that returns one text column (a query, or a
+// write with RETURNING) and reads it all.
+func (s *Store) column(ctx context.Context, c *conn, query string, args ...any) ([]string, error) {
+	rows, err := c.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -460,6 +460,22 @@ func (s *Store) Bump(ctx context.Context, rt *schemas.ResourceType, account, id 
 	return v, t, nil
 }
 
+// BumpMany advances the version and modification time of the account's
+// resources with the given ids: one statement per idChunk ids.
+func (s *Store) BumpMany(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	t := millis(store.Now())
+	list, err := idList(ids)
+	if err != nil {
+		return err
+	}
+	_, err = s.exec(ctx, "UPDATE OR FAIL resources SET version = version + 1, modified = ? WHERE account = ? AND type = ? AND id IN (SELECT value FROM json_each(?))",
+		t, account, rt.Name, list)
+	return err
+}
+
 // Delete removes a resource if it is still at version expect (0: any).
 func (s *Store) Delete(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) error {
 	return s.write(ctx, func(c *conn) error {

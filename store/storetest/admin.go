@@ -151,11 +151,11 @@ func testTokenUsage(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acct, got, err := s.Authenticate(bg, secret)
-	if err != nil || acct.ID != a.ID || got.ID != tok.ID || got.Name != "okta" || !got.LastUsed.IsZero() {
-		t.Fatalf("AuthenticateToken = %+v %+v, %v", acct, got, err)
+	got, err := s.Authenticate(bg, secret)
+	if err != nil || got.Account != a.ID || got.ID != tok.ID || got.Name != "okta" || !got.LastUsed.IsZero() {
+		t.Fatalf("Authenticate = %+v, %v", got, err)
 	}
-	_, _, err = s.Authenticate(bg, secret+"x")
+	_, err = s.Authenticate(bg, secret+"x")
 	wantKind(t, "Authenticate(wrong)", err, failure.Unauthorized, "")
 
 	at := time.Now().UTC().Truncate(time.Millisecond)
@@ -172,7 +172,7 @@ func testTokenUsage(t *testing.T, s store.Store) {
 	if list, _ := s.Tokens(bg, a.ID); len(list) != 1 || !list[0].LastUsed.Equal(at) {
 		t.Fatalf("Tokens after TouchToken: %+v", list)
 	}
-	if _, got, _ = s.Authenticate(bg, secret); !got.LastUsed.Equal(at) {
+	if got, _ = s.Authenticate(bg, secret); !got.LastUsed.Equal(at) {
 		t.Fatalf("AuthenticateToken after TouchToken: %+v", got)
 	}
 }

@@ -37,6 +37,8 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AccountScoping", testAccountScoping},
 		{"Memberships", testMemberships},
 		{"MembershipsMany", testMembershipsMany},
+		{"BumpMany", testBumpMany},
+		{"Seats", testSeats},
 		{"FindPagingSorting", testFindPagingSorting},
 		{"FindErrors", testFindErrors},
 		{"RoundTrip", testRoundTrip},
@@ -282,14 +284,14 @@ func testTokens(t *testing.T, s store.Store) {
 
 	authAs := func(secret, want string) {
 		t.Helper()
-		acc, _, err := s.Authenticate(bg, secret)
-		if err != nil || acc.ID != want {
-			t.Fatalf("Authenticate = %+v, %v; want account %s", acc, err, want)
+		tok, err := s.Authenticate(bg, secret)
+		if err != nil || tok.Account != want {
+			t.Fatalf("Authenticate = %+v, %v; want account %s", tok, err, want)
 		}
 	}
 	refused := func(what, secret string) {
 		t.Helper()
-		_, _, err := s.Authenticate(bg, secret)
+		_, err := s.Authenticate(bg, secret)
 		wantKind(t, "Authenticate("+what+")", err, failure.Unauthorized, "")
 	}
 	authAs(secretA, a.ID)
@@ -354,16 +356,16 @@ func testPutToken(t *testing.T, s store.Store) {
 	if n != 1 {
 		t.Fatalf("%d tokens named bootstrap after putting the same secret twice", n)
 	}
-	if acc, _, err := s.Authenticate(bg, s1); err != nil || acc.ID != a.ID {
+	if acc, err := s.Authenticate(bg, s1); err != nil || acc.Account != a.ID {
 		t.Fatalf("Authenticate(s1) = %v, %v", acc, err)
 	}
 	if err := s.PutToken(bg, a.ID, "bootstrap", s2); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Authenticate(bg, s1); !failure.Is(err, failure.Unauthorized) {
+	if _, err := s.Authenticate(bg, s1); !failure.Is(err, failure.Unauthorized) {
 		t.Fatalf("the replaced secret still authenticates: %v", err)
 	}
-	if acc, _, err := s.Authenticate(bg, s2); err != nil || acc.ID != a.ID {
+	if acc, err := s.Authenticate(bg, s2); err != nil || acc.Account != a.ID {
 		t.Fatalf("Authenticate(s2) = %v, %v", acc, err)
 	}
 	if n, id2 := countNamed(a.ID, "bootstrap"); n != 1 || id2 != id1 {
@@ -373,10 +375,10 @@ func testPutToken(t *testing.T, s store.Store) {
 	if err := s.PutToken(bg, b.ID, "bootstrap", s3); err != nil {
 		t.Fatal(err)
 	}
-	if acc, _, err := s.Authenticate(bg, s3); err != nil || acc.ID != b.ID {
+	if acc, err := s.Authenticate(bg, s3); err != nil || acc.Account != b.ID {
 		t.Fatalf("Authenticate(s3) = %v, %v", acc, err)
 	}
-	if acc, _, err := s.Authenticate(bg, s2); err != nil || acc.ID != a.ID {
+	if acc, err := s.Authenticate(bg, s2); err != nil || acc.Account != a.ID {
 		t.Fatalf("Authenticate(s2) after B's put = %v, %v", acc, err)
 	}
 	wantKind(t, "PutToken(empty)", s.PutToken(bg, a.ID, "bootstrap", ""), failure.Invalid, "")
@@ -628,13 +630,16 @@ func testAccountScoping(t *testing.T, s store.Store) {
 	if m, _ := s.MembershipsOf(bg, b.ID, store.GroupSide, []string{g.ID}); len(m) != 0 {
 		t.Fatalf("MembershipsOf in B = %v", m)
 	}
-	if n, err := s.RemoveMembers(bg, b.ID, g.ID, []string{u.ID}); err != nil || n != 0 {
-		t.Fatalf("RemoveMembers in B = %d, %v", n, err)
+	if n, err := s.RemoveMembers(bg, b.ID, g.ID, []string{u.ID}); err != nil || len(n) != 0 {
+		t.Fatalf("RemoveMembers in B = %v, %v", n, err)
 	}
-	if err := s.ClearMembers(bg, b.ID, g.ID); err != nil {
-		t.Fatal(err)
+	if n, err := s.ClearMembers(bg, b.ID, g.ID); err != nil || len(n) != 0 {
+		t.Fatalf("ClearMembers in B = %v, %v", n, err)
 	}
-	if err := s.LeaveAllGroups(bg, b.ID, u.ID); err != nil {
+	if n, err := s.LeaveAllGroups(bg, b.ID, u.ID); err != nil || len(n) != 0 {
+		t.Fatalf("LeaveAllGroups in B = %v, %v", n, err)
+	}
+	if err := s.BumpMany(bg, schemas.User, b.ID, []string{u.ID}); err != nil {
 		t.Fatal(err)
 	}
 	// Nothing of A changed.
@@ -656,19 +661,23 @@ func testMemberships(t *testing.T, s store.Store) {
 	for i := range u {
 		u[i] = store.NewID()
 	}
-	add := func(group string, want int, members ...string) {
+	// add and remove check the ids reported added or removed: exactly
+	// those whose groups changed.
+	add := func(group string, want []string, members ...string) {
 		t.Helper()
-		n, err := s.AddMembers(bg, acc.ID, group, members)
-		if err != nil || n != want {
-			t.Fatalf("AddMembers(%v) = %d, %v; want %d added", members, n, err, want)
+		got, err := s.AddMembers(bg, acc.ID, group, members)
+		if err != nil {
+			t.Fatal(err)
 		}
+		wantIDs(t, fmt.Sprintf("AddMembers(%v)", members), sorted(got...), sorted(want...))
 	}
-	remove := func(group string, want int, members ...string) {
+	remove := func(group string, want []string, members ...string) {
 		t.Helper()
-		n, err := s.RemoveMembers(bg, acc.ID, group, members)
-		if err != nil || n != want {
-			t.Fatalf("RemoveMembers(%v) = %d, %v; want %d removed", members, n, err, want)
+		got, err := s.RemoveMembers(bg, acc.ID, group, members)
+		if err != nil {
+			t.Fatal(err)
 		}
+		wantIDs(t, fmt.Sprintf("RemoveMembers(%v)", members), sorted(got...), sorted(want...))
 	}
 	members := func(group string) []string {
 		t.Helper()
@@ -687,21 +696,23 @@ func testMemberships(t *testing.T, s store.Store) {
 		return m
 	}
 
-	add(g1, 0)
-	add(g1, 3, u[0], u[1], u[2])
-	add(g1, 1, u[1], u[2], u[3]) // idempotent for members already in
-	add(g1, 0, u[3])
-	add(g1, 1, u[4], u[4]) // the same id twice in one call
+	add(g1, nil)
+	add(g1, u[:3], u[0], u[1], u[2])
+	add(g1, u[3:4], u[1], u[2], u[3]) // idempotent for members already in
+	add(g1, nil, u[3])
+	add(g1, u[4:5], u[4], u[4]) // the same id twice in one call
 	wantIDs(t, "Members(g1)", members(g1), sorted(u[0], u[1], u[2], u[3], u[4]))
-	add(g2, 2, u[0], u[5])
+	add(g2, []string{u[0], u[5]}, u[0], u[5])
 	wantIDs(t, "GroupsOf(u0)", groupsOf(u[0]), sorted(g1, g2))
 	wantIDs(t, "GroupsOf(u5)", groupsOf(u[5]), []string{g2})
 	wantIDs(t, "Members(empty)", members(empty), nil)
 	wantIDs(t, "GroupsOf(unknown)", groupsOf("nobody"), nil)
 
-	remove(g1, 1, u[0], "not-a-member")
-	remove(g1, 0, u[0])
-	remove(g1, 0)
+	remove(g1, u[:1], u[0], "not-a-member")
+	remove(g1, nil, u[0])
+	remove(g1, nil)
+	remove(g1, u[1:3], u[1], u[2], "not-a-member", u[0])
+	add(g1, u[1:3], u[1], u[2])
 	wantIDs(t, "Members(g1) after remove", members(g1), sorted(u[1], u[2], u[3], u[4]))
 	wantIDs(t, "GroupsOf(u0) after remove", groupsOf(u[0]), []string{g2})
 
@@ -713,7 +724,7 @@ func testMemberships(t *testing.T, s store.Store) {
 	if !reflect.DeepEqual(byGroup, want) {
 		t.Fatalf("MembershipsOf(GroupSide) =\n %v\nwant\n %v", byGroup, want)
 	}
-	add(g2, 1, u[1])
+	add(g2, u[1:2], u[1])
 	byMember, err := s.MembershipsOf(bg, acc.ID, store.MemberSide, []string{u[0], u[1], u[5], "unknown"})
 	if err != nil {
 		t.Fatal(err)
@@ -723,22 +734,33 @@ func testMemberships(t *testing.T, s store.Store) {
 		t.Fatalf("MembershipsOf(MemberSide) =\n %v\nwant\n %v", byMember, want)
 	}
 
-	// A deleted user leaves every group.
-	if err := s.LeaveAllGroups(bg, acc.ID, u[1]); err != nil {
+	// A deleted user leaves every group, and says which.
+	left, err := s.LeaveAllGroups(bg, acc.ID, u[1])
+	if err != nil {
 		t.Fatal(err)
+	}
+	wantIDs(t, "LeaveAllGroups(u1)", sorted(left...), sorted(g1, g2))
+	if left, err := s.LeaveAllGroups(bg, acc.ID, u[1]); err != nil || len(left) != 0 {
+		t.Fatalf("LeaveAllGroups(u1) again = %v, %v", left, err)
 	}
 	wantIDs(t, "GroupsOf(u1) after LeaveAllGroups", groupsOf(u[1]), nil)
 	wantIDs(t, "Members(g1) after LeaveAllGroups", members(g1), sorted(u[2], u[3], u[4]))
 	wantIDs(t, "Members(g2) after LeaveAllGroups", members(g2), sorted(u[0], u[5]))
 
-	// A deleted group loses its members; other groups keep theirs.
-	if err := s.ClearMembers(bg, acc.ID, g1); err != nil {
+	// A deleted group loses its members, and says which; other groups
+	// keep theirs.
+	cleared, err := s.ClearMembers(bg, acc.ID, g1)
+	if err != nil {
 		t.Fatal(err)
+	}
+	wantIDs(t, "ClearMembers(g1)", sorted(cleared...), sorted(u[2], u[3], u[4]))
+	if cleared, err := s.ClearMembers(bg, acc.ID, g1); err != nil || len(cleared) != 0 {
+		t.Fatalf("ClearMembers(g1) again = %v, %v", cleared, err)
 	}
 	wantIDs(t, "Members(g1) after ClearMembers", members(g1), nil)
 	wantIDs(t, "Members(g2) after ClearMembers(g1)", members(g2), sorted(u[0], u[5]))
 	wantIDs(t, "GroupsOf(u2) after ClearMembers", groupsOf(u[2]), nil)
-	add(g1, 1, u[2]) // and can be filled again
+	add(g1, u[2:3], u[2]) // and can be filled again
 }
 
 // testMembershipsMany crosses the store's 1,000-id batches.
@@ -750,13 +772,13 @@ func testMembershipsMany(t *testing.T, s store.Store) {
 	for i := range users {
 		users[i] = store.NewID()
 	}
-	if added, err := s.AddMembers(bg, acc.ID, big, users); err != nil || added != n {
-		t.Fatalf("AddMembers(%d) = %d, %v", n, added, err)
+	if added, err := s.AddMembers(bg, acc.ID, big, users); err != nil || !slices.Equal(sorted(added...), sorted(users...)) {
+		t.Fatalf("AddMembers(%d) added %d, %v", n, len(added), err)
 	}
-	// Again, with some new ones at the end: only those count.
+	// Again, with some new ones at the end: only those are added.
 	more := append(slices.Clone(users), store.NewID(), store.NewID())
-	if added, err := s.AddMembers(bg, acc.ID, big, more); err != nil || added != 2 {
-		t.Fatalf("AddMembers(again + 2 new) = %d, %v; want 2", added, err)
+	if added, err := s.AddMembers(bg, acc.ID, big, more); err != nil || !slices.Equal(sorted(added...), sorted(more[n:]...)) {
+		t.Fatalf("AddMembers(again + 2 new) added %v, %v; want %v", added, err, more[n:])
 	}
 	if _, err := s.AddMembers(bg, acc.ID, small, users[:3]); err != nil {
 		t.Fatal(err)
@@ -781,10 +803,202 @@ func testMembershipsMany(t *testing.T, s store.Store) {
 			t.Fatalf("groups of user %d: %v, want %v", i, byMember[u], want)
 		}
 	}
-	if removed, err := s.RemoveMembers(bg, acc.ID, big, more); err != nil || removed != n+2 {
-		t.Fatalf("RemoveMembers(all) = %d, %v", removed, err)
+	// Removing across batches, with ids that are not members among them.
+	some := append([]string{store.NewID()}, more[1000:1100]...)
+	if removed, err := s.RemoveMembers(bg, acc.ID, big, some); err != nil || !slices.Equal(sorted(removed...), sorted(more[1000:1100]...)) {
+		t.Fatalf("RemoveMembers(100 of them and a stranger) removed %d, %v", len(removed), err)
+	}
+	if removed, err := s.RemoveMembers(bg, acc.ID, big, more); err != nil || len(removed) != n+2-100 {
+		t.Fatalf("RemoveMembers(all) removed %d, %v; want %d", len(removed), err, n+2-100)
+	}
+	if cleared, err := s.ClearMembers(bg, acc.ID, small); err != nil || !slices.Equal(sorted(cleared...), sorted(users[:3]...)) {
+		t.Fatalf("ClearMembers(small) = %v, %v", cleared, err)
+	}
+	if _, err := s.AddMembers(bg, acc.ID, small, users[:3]); err != nil {
+		t.Fatal(err)
 	}
 	wantIDs(t, "Members(small)", must(s.Members(bg, acc.ID, small)), sorted(users[:3]...))
+}
+
+// testBumpMany: BumpMany advances the version and modification time of
+// exactly the resources named that are of the account and type, across
+// the store's batches, and nothing else about them.
+func testBumpMany(t *testing.T, s store.Store) {
+	acc := mustAccount(t, s, "A")
+	other := mustAccount(t, s, "B")
+	const n = 1234
+	var users []*store.Resource
+	for i := range n {
+		users = append(users, newUser(acc.ID, fmt.Sprintf("user%d", i)))
+	}
+	if errs, err := s.InsertMany(bg, users); err != nil || slices.ContainsFunc(errs, func(e error) bool { return e != nil }) {
+		t.Fatal(err, errs)
+	}
+	// One user already at a later version: bumps add one to any version.
+	moved := users[1]
+	if _, _, err := s.Touch(bg, schemas.User, acc.ID, moved.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	stranger := mustInsert(t, s, newUser(other.ID, "stranger"))
+	group := mustInsert(t, s, newGroup(acc.ID, "group"))
+
+	if err := s.BumpMany(bg, schemas.User, acc.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond)
+	// Every other user, the other account's user and the group (named
+	// under the wrong type), and ids of nothing.
+	var ids []string
+	bumped := map[string]bool{}
+	for i, u := range users {
+		if i%2 == 1 {
+			ids = append(ids, u.ID)
+			bumped[u.ID] = true
+		}
+	}
+	ids = append(ids, stranger.ID, group.ID, "no-such-id", ids[0])
+	if err := s.BumpMany(bg, schemas.User, acc.ID, ids); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetMany(bg, schemas.User, acc.ID, idsOf(users))
+	if err != nil || len(got) != n {
+		t.Fatalf("GetMany: %d users, %v", len(got), err)
+	}
+	byID := map[string]*store.Resource{}
+	for _, u := range users {
+		byID[u.ID] = u
+	}
+	for _, g := range got {
+		was := byID[g.ID]
+		want := was.Version
+		if g.ID == moved.ID {
+			want++
+		}
+		if bumped[g.ID] {
+			want++
+			if !g.Modified.After(was.Modified) {
+				t.Fatalf("user %s bumped, modified %v, was %v", g.ID, g.Modified, was.Modified)
+			}
+		} else if g.ID != moved.ID && !g.Modified.Equal(was.Modified) {
+			t.Fatalf("user %s not named, modified changed from %v to %v", g.ID, was.Modified, g.Modified)
+		}
+		if g.Version != want || !reflect.DeepEqual(g.Attributes, was.Attributes) || !g.Created.Equal(was.Created) {
+			t.Fatalf("user %s after BumpMany: version %d (want %d), attributes %v, created %v", g.ID, g.Version, want, g.Attributes, g.Created)
+		}
+	}
+	if g := mustGet(t, s, schemas.User, other.ID, stranger.ID); g.Version != 1 {
+		t.Fatalf("another account's user bumped to version %d", g.Version)
+	}
+	if g := mustGet(t, s, schemas.Group, acc.ID, group.ID); g.Version != 1 {
+		t.Fatalf("a group named as a user bumped to version %d", g.Version)
+	}
+	// Groups are bumped as groups.
+	if err := s.BumpMany(bg, schemas.Group, acc.ID, []string{group.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if g := mustGet(t, s, schemas.Group, acc.ID, group.ID); g.Version != 2 {
+		t.Fatalf("group after BumpMany: version %d, want 2", g.Version)
+	}
+}
+
+// testSeats: ReserveSeats takes seats up to the account's limit and no
+// further, also when the account the caller read is out of date (its
+// seats changed since), and concurrent reservations never exceed it.
+func testSeats(t *testing.T, s store.Store) {
+	used := func(id string) int {
+		t.Helper()
+		a, err := s.Account(bg, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.SeatsUsed
+	}
+	a := mustAccount(t, s, "Limited")
+	if err := s.SetSeats(bg, a.ID, 2); err != nil {
+		t.Fatal(err)
+	}
+	a, _ = s.Account(bg, a.ID)
+	for i := range 2 {
+		if err := s.ReserveSeats(bg, a, 1); err != nil {
+			t.Fatalf("seat %d of 2: %v", i+1, err)
+		}
+	}
+	refused := func(what string, err error, inUse string) {
+		t.Helper()
+		wantKind(t, what, err, failure.Forbidden, "")
+		if f, _ := failure.As(err); !strings.Contains(f.Detail, inUse+" seats in use") {
+			t.Fatalf("%s: %q does not say %s seats are in use", what, f.Detail, inUse)
+		}
+	}
+	refused("a third seat of 2", s.ReserveSeats(bg, a, 1), "2 of 2")
+	if err := s.ReserveSeats(bg, a, 0); err != nil {
+		t.Fatal(err)
+	}
+	// a still says 2 seats: the store goes by what the account has now.
+	if err := s.SetSeats(bg, a.ID, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReserveSeats(bg, a, 2); err != nil {
+		t.Fatalf("2 more after the account got 4 seats (caller read 2): %v", err)
+	}
+	refused("a fifth seat of 4", s.ReserveSeats(bg, a, 1), "4 of 4")
+	if err := s.SetSeats(bg, a.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReserveSeats(bg, a, 10); err != nil {
+		t.Fatalf("10 more once unlimited (caller read 2): %v", err)
+	}
+	if n := used(a.ID); n != 14 {
+		t.Fatalf("%d seats in use, want 14", n)
+	}
+	// Read as unlimited, limited since.
+	b := mustAccount(t, s, "Unlimited")
+	if err := s.ReserveSeats(bg, b, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetSeats(bg, b.ID, 3); err != nil {
+		t.Fatal(err)
+	}
+	refused("a seat of an account limited since it was read", s.ReserveSeats(bg, b, 1), "3 of 3")
+	if err := s.AdjustSeats(bg, b.ID, -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReserveSeats(bg, b, 1); err != nil {
+		t.Fatalf("the seat given back: %v", err)
+	}
+
+	// Concurrent reservations take exactly the free seats.
+	c := mustAccount(t, s, "Race")
+	if err := s.SetSeats(bg, c.ID, 7); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = s.Account(bg, c.ID)
+	var got atomic.Int64
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch err := s.ReserveSeats(bg, c, 1); {
+			case err == nil:
+				got.Add(1)
+			case !failure.Is(err, failure.Forbidden):
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got.Load() != 7 || used(c.ID) != 7 {
+		t.Fatalf("%d of 20 concurrent reservations took a seat of 7, %d in use", got.Load(), used(c.ID))
+	}
+}
+
+func idsOf(rs []*store.Resource) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.ID
+	}
+	return out
 }
 
 func must[T any](v T, err error) T {
@@ -1181,13 +1395,13 @@ func testConcurrentAddMembers(t *testing.T, s store.Store) {
 				t.Error(err)
 				return
 			}
-			added.Add(int64(n))
+			added.Add(int64(len(n)))
 			n, err = s.AddMembers(bg, acc.ID, group, []string{all[((c+1)%callers)*each]})
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			added.Add(int64(n))
+			added.Add(int64(len(n)))
 		}()
 	}
 	wg.Wait()

@@ -64,8 +64,8 @@ func RunCopy(t *testing.T, newSource, newTarget func(t *testing.T) store.Store) 
 		t.FailNow()
 	}
 	for secret, account := range secrets {
-		a, _, err := dst.Authenticate(ctx, secret)
-		if err != nil || a.ID != account {
+		a, err := dst.Authenticate(ctx, secret)
+		if err != nil || a.Account != account {
 			t.Fatalf("a copied token: %v, %v", a, err)
 		}
 	}
@@ -122,7 +122,7 @@ func fill(t *testing.T, s store.Store) map[string]string {
 	if err := s.Replace(ctx, u, u.Version); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ReserveSeats(ctx, acme.ID, 12); err != nil {
+	if err := s.ReserveSeats(ctx, acme, 12); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := s.ClaimOwner(ctx, acme.ID, users[0]); err != nil || !ok {

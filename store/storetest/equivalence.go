@@ -241,7 +241,9 @@ func genUser(r *rand.Rand, i int, others []string) map[string]any {
 	return body
 }
 
-func buildDataset(t *testing.T, st store.Store, r *rand.Rand, n int) *dataset {
+// buildDataset stores n users (the anchors among them) and five groups
+// in a new account of st, with ids from newID.
+func buildDataset(t testing.TB, st store.Store, r *rand.Rand, n int, newID func() string) *dataset {
 	ctx := context.Background()
 	acc, err := st.CreateAccount(ctx, "equivalence", 0)
 	if err != nil {
@@ -314,7 +316,7 @@ func buildDataset(t *testing.T, st store.Store, r *rand.Rand, n int) *dataset {
 	all := anchors()
 	var ids []string
 	for _, name := range anchorNames {
-		u := &store.Resource{Type: schemas.User, ID: store.NewID(), Account: acc.ID, Attributes: normalize(all[name])}
+		u := &store.Resource{Type: schemas.User, ID: newID(), Account: acc.ID, Attributes: normalize(all[name])}
 		ds.byName[name] = u
 		anchorIDs[u.ID] = true
 		pending = append(pending, u)
@@ -324,7 +326,7 @@ func buildDataset(t *testing.T, st store.Store, r *rand.Rand, n int) *dataset {
 		}
 	}
 	for i := range n - len(anchorNames) {
-		u := &store.Resource{Type: schemas.User, ID: store.NewID(), Account: acc.ID, Attributes: normalize(genUser(r, i, ids))}
+		u := &store.Resource{Type: schemas.User, ID: newID(), Account: acc.ID, Attributes: normalize(genUser(r, i, ids))}
 		pending = append(pending, u)
 		ids = append(ids, u.ID)
 		if r.IntN(8) == 0 {
@@ -333,14 +335,14 @@ func buildDataset(t *testing.T, st store.Store, r *rand.Rand, n int) *dataset {
 	}
 	flush()
 	if errs, err := st.InsertMany(ctx, []*store.Resource{
-		{Type: schemas.User, ID: store.NewID(), Account: other.ID, Attributes: map[string]any{"userName": "BJensen@Example.com", "title": "Tour Guide"}},
+		{Type: schemas.User, ID: newID(), Account: other.ID, Attributes: map[string]any{"userName": "BJensen@Example.com", "title": "Tour Guide"}},
 	}); err != nil || errs[0] != nil {
 		t.Fatal(err, errs)
 	}
 
 	// Groups with random members; the last group has none.
 	for g := range 5 {
-		grp := &store.Resource{Type: schemas.Group, ID: store.NewID(), Account: acc.ID, Attributes: map[string]any{"displayName": fmt.Sprintf("Group %d", g)}}
+		grp := &store.Resource{Type: schemas.Group, ID: newID(), Account: acc.ID, Attributes: map[string]any{"displayName": fmt.Sprintf("Group %d", g)}}
 		if err := st.Insert(ctx, grp); err != nil {
 			t.Fatal(err)
 		}
@@ -693,7 +695,7 @@ func RunEquivalence(t *testing.T, newStore func(t *testing.T) store.Store) {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	st := newStore(t)
 	start := time.Now()
-	ds := buildDataset(t, st, r, users)
+	ds := buildDataset(t, st, r, users, store.NewID)
 	t.Logf("seed %d: %d users stored in %v", seed, len(ds.users), time.Since(start).Round(time.Millisecond))
 
 	filters := handWritten(ds)
