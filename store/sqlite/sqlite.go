@@ -353,7 +353,10 @@ func (s *Store) write(ctx context.Context, fn func(c *conn) error) (err error) {
 	// The next transaction may start while this one's commit is flushed.
 	<-s.writer
 	released = true
-	return s.flush.wait(n)
+	if err := s.flush.wait(n); err != nil {
+		return &flushError{err}
+	}
+	return nil
 }
 
 // exec runs one writing statement (in the transaction of ctx, if any).
