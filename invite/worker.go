@@ -58,6 +58,12 @@ type Worker struct {
 
 	once sync.Once
 	wake chan struct{}
+
+	// claimed are entries this worker claimed but could not handle (the
+	// database went away): handled first when it is back, while the
+	// claim holds, rather than left until the lease runs out.
+	mu      sync.Mutex
+	claimed []*store.OutboxEntry
 }
 
 func (w *Worker) init() {
@@ -157,6 +163,11 @@ const maxOutagePause = 30 * time.Second
 func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
 	w.init()
 	sent := 0
+	n, err := w.resumeClaimed(ctx)
+	sent += n
+	if err != nil {
+		return sent, err
+	}
 	for ctx.Err() == nil {
 		due, err := w.Store.DueOutbox(ctx, dueBatch)
 		if err != nil || len(due) == 0 {
@@ -178,15 +189,55 @@ func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
 				continue // another worker has it
 			}
 			ok, err := w.handle(bg, ctx.Done(), e)
-			if err != nil {
-				return sent, err
-			}
 			if ok {
 				sent++
+			}
+			if err != nil {
+				w.keepClaimed(e, ok, err)
+				return sent, err
 			}
 		}
 	}
 	return sent, ctx.Err()
+}
+
+// keepClaimed keeps an entry whose handling the database interrupted
+// before its email was sent, to be handled again (resumeClaimed).
+func (w *Worker) keepClaimed(e *store.OutboxEntry, sent bool, err error) {
+	if sent || !failure.Is(err, failure.Unavailable) {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.claimed = append(w.claimed, e)
+}
+
+// resumeClaimed handles the entries keepClaimed kept whose claim still
+// holds for a while; the others are left to whichever worker claims them
+// next.
+func (w *Worker) resumeClaimed(ctx context.Context) (int, error) {
+	w.mu.Lock()
+	entries := w.claimed
+	w.claimed = nil
+	w.mu.Unlock()
+	sent := 0
+	for i, e := range entries {
+		if time.Until(e.ClaimedUntil) < w.Lease/4 {
+			continue
+		}
+		ok, err := w.handle(context.WithoutCancel(ctx), ctx.Done(), e)
+		if ok {
+			sent++
+		}
+		if err != nil {
+			w.keepClaimed(e, ok, err)
+			w.mu.Lock()
+			w.claimed = append(w.claimed, entries[i+1:]...)
+			w.mu.Unlock()
+			return sent, err
+		}
+	}
+	return sent, nil
 }
 
 // dueBatch is how many due entries the worker reads at once.
