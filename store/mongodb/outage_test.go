@@ -92,3 +92,43 @@ func TestDatabaseUnreachable(t *testing.T) {
 		}
 	}
 }
+
+// A database server that hangs (its connections open, nothing answered)
+// holds a request for at most the operation deadline, and the requests
+// after it for the server selection timeout once the driver has seen it
+// hang; when it answers again, so does the store.
+func TestDatabaseHangs(t *testing.T) {
+	f := storetest.StartFerretDB(t)
+	ctx := context.Background()
+	st, err := mongodb.Open(ctx, mongodb.Config{URI: f.URI(), Database: storetest.DatabaseName()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(ctx)
+	acct, err := st.CreateAccount(ctx, "acme", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Pause()
+	t.Cleanup(f.Resume)
+	time.Sleep(100 * time.Millisecond) // the stop reaches every thread
+	for i := range 3 {
+		start := time.Now()
+		_, err := st.Account(ctx, acct.ID)
+		took := time.Since(start)
+		if !failure.Is(err, failure.Unavailable) || took > mongodb.OperationTimeout+time.Second {
+			t.Fatalf("read %d from a hung database: %v after %s, want failure.Unavailable within %s", i+1, err, took, mongodb.OperationTimeout)
+		}
+		t.Logf("read %d from a hung database failed after %s", i+1, took.Round(time.Millisecond))
+	}
+	f.Resume()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := st.Account(ctx, acct.ID); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no answer 30s after the database went on: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
