@@ -108,7 +108,9 @@ type instancesRun struct {
 }
 
 // pick returns one of the servers at random.
-func (r *instancesRun) pick(rng *rand.Rand) *scimtest.Client { return r.servers[rng.IntN(len(r.servers))] }
+func (r *instancesRun) pick(rng *rand.Rand) *scimtest.Client {
+	return r.servers[rng.IntN(len(r.servers))]
+}
 
 func (r *instancesRun) created(name, id string) {
 	r.mu.Lock()
