@@ -29,6 +29,7 @@ type Config struct {
 	MongoURI       string // MongoDB to use; empty: the embedded database
 	Database       string // database name
 	DataDir        string // the embedded database's folder
+	DataSync       string // when the embedded database's writes reach the disk: interval or commit
 	BootstrapToken string // ensures account "default" accepts this token
 	LogLevel       string // debug, info, warn, error
 	LogFormat      string // text or json
@@ -77,6 +78,7 @@ func (c *Config) Settings() []Setting {
 		{"mongodb-uri", "SCIM_MONGODB_URI", "", "MongoDB connection string (default: the embedded database)", &c.MongoURI, true},
 		{"mongodb-database", "SCIM_MONGODB_DATABASE", "timecamp_scim", "database name", &c.Database, false},
 		{"data-dir", "SCIM_DATA_DIR", "./data", "folder of the embedded database", &c.DataDir, false},
+		{"data-sync", "SCIM_DATA_SYNC", "interval", "when the embedded database's writes reach the disk: interval (within 0.1 s, in the background; a crash of the server loses nothing, a power cut the last 0.1 s) or commit (before each write is answered, about 2 ms more per write)", &c.DataSync, false},
 		{"bootstrap-token", "SCIM_BOOTSTRAP_TOKEN", "", "make account \"default\" accept this SCIM token (prefer the environment variable: flags show in process lists)", &c.BootstrapToken, true},
 		{"log-level", "SCIM_LOG_LEVEL", "info", "log level: debug, info, warn or error", &c.LogLevel, false},
 		{"log-format", "SCIM_LOG_FORMAT", "text", "log format: text or json", &c.LogFormat, false},
@@ -141,6 +143,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MongoURI == "" && c.DataDir == "" {
 		return fmt.Errorf("SCIM_DATA_DIR must not be empty when no SCIM_MONGODB_URI is set")
+	}
+	if c.DataSync != "interval" && c.DataSync != "commit" {
+		return fmt.Errorf("SCIM_DATA_SYNC must be interval or commit, got %q", c.DataSync)
 	}
 	if _, err := c.Level(); err != nil {
 		return err

@@ -289,6 +289,7 @@ func mustEntry(t *testing.T, st store.Store, id string) *store.OutboxEntry {
 func TestRepairOwner(t *testing.T) {
 	f := newFixture(t)
 	first := f.user("first@acme.test", schemas.RoleAdministrator)
+	time.Sleep(2 * time.Millisecond) // created in a later millisecond: the oldest is first
 	second := f.user("second@acme.test", schemas.RoleAdministrator)
 	clerk := f.user("clerk@acme.test", schemas.RoleUser)
 	if err := f.st.SetOwner(ctx, f.acct, clerk.ID); err != nil {

@@ -2,7 +2,6 @@ package scim
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"math"
@@ -10,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/timecamp/timecamp-scim/failure"
+	"github.com/timecamp/timecamp-scim/jsonvalue"
 	"github.com/timecamp/timecamp-scim/schemas"
 )
 
@@ -98,9 +98,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	// Written as it is encoded: a group of 100,000 members is never held
+	// whole as text. Nothing the server builds fails to encode.
+	if err := jsonvalue.Write(w, v, jsonvalue.Options{}); err == nil {
+		_, _ = w.Write([]byte{'\n'})
+	}
 }
 
 // contentType of every SCIM response (RFC 7644 §3.1).

@@ -167,7 +167,7 @@ func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
 	if cfg.MongoURI != "" {
 		return mongodb.Open(ctx, mongodb.Config{URI: cfg.MongoURI, Database: cfg.Database, Logger: cfg.Logger()})
 	}
-	return sqlite.Open(ctx, sqlite.Config{DataDir: cfg.DataDir, Logger: cfg.Logger()})
+	return sqlite.Open(ctx, sqlite.Config{DataDir: cfg.DataDir, Sync: cfg.DataSync, Logger: cfg.Logger()})
 }
 
 // recountSeats corrects each account's seat counter from its users (a

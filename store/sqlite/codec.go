@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/timecamp/timecamp-scim/jsonvalue"
 )
 
 // Attributes are stored as JSON that keeps the Go types the rest of the
@@ -17,81 +16,9 @@ import (
 // float64 and an integer 2^53+1 as that exact int64. SQLite's JSON
 // functions read the same text.
 
-// encodeJSON writes a JSON-shaped value: maps with string keys, slices,
-// strings, booleans, nil, integers and floats.
+// encodeJSON writes a JSON-shaped value, floats always with a fraction.
 func encodeJSON(v any) ([]byte, error) {
-	var b bytes.Buffer
-	if err := writeJSON(&b, v); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
-}
-
-func writeJSON(b *bytes.Buffer, v any) error {
-	switch x := v.(type) {
-	case nil:
-		b.WriteString("null")
-	case bool:
-		b.WriteString(strconv.FormatBool(x))
-	case string:
-		writeString(b, x)
-	case int64:
-		b.WriteString(strconv.FormatInt(x, 10))
-	case int:
-		b.WriteString(strconv.Itoa(x))
-	case int32:
-		b.WriteString(strconv.FormatInt(int64(x), 10))
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return fmt.Errorf("cannot store the number %v", x)
-		}
-		s := strconv.FormatFloat(x, 'g', -1, 64)
-		if !strings.ContainsAny(s, ".eE") {
-			s += ".0"
-		}
-		b.WriteString(s)
-	case time.Time:
-		writeString(b, x.UTC().Format(time.RFC3339Nano))
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			writeString(b, k)
-			b.WriteByte(':')
-			if err := writeJSON(b, x[k]); err != nil {
-				return err
-			}
-		}
-		b.WriteByte('}')
-	case []any:
-		b.WriteByte('[')
-		for i, el := range x {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			if err := writeJSON(b, el); err != nil {
-				return err
-			}
-		}
-		b.WriteByte(']')
-	default:
-		return fmt.Errorf("cannot store a value of type %T", v)
-	}
-	return nil
-}
-
-func writeString(b *bytes.Buffer, s string) {
-	// encoding/json escapes what JSON needs (and <, >, & for HTML, which
-	// does no harm); a string always encodes.
-	enc, _ := json.Marshal(s)
-	b.Write(enc)
+	return jsonvalue.Append(nil, v, jsonvalue.Options{KeepFloats: true})
 }
 
 // decodeJSON reads what encodeJSON wrote.

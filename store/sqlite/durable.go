@@ -3,17 +3,29 @@ package sqlite
 import (
 	"os"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
-// Group commit. Each transaction commits with synchronous=NORMAL: its
-// pages are written to the write-ahead log (the WAL file) but not flushed
-// to disk, which on this kind of disk costs about 2 ms per commit — and
-// writes are serialised, so flushing every commit would cap the store at
-// a few hundred writes a second. Instead, a write returns only once the
-// WAL file has been flushed (fsync) after its commit, and one flush serves
-// every commit made before it started: while one flush runs, the next
-// transactions commit, and the next flush covers them all. So an
-// acknowledged write survives a power cut, as with synchronous=FULL.
+// When commits reach the disk. Each transaction commits with
+// synchronous=NORMAL: its pages are written to the write-ahead log (the
+// WAL file) — from then on a crash of the process loses nothing — but not
+// flushed to the disk itself, which on this kind of disk costs about 2 ms
+// per commit; writes are serialised, so flushing every commit on its own
+// would cap the store at a few hundred writes a second. The flusher
+// flushes the WAL file (fsync) for many commits at once, in one of two
+// ways (Config.Sync):
+//
+//   - SyncInterval (the default): in the background, within FlushInterval
+//     of a commit. A write is answered at once; a power cut or a crash of
+//     the machine (not of the process) can lose the writes of the last
+//     FlushInterval — as PostgreSQL's synchronous_commit=off does.
+//   - SyncCommit: a write returns only once the WAL has been flushed after
+//     its commit, and one flush serves every commit made before it started
+//     (group commit): while one flush runs, the next transactions commit,
+//     and the next flush covers them all. An acknowledged write survives a
+//     power cut, as with synchronous=FULL, for a flush's time (~2 ms) more
+//     per write.
 //
 // SQLite itself flushes the WAL before a checkpoint copies it into the
 // database file, and the database file after, so a commit is on disk
@@ -30,6 +42,16 @@ type flusher struct {
 	err       error  // of the last flush
 	file      *os.File
 }
+
+// Sync modes (Config.Sync).
+const (
+	SyncInterval = "interval"
+	SyncCommit   = "commit"
+)
+
+// FlushInterval bounds how long a commit waits for its flush in
+// SyncInterval mode.
+const FlushInterval = 100 * time.Millisecond
 
 func newFlusher(walPath string) *flusher {
 	f := &flusher{path: walPath}
@@ -95,11 +117,67 @@ func (f *flusher) sync() error {
 	return nil
 }
 
+// flushAll flushes every commit so far (nothing when all are flushed).
+func (f *flusher) flushAll() error {
+	f.mu.Lock()
+	n := f.committed
+	f.mu.Unlock()
+	return f.wait(n)
+}
+
+// close flushes what is left and releases the file.
 func (f *flusher) close() {
+	_ = f.flushAll()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.file != nil {
 		_ = f.file.Close()
 		f.file = nil
 	}
+}
+
+// CheckpointInterval is how often the write-ahead log is copied into the
+// database file (a checkpoint). SQLite would do it itself within a commit
+// every 1,000 pages (wal_autocheckpoint), making that commit's writer wait;
+// here a reading connection does it in the background, beside the writer.
+const CheckpointInterval = time.Second
+
+// maintain flushes (in SyncInterval mode) and checkpoints in the
+// background until stop is closed, then flushes and checkpoints once more.
+func (s *Store) maintain(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	tick := time.NewTicker(FlushInterval)
+	defer tick.Stop()
+	lastCheckpoint := time.Now()
+	for {
+		select {
+		case <-stop:
+			s.checkpoint()
+			return
+		case <-tick.C:
+		}
+		if !s.syncEachCommit {
+			if err := s.flush.flushAll(); err != nil {
+				s.log.Error("flushing the embedded database to disk", "error", err)
+			}
+		}
+		if time.Since(lastCheckpoint) >= CheckpointInterval {
+			lastCheckpoint = time.Now()
+			s.checkpoint()
+		}
+	}
+}
+
+// checkpoints counts the checkpoints done, for tests.
+type checkpoints = atomic.Int64
+
+// checkpoint copies what it can of the write-ahead log into the database
+// file, without waiting for readers or the writer (PASSIVE).
+func (s *Store) checkpoint() {
+	var busy, logFrames, done int
+	if err := s.r.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done); err != nil {
+		s.log.Warn("checkpointing the embedded database", "error", err)
+		return
+	}
+	s.checkpoints.Add(1)
 }

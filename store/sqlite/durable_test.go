@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Concurrent writes share flushes: every write returns after a flush that
 // followed its commit, and there are fewer flushes than commits.
 func TestGroupCommit(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Config{DataDir: t.TempDir()})
+	s, err := Open(ctx, Config{DataDir: t.TempDir(), Sync: SyncCommit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,3 +52,41 @@ func TestGroupCommit(t *testing.T) {
 
 // flushes is called with f.mu held.
 func (s *Store) flushes() uint64 { return s.flush.flushes }
+
+// In the default mode a write returns at once, and a background flush
+// follows within FlushInterval; checkpoints follow too.
+func TestBackgroundFlush(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	if _, err := s.CreateAccount(ctx, "flushed", 0); err != nil {
+		t.Fatal(err)
+	}
+	s.flush.mu.Lock()
+	committed := s.flush.committed
+	s.flush.mu.Unlock()
+	deadline := time.Now().Add(5 * FlushInterval)
+	for {
+		s.flush.mu.Lock()
+		flushed := s.flush.flushed
+		s.flush.mu.Unlock()
+		if flushed >= committed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("commit %d not flushed after %v (flushed %d)", committed, 5*FlushInterval, flushed)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	before := s.checkpoints.Load()
+	deadline = time.Now().Add(3 * CheckpointInterval)
+	for s.checkpoints.Load() == before {
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint within %v", 3*CheckpointInterval)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

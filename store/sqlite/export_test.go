@@ -11,9 +11,9 @@ import (
 func LimitPages(s *Store, extra int) error {
 	ctx := context.Background()
 	var n int
-	if err := s.wc.QueryRowContext(ctx, "PRAGMA page_count").Scan(&n); err != nil {
+	if err := s.w.QueryRowContext(ctx, "PRAGMA page_count").Scan(&n); err != nil {
 		return err
 	}
-	_, err := s.wc.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", n+extra))
+	_, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", n+extra))
 	return err
 }

@@ -48,23 +48,32 @@ const FileName = "timecamp-scim.db"
 type Config struct {
 	// DataDir is the folder of the database file (created if missing).
 	DataDir string
-	Logger  *slog.Logger
+	// Sync says when a commit reaches the disk: SyncInterval (the
+	// default) or SyncCommit; see durable.go.
+	Sync   string
+	Logger *slog.Logger
 }
 
 // Store is the embedded store. It is safe for concurrent use, and several
 // processes may open one data folder at once.
 type Store struct {
 	path string
-	// wc is the one writing connection (of w), held by whoever holds a
-	// place in writer; r are the reading connections.
+	// w holds the one writing connection, used by whoever holds the place
+	// in writer; r are the reading connections.
 	w, r   *sql.DB
-	wc     *sql.Conn
 	writer chan struct{}
 	// Prepared statements of wc and of r.
 	wstmts, rstmts *stmtCache
-	// flush makes commits durable (see durable.go).
-	flush *flusher
-	log   *slog.Logger
+	// flush makes commits durable (see durable.go): before the write
+	// returns when syncEachCommit, else in the background.
+	flush          *flusher
+	syncEachCommit bool
+	// stopMaintain ends the background flushes and checkpoints
+	// (durable.go); maintained is closed when they ended.
+	stopMaintain, maintained chan struct{}
+	closeOnce                sync.Once
+	checkpoints              checkpoints
+	log                      *slog.Logger
 }
 
 var _ store.Store = (*Store)(nil)
@@ -95,36 +104,51 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("the data folder's path %q must not contain ? or #", dir)
 	}
-	// synchronous(NORMAL): commits are flushed to disk by the group
-	// commit of durable.go before a write returns, not one by one.
+	// synchronous(NORMAL): commits are flushed to disk by the flusher of
+	// durable.go, many at once.
 	dsn := "file:" + path + "?_txlock=immediate" +
 		"&_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
-		"&_pragma=foreign_keys(OFF)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-16000)"
-	s := &Store{path: path, log: log, writer: make(chan struct{}, 1), flush: newFlusher(path + "-wal")}
-	if s.w, err = sql.Open("sqlite", dsn); err != nil {
+		"&_pragma=foreign_keys(OFF)&_pragma=temp_store(MEMORY)" +
+		// Checkpoints run in the background (durable.go), not in commits.
+		"&_pragma=wal_autocheckpoint(0)"
+	switch cfg.Sync {
+	case "", SyncInterval:
+		cfg.Sync = SyncInterval
+	case SyncCommit:
+	default:
+		return nil, fmt.Errorf("sync mode %q: want %s or %s", cfg.Sync, SyncInterval, SyncCommit)
+	}
+	s := &Store{path: path, log: log, writer: make(chan struct{}, 1), flush: newFlusher(path + "-wal"), syncEachCommit: cfg.Sync == SyncCommit}
+	// The writer keeps 8 MB of pages. A reader keeps 2 MB: SQLite empties
+	// a connection's page cache whenever another one wrote, so a large
+	// one is refilled (and freed, page by page) on nearly every read of a
+	// server that writes all the time; the operating system caches the
+	// file anyway.
+	if s.w, err = sql.Open("sqlite", dsn+"&_pragma=cache_size(-8000)"); err != nil {
 		return nil, err
 	}
 	s.w.SetMaxOpenConns(1)
-	if s.wc, err = s.w.Conn(ctx); err != nil {
-		_ = s.w.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	s.wstmts = newStmtCache(s.wc.PrepareContext)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxIdleTime(0)
+	s.w.SetConnMaxLifetime(0)
+	// The writing connection's statements are prepared only between
+	// transactions (deferPrepare): preparing needs the one connection.
+	s.wstmts = newStmtCache(s.w.PrepareContext, true)
 	if err := s.migrate(ctx); err != nil {
-		_ = s.wc.Close()
 		_ = s.w.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if s.r, err = sql.Open("sqlite", dsn+"&_pragma=query_only(1)"); err != nil {
-		_ = s.wc.Close()
+	if s.r, err = sql.Open("sqlite", dsn+"&_pragma=query_only(1)&_pragma=cache_size(-2000)"); err != nil {
 		_ = s.w.Close()
 		return nil, err
 	}
-	s.rstmts = newStmtCache(s.r.PrepareContext)
+	s.rstmts = newStmtCache(s.r.PrepareContext, false)
 	s.r.SetMaxOpenConns(readers)
 	s.r.SetMaxIdleConns(readers)
 	s.r.SetConnMaxLifetime(0)
 	s.r.SetConnMaxIdleTime(0)
+	s.stopMaintain, s.maintained = make(chan struct{}), make(chan struct{})
+	go s.maintain(s.stopMaintain, s.maintained)
 	return s, nil
 }
 
@@ -151,7 +175,7 @@ const schemaVersion = 1
 
 func (s *Store) migrate(ctx context.Context) error {
 	var v int
-	if err := s.wc.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return err
 	}
 	switch {
@@ -330,7 +354,7 @@ func (s *Store) write(ctx context.Context, fn func(c *conn) error) (err error) {
 			<-s.writer
 		}
 	}()
-	tx, err := s.wc.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -349,10 +373,14 @@ func (s *Store) write(ctx context.Context, fn func(c *conn) error) (err error) {
 	if err = tx.Commit(); err != nil {
 		return err
 	}
+	s.wstmts.prepareWanted(ctx)
 	n := s.flush.committedOne()
 	// The next transaction may start while this one's commit is flushed.
 	<-s.writer
 	released = true
+	if !s.syncEachCommit {
+		return nil
+	}
 	if err := s.flush.wait(n); err != nil {
 		return &flushError{err}
 	}
@@ -378,10 +406,13 @@ type conn struct {
 }
 
 // stmt returns the prepared statement of a query, bound to the
-// transaction if there is one; nil when the query is not kept.
+// transaction if there is one; nil when the query is not kept (or not
+// prepared yet).
 func (c *conn) stmt(ctx context.Context, query string) *sql.Stmt {
-	st := c.stmts.get(ctx, query)
+	st := c.stmts.get(ctx, query, c.tx != nil)
 	if st != nil && c.tx != nil {
+		// A statement prepared on the database (not on a *sql.Conn) is
+		// reused by the transaction's connection, not prepared again.
 		return c.tx.StmtContext(ctx, st)
 	}
 	return st
@@ -421,8 +452,13 @@ func (c *conn) QueryRowContext(ctx context.Context, query string, args ...any) *
 // long IN lists (their text differs with the list's length) are not kept.
 type stmtCache struct {
 	prepare func(ctx context.Context, query string) (*sql.Stmt, error)
-	mu      sync.Mutex
-	m       map[string]*sql.Stmt
+	// deferPrepare: queries met in a transaction are prepared after it
+	// (prepareWanted), not at once: the writing database has one
+	// connection, which the transaction holds.
+	deferPrepare bool
+	mu           sync.Mutex
+	m            map[string]*sql.Stmt
+	wanted       map[string]bool
 }
 
 const (
@@ -430,11 +466,11 @@ const (
 	maxKeptQuery      = 4096
 )
 
-func newStmtCache(prepare func(ctx context.Context, query string) (*sql.Stmt, error)) *stmtCache {
-	return &stmtCache{prepare: prepare, m: map[string]*sql.Stmt{}}
+func newStmtCache(prepare func(ctx context.Context, query string) (*sql.Stmt, error), deferPrepare bool) *stmtCache {
+	return &stmtCache{prepare: prepare, deferPrepare: deferPrepare, m: map[string]*sql.Stmt{}, wanted: map[string]bool{}}
 }
 
-func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
+func (c *stmtCache) get(ctx context.Context, query string, inTx bool) *sql.Stmt {
 	if len(query) > maxKeptQuery {
 		return nil
 	}
@@ -446,12 +482,32 @@ func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
 	if len(c.m) >= maxKeptStatements {
 		return nil
 	}
+	if inTx && c.deferPrepare {
+		c.wanted[query] = true
+		return nil
+	}
 	st, err := c.prepare(ctx, query)
 	if err != nil {
 		return nil // run unprepared, which reports the error
 	}
 	c.m[query] = st
 	return st
+}
+
+// prepareWanted prepares the queries met in transactions since the last
+// call. The caller holds the writing connection, outside a transaction.
+func (c *stmtCache) prepareWanted(ctx context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for query := range c.wanted {
+		delete(c.wanted, query)
+		if _, ok := c.m[query]; ok || len(c.m) >= maxKeptStatements {
+			continue
+		}
+		if st, err := c.prepare(context.WithoutCancel(ctx), query); err == nil {
+			c.m[query] = st
+		}
+	}
 }
 
 func (c *stmtCache) close() {
@@ -470,12 +526,14 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
-// Close closes the database.
+// Close closes the database, after a last flush and checkpoint.
 func (s *Store) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() { close(s.stopMaintain) })
+	<-s.maintained
 	s.rstmts.close()
 	s.wstmts.close()
 	s.flush.close()
-	return errors.Join(s.r.Close(), s.wc.Close(), s.w.Close())
+	return errors.Join(s.r.Close(), s.w.Close())
 }
 
 // Secret returns the server-wide secret with the given name, creating a

@@ -20,6 +20,20 @@ func TestConformance(t *testing.T) {
 	storetest.RunConformance(t, newStore)
 }
 
+// TestConformanceSyncCommit runs the contract with every write flushed to
+// disk before it returns.
+func TestConformanceSyncCommit(t *testing.T) {
+	t.Parallel()
+	storetest.RunConformance(t, func(t *testing.T) store.Store {
+		st, err := sqlite.Open(context.Background(), sqlite.Config{DataDir: t.TempDir(), Sync: sqlite.SyncCommit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close(context.Background()) })
+		return st
+	})
+}
+
 // TestFindEquivalence checks Find against the in-memory evaluation.
 func TestFindEquivalence(t *testing.T) {
 	t.Parallel()
