@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/timecamp/timecamp-scim/store/mongodb"
 	"github.com/timecamp/timecamp-scim/store/storetest"
 )
 
@@ -16,12 +15,7 @@ import (
 // have been saved), rather than "something went wrong"; back, it serves.
 func TestDatabaseUnreachable(t *testing.T) {
 	f := storetest.StartFerretDB(t)
-	st, err := mongodb.Open(bg, mongodb.Config{URI: f.URI(), Database: storetest.DatabaseName()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(bg) })
-	e := newEnvOn(t, st, true)
+	e := newEnvOn(t, storetest.NewMongoAt(t, f.URI()), true)
 	c, csrf := e.signIn(e.admin, "ada@acme.test", time.Now().Add(time.Hour))
 	if code, body, _ := do(t, c, "GET", e.srv.URL+"/admin/users", nil); code != http.StatusOK {
 		t.Fatalf("GET /admin/users: %d %s", code, body)

@@ -1,7 +1,6 @@
 package scim_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -19,12 +18,7 @@ import (
 // 503 as a whole. Back on the same data, the same server answers again.
 func TestDatabaseUnreachable(t *testing.T) {
 	f := storetest.StartFerretDB(t)
-	st, err := mongodb.Open(context.Background(), mongodb.Config{URI: f.URI(), Database: storetest.DatabaseName()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	c := scimtest.NewOn(t, st).Client
+	c := scimtest.NewOn(t, storetest.NewMongoAt(t, f.URI())).Client
 	id := c.Post(t, "/Users", scimtest.UserBody("bjensen@example.com")).Expect(t, http.StatusCreated).Str("id")
 
 	f.Kill()
@@ -72,12 +66,7 @@ func TestDatabaseUnreachable(t *testing.T) {
 // send again.
 func TestBulkStopsWhenTheDatabaseGoes(t *testing.T) {
 	f := storetest.StartFerretDB(t)
-	st, err := mongodb.Open(context.Background(), mongodb.Config{URI: f.URI(), Database: storetest.DatabaseName()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	c := scimtest.NewOn(t, st).Client
+	c := scimtest.NewOn(t, storetest.NewMongoAt(t, f.URI())).Client
 	id := c.Post(t, "/Users", scimtest.UserBody("bjensen@example.com")).Expect(t, http.StatusCreated).Str("id")
 	var ops []map[string]any
 	for i := range 500 {

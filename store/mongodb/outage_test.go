@@ -19,11 +19,7 @@ import (
 func TestDatabaseUnreachable(t *testing.T) {
 	f := storetest.StartFerretDB(t)
 	ctx := context.Background()
-	st, err := mongodb.Open(ctx, mongodb.Config{URI: f.URI(), Database: storetest.DatabaseName()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close(ctx)
+	st := storetest.NewMongoAt(t, f.URI())
 	acct, err := st.CreateAccount(ctx, "acme", 10)
 	if err != nil {
 		t.Fatal(err)
@@ -100,11 +96,7 @@ func TestDatabaseUnreachable(t *testing.T) {
 func TestDatabaseHangs(t *testing.T) {
 	f := storetest.StartFerretDB(t)
 	ctx := context.Background()
-	st, err := mongodb.Open(ctx, mongodb.Config{URI: f.URI(), Database: storetest.DatabaseName()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close(ctx)
+	st := storetest.NewMongoAt(t, f.URI())
 	acct, err := st.CreateAccount(ctx, "acme", 10)
 	if err != nil {
 		t.Fatal(err)
