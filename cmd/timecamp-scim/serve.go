@@ -193,12 +193,18 @@ func recountSeats(ctx context.Context, st store.Store, shared bool) error {
 			}
 			continue
 		}
+		// Counted first, then the counter read: a write in flight in
+		// between can only make the counter look higher.
 		n, err := st.SeatsInUse(ctx, a.ID)
 		if err != nil {
 			return err
 		}
-		if n > a.SeatsUsed {
-			if err := st.AdjustSeats(ctx, a.ID, n-a.SeatsUsed); err != nil {
+		cur, err := st.Account(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		if n > cur.SeatsUsed {
+			if err := st.AdjustSeats(ctx, a.ID, n-cur.SeatsUsed); err != nil {
 				return err
 			}
 		}
