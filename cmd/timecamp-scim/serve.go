@@ -193,8 +193,10 @@ func recountSeats(ctx context.Context, st store.Store, shared bool) error {
 			}
 			continue
 		}
-		// Counted first, then the counter read: a write in flight in
-		// between can only make the counter look higher.
+		// Counted first, then the counter read, so that a seat reserved
+		// in between (its user not stored yet) is not added twice; a seat
+		// freed in between may leave the counter one too high, never too
+		// low.
 		n, err := st.SeatsInUse(ctx, a.ID)
 		if err != nil {
 			return err
