@@ -36,8 +36,9 @@ type env struct {
 	admin   *store.Resource
 }
 
-func newEnv(t *testing.T, configured bool) *env {
-	st := storetest.New(t)
+func newEnv(t *testing.T, configured bool) *env { return newEnvOn(t, storetest.New(t), configured) }
+
+func newEnvOn(t *testing.T, st store.Store, configured bool) *env {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := directory.New(st, log)
 	api := scim.New(dir, scim.Options{Logger: log})

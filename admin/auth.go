@@ -40,8 +40,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -646,6 +648,23 @@ func localPath(p string) string {
 
 func (c *Console) internalError(w http.ResponseWriter, r *http.Request, err error) {
 	id := w.Header().Get("X-Request-Id")
+	if f, ok := failure.As(err); ok && f.Kind == failure.Unavailable {
+		c.unavailable(w, r, f, err)
+		return
+	}
 	c.log.ErrorContext(r.Context(), "admin console", "request_id", id, "error", err)
 	c.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The console could not complete this request (request id "+id+"). Try again.")
+}
+
+// unavailable answers 503 with Retry-After when the database cannot be
+// reached: a page that says so, rather than "something went wrong".
+func (c *Console) unavailable(w http.ResponseWriter, r *http.Request, f *failure.Error, err error) {
+	c.log.WarnContext(r.Context(), "admin console: database unavailable", "request_id", w.Header().Get("X-Request-Id"), "error", err)
+	secs := max(1, int(math.Ceil(f.RetryAfter.Seconds())))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	msg := fmt.Sprintf("The console cannot reach its database right now, so this page could not be shown. Try again in %d seconds.", secs)
+	if r.Method == http.MethodPost {
+		msg = fmt.Sprintf("The console cannot reach its database right now, so your change may not have been saved. Go back, wait %d seconds, reload the page to see what was saved, and try again.", secs)
+	}
+	c.errorPage(w, r, http.StatusServiceUnavailable, "Database unreachable", msg)
 }

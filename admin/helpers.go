@@ -47,6 +47,10 @@ func (c *Console) takeFlash(w http.ResponseWriter, r *http.Request) *flash {
 // detail (what SCIM clients see too), or a generic message for internal
 // errors (logged with the request id).
 func (c *Console) failed(w http.ResponseWriter, r *http.Request, to string, err error) {
+	if f, ok := failure.As(err); ok && f.Kind == failure.Unavailable {
+		c.unavailable(w, r, f, err) // the page to go back to could not be shown either
+		return
+	}
 	c.redirectWith(w, r, to, flash{Error: true, Message: c.reason(r, err)})
 }
 

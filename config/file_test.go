@@ -103,18 +103,20 @@ func TestConfigFileMistakes(t *testing.T) {
 // Each mistake is named by its variable, and no secret is repeated back.
 func TestValidationMessages(t *testing.T) {
 	for env, want := range map[string]string{
-		"SCIM_MONGODB_URI=mongodb://u:hunter2@":                         "SCIM_MONGODB_URI is not a MongoDB connection string",
-		"SCIM_MONGODB_URI=mongodb://u:hunter2@db/?w=often&journal=sure": "SCIM_MONGODB_URI",
-		"SCIM_MONGODB_URI=mysql://u:hunter2@db":                         "SCIM_MONGODB_URI",
-		"SCIM_MONGODB_URI=mongodb+srv://u:hunter2@a.example.com:27017/": "one host name, without a port",
-		"SCIM_METRICS_ADDR=9090":                                        "SCIM_METRICS_ADDR must be an address such as :9090",
-		"SCIM_METRICS_ADDR=:8080":                                       "the same address as SCIM_ADDR",
-		"SCIM_TLS_CERT=/etc/cert.pem":                                   "SCIM_TLS_CERT is set but SCIM_TLS_KEY is not",
-		"SCIM_TLS_KEY=/etc/key.pem":                                     "SCIM_TLS_KEY is set but SCIM_TLS_CERT is not",
-		"SCIM_TRUSTED_PROXIES=10.0.0.0/8,proxy.lan":                     `SCIM_TRUSTED_PROXIES: "proxy.lan" is neither an address nor a CIDR`,
-		"SCIM_OIDC_ISSUER=login.example.com":                            "SCIM_OIDC_ISSUER must be the issuer's URL",
-		"SCIM_OIDC_ISSUER=https://login.example.com":                    "SCIM_OIDC_CLIENT_ID is not",
-		"SCIM_OIDC_CLIENT_SECRET=hunter2":                               "SCIM_OIDC_CLIENT_SECRET is set but SCIM_OIDC_ISSUER is not",
+		"SCIM_MONGODB_URI=mongodb://u:hunter2@":                           "SCIM_MONGODB_URI is not a MongoDB connection string",
+		"SCIM_MONGODB_URI=mongodb://u:hunter2@db/?w=often&journal=sure":   "SCIM_MONGODB_URI",
+		"SCIM_MONGODB_URI=mysql://u:hunter2@db":                           "SCIM_MONGODB_URI",
+		"SCIM_MONGODB_URI=mongodb+srv://u:hunter2@a.example.com:27017/":   "one host name, without a port",
+		"SCIM_MONGODB_URI=mongodb://u:hunter2@db1,db2/?w=0":               "unacknowledged writes (w=0)",
+		"SCIM_MONGODB_URI=mongodb://u:hunter2@db/?readPreference=nearest": "readPreference=nearest",
+		"SCIM_METRICS_ADDR=9090":                                          "SCIM_METRICS_ADDR must be an address such as :9090",
+		"SCIM_METRICS_ADDR=:8080":                                         "the same address as SCIM_ADDR",
+		"SCIM_TLS_CERT=/etc/cert.pem":                                     "SCIM_TLS_CERT is set but SCIM_TLS_KEY is not",
+		"SCIM_TLS_KEY=/etc/key.pem":                                       "SCIM_TLS_KEY is set but SCIM_TLS_CERT is not",
+		"SCIM_TRUSTED_PROXIES=10.0.0.0/8,proxy.lan":                       `SCIM_TRUSTED_PROXIES: "proxy.lan" is neither an address nor a CIDR`,
+		"SCIM_OIDC_ISSUER=login.example.com":                              "SCIM_OIDC_ISSUER must be the issuer's URL",
+		"SCIM_OIDC_ISSUER=https://login.example.com":                      "SCIM_OIDC_CLIENT_ID is not",
+		"SCIM_OIDC_CLIENT_SECRET=hunter2":                                 "SCIM_OIDC_CLIENT_SECRET is set but SCIM_OIDC_ISSUER is not",
 	} {
 		k, v, _ := strings.Cut(env, "=")
 		c, _ := configWith(t, map[string]string{k: v})

@@ -31,6 +31,15 @@ func validateMongoURI(uri string) error {
 	if err != nil {
 		return fmt.Errorf("SCIM_MONGODB_URI is not a MongoDB connection string such as %s: %s", example, scrub(err.Error(), uri))
 	}
+	// The server answers 2xx only for writes the database stored, and
+	// reads what it just wrote: unacknowledged writes and reads from
+	// secondaries (which lag) would break both.
+	if cs.WNumberSet && cs.WNumber == 0 {
+		return fmt.Errorf("SCIM_MONGODB_URI asks for unacknowledged writes (w=0): the server would answer 2xx for writes the database may never store; leave w out (the server uses w=majority) or set w=majority")
+	}
+	if rp := cs.ReadPreference; rp != "" && !strings.EqualFold(rp, "primary") {
+		return fmt.Errorf("SCIM_MONGODB_URI asks to read from secondaries (readPreference=%s): the server reads what it has just written (versions, seats, uniqueness), which a secondary may not have yet; leave readPreference out or set it to primary", rp)
+	}
 	return nil
 }
 

@@ -137,7 +137,9 @@ func (s *Service) createUsers(ctx context.Context, account string, bodies []map[
 	}
 	insertErrs, err := s.store.InsertMany(ctx, batch)
 	if err != nil {
-		giveBack(need, outboxIDs(changes))
+		if !failure.Is(err, failure.Unavailable) { // maybe stored: see Service.commit
+			giveBack(need, outboxIDs(changes))
+		}
 		return nil, nil, err
 	}
 	unusedSeats, unusedOutbox := 0, []string{}

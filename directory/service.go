@@ -290,6 +290,17 @@ func (s *Service) commit(ctx context.Context, acct *store.Account, id string, c 
 		}
 	}
 	if err := write(); err != nil {
+		if failure.Is(err, failure.Unavailable) {
+			// The database went away during the write, which it may have
+			// stored before its answer was lost: giving back its seats or
+			// dropping its email could undo half of a stored write. Both
+			// are left: a seat counter left high is corrected by the
+			// recount at start-up (and accounts check --repair), an email
+			// no user names is discarded by the delivery worker. The
+			// client gets 503 and retries; uniqueness and versions make
+			// the retry safe.
+			return err
+		}
 		undo(c.claimOwner, c.outbox != nil)
 		return err
 	}

@@ -216,9 +216,13 @@ const crashSeats = 4000
 func (c *crashRun) setUp() {
 	// Seats run out during the run: from then on imports create only
 	// guests, and a PATCH that would make a guest a supervisor is refused.
+	// (With the server stopped: on FerretDB set-seats is refused next to
+	// a running server.)
+	c.s.stop()
 	if out, code := c.runCode("accounts", "set-seats", "default", strconv.Itoa(crashSeats)); code != 0 {
 		c.t.Fatalf("set-seats: %s", out)
 	}
+	c.s.start()
 	p1 := c.must("POST", "/Projects", obj{"schemas": arr{"urn:timecamp:params:scim:schemas:core:2.0:Project"}, "displayName": "Apollo"}, 201)["id"].(string)
 	p2 := c.must("POST", "/Projects", obj{"schemas": arr{"urn:timecamp:params:scim:schemas:core:2.0:Project"}, "displayName": "Gemini"}, 201)["id"].(string)
 	group := func(name string, tc obj) string {

@@ -9,6 +9,7 @@ package failure
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -138,11 +139,52 @@ func TooManyRequestsf(retryAfter time.Duration, format string, args ...any) *Err
 	return e
 }
 
-// As returns the *Error in err's chain, if any.
+// Unavailablef: a dependency (the database) cannot serve the request now;
+// the client may try again after retryAfter.
+func Unavailablef(retryAfter time.Duration, format string, args ...any) *Error {
+	e := newf(Unavailable, "", format, args...)
+	e.RetryAfter = retryAfter
+	return e
+}
+
+// A Classifier recognises the errors of a dependency — a database
+// driver's — that are failures of a kind (the database cannot be reached:
+// Unavailable) and returns that failure, or nil for any other error. It
+// must recognise only its own dependency's error types: every error As
+// reads goes past it.
+type Classifier func(error) *Error
+
+var classifiers struct {
+	sync.RWMutex
+	list []Classifier
+}
+
+// RegisterClassifier adds a classifier. The package that knows a
+// dependency registers one from its init (the stores do), so that every
+// layer that reads kinds through As and Is sees that dependency's errors
+// as failures without knowing it.
+func RegisterClassifier(c Classifier) {
+	classifiers.Lock()
+	defer classifiers.Unlock()
+	classifiers.list = append(classifiers.list, c)
+}
+
+// As returns the *Error in err's chain, if any, or the failure a
+// registered classifier recognises err as.
 func As(err error) (*Error, bool) {
+	if err == nil {
+		return nil, false
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e, true
+	}
+	classifiers.RLock()
+	defer classifiers.RUnlock()
+	for _, c := range classifiers.list {
+		if e := c(err); e != nil {
+			return e, true
+		}
 	}
 	return nil, false
 }

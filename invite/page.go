@@ -6,9 +6,11 @@ import (
 	"encoding/base64"
 	"html/template"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -146,12 +148,19 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	if f, ok := failure.As(err); ok && f.Kind == failure.Unavailable {
+		// The database is unreachable: say so, and when to come back.
+		log.WarnContext(r.Context(), "invitation page: database unavailable", "error", err)
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(f.RetryAfter.Seconds())))))
+		p.render(w, http.StatusServiceUnavailable, pageData{Kind: "unavailable"})
+		return
+	}
 	log.ErrorContext(r.Context(), "invitation page", "error", err)
 	p.render(w, http.StatusInternalServerError, pageData{Kind: "error"})
 }
 
 type pageData struct {
-	Kind      string // offer, welcome, accepted, expired, revoked, invalid, forbidden, error
+	Kind      string // offer, welcome, accepted, expired, revoked, invalid, forbidden, unavailable, error
 	Account   string
 	FormToken string
 }
@@ -208,6 +217,9 @@ button { font-size: 1rem; padding: .6rem 1.4rem; background: #2e7d32; color: #ff
 {{- else if eq .Kind "forbidden"}}
 <h1>Please try again</h1>
 <p>The request could not be verified. Open the link from your invitation email again and press the button on that page.</p>
+{{- else if eq .Kind "unavailable"}}
+<h1>Please try again in a minute</h1>
+<p>The invitation service cannot reach its database right now, so your invitation could not be handled. Open the link from your email again in a minute.</p>
 {{- else if eq .Kind "error"}}
 <h1>Something went wrong</h1>
 <p>The invitation could not be processed right now. Please try again in a few minutes.</p>

@@ -58,6 +58,12 @@ type Worker struct {
 
 	once sync.Once
 	wake chan struct{}
+
+	// claimed are entries this worker claimed but could not handle (the
+	// database went away): handled first when it is back, while the
+	// claim holds, rather than left until the lease runs out.
+	mu      sync.Mutex
+	claimed []*store.OutboxEntry
 }
 
 func (w *Worker) init() {
@@ -99,11 +105,25 @@ func (w *Worker) Run(ctx context.Context) {
 	w.init()
 	w.Logger.Debug("invitation delivery worker started", "worker", w.ID)
 	lastSweep := time.Time{}
+	outage := 0 // rounds in a row that found the database unreachable
 	for {
-		if _, err := w.DeliverDue(ctx); err != nil && ctx.Err() == nil {
+		_, err := w.DeliverDue(ctx)
+		switch {
+		case ctx.Err() != nil:
+		case failure.Is(err, failure.Unavailable):
+			// Said once per outage, not once per round; the rounds back
+			// off until the database answers again.
+			if outage++; outage == 1 {
+				w.Logger.Warn("invitation delivery paused: the database is unreachable; retrying", "error", err)
+			}
+		case err != nil:
 			w.Logger.Warn("invitation delivery", "error", err)
 		}
-		if w.Directory != nil && time.Since(lastSweep) >= w.SweepEvery && ctx.Err() == nil {
+		if err == nil && outage > 0 {
+			w.Logger.Info("invitation delivery resumed: the database answers again", "after_rounds", outage)
+			outage = 0
+		}
+		if outage == 0 && w.Directory != nil && time.Since(lastSweep) >= w.SweepEvery && ctx.Err() == nil {
 			lastSweep = time.Now()
 			if _, err := w.Directory.ExpireInvitations(ctx, 100); err != nil && ctx.Err() == nil {
 				w.Logger.Warn("marking expired invitations", "error", err)
@@ -112,7 +132,7 @@ func (w *Worker) Run(ctx context.Context) {
 				w.Logger.Warn("purging delivered invitation emails", "error", err)
 			}
 		}
-		t := time.NewTimer(w.Poll)
+		t := time.NewTimer(w.pause(outage))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -124,11 +144,30 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 }
 
+// pause is the wait before the next round: Poll, doubled for each round
+// in a row that found the database unreachable, up to maxOutagePause.
+func (w *Worker) pause(outage int) time.Duration {
+	d := w.Poll
+	for i := 1; i < outage && d < maxOutagePause; i++ {
+		d *= 2
+	}
+	return max(w.Poll, min(d, maxOutagePause))
+}
+
+// maxOutagePause bounds the backoff while the database is unreachable: an
+// email queued meanwhile wakes the worker anyway (Notify).
+const maxOutagePause = 30 * time.Second
+
 // DeliverDue handles every entry that is due now and returns how many it
 // sent.
 func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
 	w.init()
 	sent := 0
+	n, err := w.resumeClaimed(ctx)
+	sent += n
+	if err != nil {
+		return sent, err
+	}
 	for ctx.Err() == nil {
 		due, err := w.Store.DueOutbox(ctx, dueBatch)
 		if err != nil || len(due) == 0 {
@@ -149,23 +188,64 @@ func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
 			if !claimed {
 				continue // another worker has it
 			}
-			ok, err := w.handle(bg, e)
-			if err != nil {
-				return sent, err
-			}
+			ok, err := w.handle(bg, ctx.Done(), e)
 			if ok {
 				sent++
+			}
+			if err != nil {
+				w.keepClaimed(e, ok, err)
+				return sent, err
 			}
 		}
 	}
 	return sent, ctx.Err()
 }
 
+// keepClaimed keeps an entry whose handling the database interrupted
+// before its email was sent, to be handled again (resumeClaimed).
+func (w *Worker) keepClaimed(e *store.OutboxEntry, sent bool, err error) {
+	if sent || !failure.Is(err, failure.Unavailable) {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.claimed = append(w.claimed, e)
+}
+
+// resumeClaimed handles the entries keepClaimed kept whose claim still
+// holds for a while; the others are left to whichever worker claims them
+// next.
+func (w *Worker) resumeClaimed(ctx context.Context) (int, error) {
+	w.mu.Lock()
+	entries := w.claimed
+	w.claimed = nil
+	w.mu.Unlock()
+	sent := 0
+	for i, e := range entries {
+		if time.Until(e.ClaimedUntil) < w.Lease/4 {
+			continue
+		}
+		ok, err := w.handle(context.WithoutCancel(ctx), ctx.Done(), e)
+		if ok {
+			sent++
+		}
+		if err != nil {
+			w.keepClaimed(e, ok, err)
+			w.mu.Lock()
+			w.claimed = append(w.claimed, entries[i+1:]...)
+			w.mu.Unlock()
+			return sent, err
+		}
+	}
+	return sent, nil
+}
+
 // dueBatch is how many due entries the worker reads at once.
 const dueBatch = 100
 
-// handle checks a claimed entry against its user and sends it.
-func (w *Worker) handle(ctx context.Context, e *store.OutboxEntry) (bool, error) {
+// handle checks a claimed entry against its user and sends it. stop is
+// closed when the worker is asked to stop.
+func (w *Worker) handle(ctx context.Context, stop <-chan struct{}, e *store.OutboxEntry) (bool, error) {
 	log := w.Logger.With("account", e.Account, "user", e.User, "invitation", e.ID)
 	finish := func(err error) error {
 		if errors.Is(err, store.ErrNotClaimed) {
@@ -222,12 +302,34 @@ func (w *Worker) handle(ctx context.Context, e *store.OutboxEntry) (bool, error)
 		return false, finish(w.Store.RetryOutbox(ctx, e, now.Add(delay), err.Error()))
 	}
 	metrics.InvitationEmail(metrics.EmailSent)
-	if err := w.Store.MarkOutboxSent(ctx, e); err != nil {
+	if err := w.markSent(ctx, stop, e); err != nil {
 		return true, finish(err)
 	}
 	log.Info("invitation email sent", "attempt", e.Attempts+1)
 	return true, nil
 }
+
+// markSent records a sent email. The email is out: should the database
+// be unreachable, recording it is retried for as long as the lease holds
+// (after that another worker may claim the entry and send it again, and a
+// second email is what the retries are there to prevent), or until the
+// worker is stopped.
+func (w *Worker) markSent(ctx context.Context, stop <-chan struct{}, e *store.OutboxEntry) error {
+	for {
+		err := w.Store.MarkOutboxSent(ctx, e)
+		if !failure.Is(err, failure.Unavailable) || time.Until(e.ClaimedUntil) < markSentRetry {
+			return err
+		}
+		select {
+		case <-stop:
+			return err
+		case <-time.After(markSentRetry):
+		}
+	}
+}
+
+// markSentRetry is the pause between attempts of markSent.
+const markSentRetry = time.Second
 
 // backoff is RetryMin doubled per earlier attempt, at most RetryMax, with
 // ±20% jitter so that a recovering SMTP server is not hit all at once.

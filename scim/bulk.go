@@ -52,8 +52,13 @@ type bulkRun struct {
 	ops          []*bulkOp
 	failOnErrors int
 	errors       int
-	defined      map[string]*bulkOp // bulkId → the POST defining it
-	ids          map[string]string  // bulkId → id of the created resource
+	succeeded    int
+	// unavailable is the error of the operation the database could not
+	// serve: processing stops there (each further operation would wait
+	// for the database in vain).
+	unavailable error
+	defined     map[string]*bulkOp // bulkId → the POST defining it
+	ids         map[string]string  // bulkId → id of the created resource
 	// users are the ids of users this request created, or found when it
 	// looked up the members its group operations add (once, for all of
 	// them): the group operations do not look these up again.
@@ -73,6 +78,11 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	run.execute(r.Context())
+	if run.unavailable != nil && run.succeeded == 0 {
+		// Nothing was done: the request as a whole is retried.
+		s.writeError(w, r, run.unavailable)
+		return
+	}
 	// With failOnErrors, the operations not attempted are left out (RFC
 	// 7644 §3.7.3: the response holds the results of those processed).
 	results := make([]any, 0, len(run.ops))
@@ -315,7 +325,12 @@ func (b *bulkRun) execute(ctx context.Context) {
 	}
 }
 
-func (b *bulkRun) stopped() bool { return b.failOnErrors > 0 && b.errors >= b.failOnErrors }
+// stopped: failOnErrors is reached, or the database is unreachable. The
+// operations not attempted are left out of the response (RFC 7644
+// §3.7.3), so a client retries exactly those.
+func (b *bulkRun) stopped() bool {
+	return b.unavailable != nil || b.failOnErrors > 0 && b.errors >= b.failOnErrors
+}
 
 // next returns the first operation, in request order, that can run.
 func (b *bulkRun) next() int {
@@ -404,6 +419,7 @@ func (b *bulkRun) runOne(ctx context.Context, op *bulkOp) {
 	}
 	if res == nil {
 		op.done = true
+		b.succeeded++
 		op.result = b.baseResult(op)
 		op.result["status"] = strconv.Itoa(status)
 		return
@@ -517,6 +533,7 @@ func (b *bulkRun) baseResult(op *bulkOp) map[string]any {
 
 func (b *bulkRun) succeed(op *bulkOp, rt *schemas.ResourceType, res *store.Resource, status int) {
 	op.done = true
+	b.succeeded++
 	if rt == schemas.User && op.method == http.MethodPost {
 		b.users[res.ID] = true
 	}
@@ -532,6 +549,9 @@ func (b *bulkRun) succeed(op *bulkOp, rt *schemas.ResourceType, res *store.Resou
 func (b *bulkRun) fail(op *bulkOp, err error) {
 	op.done = true
 	b.errors++
+	if failure.Is(err, failure.Unavailable) && b.unavailable == nil {
+		b.unavailable = err
+	}
 	_, body := errorResponse(b.r.Context(), b.s.log, err)
 	op.result = b.baseResult(op)
 	op.result["status"] = body.Status

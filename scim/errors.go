@@ -53,9 +53,19 @@ func statusOf(k failure.Kind) int {
 // client sees. Errors that are not failures are internal: they are logged
 // with the request id, and the client gets only that id — never the text,
 // which may hold driver or database details.
+//
+// A database error the store classifies as a failure (the database
+// unreachable: 503) is answered with that failure's detail, and its cause
+// is logged for the operator.
 func errorResponse(ctx context.Context, log *slog.Logger, err error) (int, errorBody) {
-	var f *failure.Error
-	if !errors.As(err, &f) {
+	f, ok := failure.As(err)
+	if ok && f.Kind == failure.Unavailable {
+		var own *failure.Error
+		if !errors.As(err, &own) { // classified from a driver error
+			log.WarnContext(ctx, "database unavailable", "request_id", requestID(ctx), "error", err)
+		}
+	}
+	if !ok {
 		if errors.Is(err, context.Canceled) {
 			f = &failure.Error{Kind: failure.Unavailable, Detail: "the request was cancelled"}
 		} else {

@@ -126,6 +126,12 @@ func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	switch {
+	case args[0] == "set-seats", args[0] == "set-invitations", args[0] == "transfer-owner", args[0] == "check" && *repair:
+		if err := refuseNextToServer(ctx, st, "accounts "+args[0]); err != nil {
+			return err
+		}
+	}
 	switch args[0] {
 	case "show":
 		inUse, err := st.SeatsInUse(ctx, a.ID)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -58,6 +59,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer opened.Close(context.Background())
+	// On FerretDB one server process per database: the lease (see
+	// takeLease) ends serve when another server takes it over.
+	ctx, leaseLost := context.WithCancelCause(ctx)
+	defer leaseLost(nil)
+	release, err := takeLease(ctx, opened, log, leaseLost)
+	if err != nil {
+		return err
+	}
+	defer release() // after the workers stopped (deferred calls run last first)
 	st := instrumented.New(opened)
 	metrics.SetOutboxDepth(st.OutboxDepth)
 	if cfg.MongoURI == "" {
@@ -75,7 +85,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("no accounts yet: set SCIM_BOOTSTRAP_TOKEN, or run \"timecamp-scim accounts create --name NAME\" and \"timecamp-scim tokens create --account NAME --name okta\"")
 	}
 
-	if err := recountSeats(ctx, st); err != nil {
+	if err := recountSeats(ctx, st, isSharedMongo(opened)); err != nil {
 		return fmt.Errorf("recount seats: %w", err)
 	}
 	dir := directory.New(st, log)
@@ -120,7 +130,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	grace, _ := cfg.ShutdownTimeout()
-	return ls.shutdown(grace, log)
+	err = ls.shutdown(grace, log)
+	if cause := context.Cause(ctx); errors.Is(cause, mongodb.ErrLeaseLost) {
+		return errors.Join(cause, err)
+	}
+	return err
 }
 
 // invitations sets up invitation emails: the delivery worker (SMTP, or
@@ -158,17 +172,53 @@ func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
 
 // recountSeats corrects each account's seat counter from its users (a
 // crash between a seat reservation and its write leaves it off).
-func recountSeats(ctx context.Context, st store.Store) error {
+//
+// Where other servers may be writing (several instances on MongoDB), a
+// recount cannot tell a seat reserved by a write in flight from one a
+// crash left behind: setting the counter to the count could take away
+// the seat of a user about to be stored. There it only raises a counter
+// found below the count (too low lets an account exceed its seats); one
+// left too high is lowered by "accounts check --repair" on a quiet
+// account. The embedded store counts and sets in one transaction, and a
+// FerretDB database has one server (the lease): there the recount is exact.
+func recountSeats(ctx context.Context, st store.Store, shared bool) error {
 	accounts, err := st.Accounts(ctx)
 	if err != nil {
 		return err
 	}
 	for _, a := range accounts {
-		if _, err := st.RecountSeats(ctx, a.ID); err != nil {
+		if !shared {
+			if _, err := st.RecountSeats(ctx, a.ID); err != nil {
+				return err
+			}
+			continue
+		}
+		// Counted first, then the counter read, so that a seat reserved
+		// in between (its user not stored yet) is not added twice; a seat
+		// freed in between may leave the counter one too high, never too
+		// low.
+		n, err := st.SeatsInUse(ctx, a.ID)
+		if err != nil {
 			return err
+		}
+		cur, err := st.Account(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		if n > cur.SeatsUsed {
+			if err := st.AdjustSeats(ctx, a.ID, n-cur.SeatsUsed); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// isSharedMongo: a MongoDB database that several servers may use at once
+// (FerretDB has one server: the lease).
+func isSharedMongo(st store.Store) bool {
+	m, ok := st.(*mongodb.Store)
+	return ok && !m.FerretDB
 }
 
 // bootstrap makes account "default" exist and accept the token.

@@ -45,7 +45,8 @@ func observe(ctx context.Context, op string) (context.Context, func(error)) {
 }
 
 // outcomeOf tells a failure the request caused (not found, a conflict, a
-// version mismatch, a lease lost) from a failure of the database.
+// version mismatch, a lease lost) from a failure of the database (the
+// database unreachable is one).
 func outcomeOf(err error) string {
 	switch {
 	case err == nil:
@@ -53,7 +54,7 @@ func outcomeOf(err error) string {
 	case errors.Is(err, store.ErrVersionMismatch), errors.Is(err, store.ErrNotClaimed):
 		return metrics.StoreRefused
 	}
-	if _, ok := failure.As(err); ok {
+	if f, ok := failure.As(err); ok && f.Kind != failure.Unavailable {
 		return metrics.StoreRefused
 	}
 	return metrics.StoreError

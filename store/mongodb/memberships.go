@@ -193,14 +193,35 @@ func (s *Store) membershipSide(ctx context.Context, q bson.D, side string) ([]st
 
 // withAnyMembership returns the ids on one side of every membership of the
 // account: the groups that have members, or the users that are in a group.
+//
+// An aggregation rather than the distinct command: the driver (v2.10.0)
+// cannot decode a distinct result once the operation has a deadline —
+// which every operation has (OperationTimeout) — it reads the answer from
+// a buffer already given back ("error decoding key arr: unexpected EOF").
 func (s *Store) withAnyMembership(ctx context.Context, account, side string) ([]string, error) {
-	res := s.db.Collection(collMemberships).Distinct(ctx, side, bson.D{{Key: "account", Value: account}})
-	var ids []string
-	if err := res.Decode(&ids); err != nil {
+	cur, err := s.db.Collection(collMemberships).Aggregate(ctx, mongo.Pipeline{
+		{{Key: "$match", Value: bson.D{{Key: "account", Value: account}}}},
+		{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$" + side}}}},
+	}, options.Aggregate().SetBatchSize(distinctBatch))
+	if err != nil {
 		return nil, err
+	}
+	var rows []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &rows); err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
 	}
 	return ids, nil
 }
+
+// distinctBatch lets the ids come back in one answer, as distinct's do
+// (the server caps a batch at 16 MB: some 300,000 ids).
+const distinctBatch = 1 << 20
 
 // membership translates a condition on Group.members or User.groups, which
 // live in the memberships collection: the matching resources are looked up

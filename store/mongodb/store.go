@@ -32,6 +32,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 )
 
 // Config says which database to use.
@@ -72,9 +73,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s := &Store{}
 	uri := cfg.URI
-	opts := options.Client().ApplyURI(uri).
-		SetBSONOptions(&options.BSONOptions{DefaultDocumentMap: true}).
-		SetServerSelectionTimeout(10 * time.Second)
+	opts := clientOptions(uri)
 	if cfg.Monitor != nil {
 		opts.SetMonitor(cfg.Monitor)
 	}
@@ -95,11 +94,53 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if s.FerretDB {
 		s.writeMu = ferretWriteLock(uri)
 	}
-	if err := s.ensureIndexes(ctx); err != nil {
+	// Building an index on a large collection takes longer than one
+	// request may (Timeout): the start waits for it.
+	ixCtx, cancel := context.WithTimeout(ctx, IndexBuildTimeout)
+	defer cancel()
+	if err := s.ensureIndexes(ixCtx); err != nil {
 		s.Close(context.Background())
 		return nil, fmt.Errorf("create indexes: %w", err)
 	}
 	return s, nil
+}
+
+// How long the store waits for the database, unless the URI says
+// otherwise (serverSelectionTimeoutMS, connectTimeoutMS, timeoutMS): a
+// request to a database that is down fails within ServerSelectionTimeout,
+// and one to a database that hangs within OperationTimeout, answered 503
+// with Retry-After (see classify) rather than held.
+const (
+	// ServerSelectionTimeout bounds the wait for a server that can take
+	// the operation (the primary of a replica set): what a request to a
+	// database that is down costs.
+	ServerSelectionTimeout = 2 * time.Second
+	// ConnectTimeout bounds opening a connection (TCP, TLS, handshake).
+	ConnectTimeout = 5 * time.Second
+	// OperationTimeout bounds each operation (each round trip of a
+	// cursor), from server selection to its answer.
+	OperationTimeout = 10 * time.Second
+	// IndexBuildTimeout bounds the creation of the indexes at start.
+	IndexBuildTimeout = time.Hour
+)
+
+// clientOptions are the driver's options: the waits above and majority
+// writes, each unless the URI sets its own. With w=majority a write is
+// acknowledged only once a majority of the replica set has it (journaled,
+// MongoDB's default for majority writes), so a write that a failover
+// would roll back is never answered 2xx. config refuses w=0 and reads
+// from secondaries.
+func clientOptions(uri string) *options.ClientOptions {
+	opts := options.Client().
+		SetServerSelectionTimeout(ServerSelectionTimeout).
+		SetConnectTimeout(ConnectTimeout).
+		SetTimeout(OperationTimeout).
+		ApplyURI(uri). // overrides the defaults above with what it sets
+		SetBSONOptions(&options.BSONOptions{DefaultDocumentMap: true})
+	if opts.WriteConcern == nil {
+		opts.SetWriteConcern(writeconcern.Majority())
+	}
+	return opts
 }
 
 // isFerretDB tells FerretDB from MongoDB: its buildInfo has

@@ -382,7 +382,10 @@ func (s *Store) write(ctx context.Context, fn func(c *conn) error) (err error) {
 	if !s.syncEachCommit {
 		return nil
 	}
-	return s.flush.wait(n)
+	if err := s.flush.wait(n); err != nil {
+		return &flushError{err}
+	}
+	return nil
 }
 
 // exec runs one writing statement (in the transaction of ctx, if any).

@@ -70,6 +70,22 @@ func (f *FerretDB) Kill() {
 	_ = f.stdin.Close()
 }
 
+// Pause stops the process (SIGSTOP) with its connections open, as a
+// database server that hangs; Resume lets it go on.
+func (f *FerretDB) Pause() { f.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused process (SIGCONT).
+func (f *FerretDB) Resume() { f.signal(syscall.SIGCONT) }
+
+func (f *FerretDB) signal(sig syscall.Signal) {
+	f.mu.Lock()
+	cmd := f.cmd
+	f.mu.Unlock()
+	if cmd != nil {
+		_ = cmd.Process.Signal(sig)
+	}
+}
+
 // Stop ends the process with SIGTERM (SIGKILL if it does not end in ten
 // seconds).
 func (f *FerretDB) Stop() {

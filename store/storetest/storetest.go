@@ -131,6 +131,15 @@ func NewMongoLogged(t testing.TB) (*mongodb.Store, *CommandLog) {
 	return openMongo(t, uri, DatabaseName(), true)
 }
 
+// NewMongoAt returns a MongoDB store on a fresh database of the server at
+// uri: a FerretDB process of the test's own (StartFerretDB), which the test
+// kills or pauses. Its queries are checked as NewMongo's are.
+func NewMongoAt(t testing.TB, uri string) *mongodb.Store {
+	t.Helper()
+	st, _ := openMongo(t, uri, DatabaseName(), true)
+	return st
+}
+
 // NewMongoPostgres returns a MongoDB store on a fresh database of FerretDB
 // on PostgreSQL (see PostgresURI), for benchmarks.
 func NewMongoPostgres(t testing.TB) (*mongodb.Store, *CommandLog) {

@@ -1,0 +1,94 @@
+package mongodb
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
+
+	"github.com/timecamp/timecamp-scim/failure"
+)
+
+// RetryAfter is what a client is told to wait when the database cannot be
+// reached: long enough for a replica set to elect a new primary (about
+// 12 s at most with MongoDB's defaults, usually far less) to be worth a
+// retry, short enough not to hold provisioning back.
+const RetryAfter = 5 * time.Second
+
+// unavailable is the failure of a request the database did not answer. It
+// names no driver detail: those go to the server's log.
+var unavailable = failure.Unavailablef(RetryAfter,
+	"the database is unreachable, so the request could not be completed; retry after %d seconds", int(RetryAfter.Seconds()))
+
+func init() { failure.RegisterClassifier(classify) }
+
+// classify decides, in one place, which errors of the MongoDB driver mean
+// that the database cannot be reached (failure.Unavailable, answered 503
+// with Retry-After): no server could be selected within the server
+// selection timeout (it is down, or a replica set has no primary); the
+// connection failed or closed (refused, reset, the server killed); the
+// operation ran past its deadline (the client's timeoutMS: a server that
+// hangs); the pool had no connection in time; the server is shutting down
+// or stepping down. Any other error (a bug, a malformed command) stays
+// internal.
+//
+// A write whose connection failed after the server stored it is reported
+// this way too: the client gets an error, never a success for a write it
+// cannot know was stored, and its retry is made safe by uniqueness (a
+// create answers 409) and versions (If-Match answers 412).
+//
+// Only the driver's own error types are recognised: every error the
+// server's layers read a kind from goes past this function.
+func classify(err error) *failure.Error {
+	if errors.Is(err, context.Canceled) {
+		return nil // the request ended (its client went away, or shutdown)
+	}
+	var (
+		sel  topology.ServerSelectionError
+		conn topology.ConnectionError
+		wait topology.WaitQueueTimeoutError
+		srv  mongo.ServerError
+	)
+	switch {
+	case errors.As(err, &sel), errors.As(err, &conn), errors.As(err, &wait),
+		errors.Is(err, mongo.ErrClientDisconnected), errors.Is(err, driver.ErrDeadlineWouldBeExceeded):
+		return unavailable
+	case errors.As(err, &srv):
+		if srv.HasErrorLabel("NetworkError") || srv.HasErrorLabel("RetryableWriteError") ||
+			errors.Is(err, context.DeadlineExceeded) || mongo.IsTimeout(srv) {
+			return unavailable
+		}
+		for _, code := range unavailableCodes {
+			if srv.HasErrorCode(code) {
+				return unavailable
+			}
+		}
+	}
+	return nil
+}
+
+// unavailableCodes are MongoDB server error codes that mean "not now"
+// rather than "not so": the server is shutting down, the primary stepped
+// down or is not primary (an election is under way), a network hop failed,
+// or the operation ran out of time (maxTimeMS, which the driver derives
+// from timeoutMS), or a write concern was not satisfied in time (the write
+// may be on the primary but not yet on a majority: not acknowledged).
+var unavailableCodes = []int{
+	6,     // HostUnreachable
+	7,     // HostNotFound
+	50,    // MaxTimeMSExpired
+	64,    // WriteConcernFailed (wtimeout)
+	89,    // NetworkTimeout
+	91,    // ShutdownInProgress
+	189,   // PrimarySteppedDown
+	262,   // ExceededTimeLimit
+	9001,  // SocketException
+	10107, // NotWritablePrimary
+	11600, // InterruptedAtShutdown
+	11602, // InterruptedDueToReplStateChange
+	13435, // NotPrimaryNoSecondaryOk
+	13436, // NotPrimaryOrSecondary
+}
