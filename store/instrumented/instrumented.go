@@ -69,12 +69,6 @@ func (s *Store) Atomic(ctx context.Context, fn func(ctx context.Context) error) 
 	return err
 }
 
-// Export is not observed record by record (a copy is not a request).
-// Export is not observed record by record (a copy is not a request).
-// Export is not observed record by record (a copy is not a request).
-// Snapshot is traced and timed as a whole, like Atomic.
-// Snapshot is traced and timed as a whole, like Atomic.
-// Snapshot is traced and timed as a whole, like Atomic.
 // Snapshot is traced and timed as a whole, like Atomic.
 func (s *Store) Snapshot(ctx context.Context, fn func(ctx context.Context) error) error {
 	ctx, done := observe(ctx, "Snapshot")

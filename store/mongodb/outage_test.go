@@ -31,9 +31,9 @@ func TestDatabaseUnreachable(t *testing.T) {
 
 	ops := map[string]func() error{
 		"Account":      func() error { _, err := st.Account(ctx, acct.ID); return err },
-		"Authenticate": func() error { _, _, err := st.Authenticate(ctx, secret); return err },
+		"Authenticate": func() error { _, err := st.Authenticate(ctx, secret); return err },
 		"Accounts":     func() error { _, err := st.Accounts(ctx); return err },
-		"ReserveSeats": func() error { return st.ReserveSeats(ctx, acct.ID, 1) },
+		"ReserveSeats": func() error { return st.ReserveSeats(ctx, acct, 1) },
 		"SetSeats":     func() error { return st.SetSeats(ctx, acct.ID, 20) },
 		"CreateToken":  func() error { _, _, err := st.CreateToken(ctx, acct.ID, "entra"); return err },
 		"Ping":         func() error { return st.Ping(ctx) },
