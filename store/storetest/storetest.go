@@ -47,7 +47,12 @@ func URI() (string, error) {
 			return
 		}
 		if shared.f, shared.err = startFerretDB("sqlite", shared.dir); shared.err == nil {
-			shared.uri = shared.f.URI()
+			// FerretDB's SQLite backend answers a query by reading the
+			// collection in Go: with every package's tests running at
+			// once on a small machine, an operation can take longer than
+			// the store's 10 s production deadline. The tests of that
+			// deadline start FerretDB processes of their own.
+			shared.uri = shared.f.URI() + "?timeoutMS=60000"
 		}
 	})
 	return shared.uri, shared.err
