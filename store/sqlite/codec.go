@@ -1,11 +1,7 @@
 package sqlite
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/timecamp/timecamp-scim/jsonvalue"
 )
@@ -23,13 +19,7 @@ func encodeJSON(v any) ([]byte, error) {
 
 // decodeJSON reads what encodeJSON wrote.
 func decodeJSON(data []byte) (any, error) {
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return nil, err
-	}
-	return numbers(v), nil
+	return jsonvalue.Decode(data)
 }
 
 // decodeObject reads a stored JSON object.
@@ -43,29 +33,4 @@ func decodeObject(data []byte) (map[string]any, error) {
 		return nil, fmt.Errorf("stored attributes are not an object")
 	}
 	return m, nil
-}
-
-// numbers turns json.Number values into int64 (no fraction or exponent)
-// or float64, in place.
-func numbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		s := string(x)
-		if !strings.ContainsAny(s, ".eE") {
-			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-				return n
-			}
-		}
-		f, _ := strconv.ParseFloat(s, 64)
-		return f
-	case map[string]any:
-		for k, el := range x {
-			x[k] = numbers(el)
-		}
-	case []any:
-		for i, el := range x {
-			x[i] = numbers(el)
-		}
-	}
-	return v
 }
