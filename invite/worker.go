@@ -173,35 +173,27 @@ func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
 		if err != nil || len(due) == 0 {
 			return sent, err
 		}
-		// Claiming and handling a claimed entry are seen through even when
-		// ctx ends (shutdown): an entry left claimed would wait for its
-		// lease to run out.
-		bg := context.WithoutCancel(ctx)
-		claimed, err := w.claim(bg, due)
-		if err != nil {
-			return sent, err
-		}
-		accounts := map[string]*store.Account{}
-		for i, e := range claimed {
+		for _, e := range due {
 			if ctx.Err() != nil {
-				w.release(bg, e)
-				continue
+				break
 			}
-			ok, err := w.handle(bg, ctx.Done(), e, accounts)
+			// Claiming and handling a claimed entry are seen through even
+			// when ctx ends (shutdown): an entry left claimed would wait for
+			// its lease to run out.
+			bg := context.WithoutCancel(ctx)
+			claimed, err := w.Store.ClaimOutbox(bg, e, w.ID, w.Lease)
+			if err != nil {
+				return sent, err
+			}
+			if !claimed {
+				continue // another worker has it
+			}
+			ok, err := w.handle(bg, ctx.Done(), e)
 			if ok {
 				sent++
 			}
 			if err != nil {
 				w.keepClaimed(e, ok, err)
-				// The entries claimed with it and not handled yet: kept for
-				// when the database is back, or given back.
-				for _, rest := range claimed[i+1:] {
-					if failure.Is(err, failure.Unavailable) {
-						w.keepClaimed(rest, false, err)
-					} else {
-						w.release(bg, rest)
-					}
-				}
 				return sent, err
 			}
 		}
@@ -233,7 +225,7 @@ func (w *Worker) resumeClaimed(ctx context.Context) (int, error) {
 		if time.Until(e.ClaimedUntil) < w.Lease/4 {
 			continue
 		}
-		ok, err := w.handle(context.WithoutCancel(ctx), ctx.Done(), e, map[string]*store.Account{})
+		ok, err := w.handle(context.WithoutCancel(ctx), ctx.Done(), e)
 		if ok {
 			sent++
 		}
@@ -248,43 +240,12 @@ func (w *Worker) resumeClaimed(ctx context.Context) (int, error) {
 	return sent, nil
 }
 
-// claim leases the entries to this worker, those another worker did not
-// take meanwhile, in one store.Atomic: one transaction on the embedded
-// database rather than one per email (each claim is a conditional write
-// of its own on MongoDB).
-func (w *Worker) claim(ctx context.Context, due []*store.OutboxEntry) ([]*store.OutboxEntry, error) {
-	var claimed []*store.OutboxEntry
-	err := w.Store.Atomic(ctx, func(ctx context.Context) error {
-		claimed = claimed[:0]
-		for _, e := range due {
-			ok, err := w.Store.ClaimOutbox(ctx, e, w.ID, w.Lease)
-			if err != nil {
-				return err
-			}
-			if ok {
-				claimed = append(claimed, e)
-			}
-		}
-		return nil
-	})
-	return claimed, err
-}
-
-// release gives back an entry claimed but not handled (the worker is
-// stopping), so that it is due again at once rather than when its lease
-// runs out.
-func (w *Worker) release(ctx context.Context, e *store.OutboxEntry) {
-	if err := w.Store.DeferOutbox(ctx, e, time.Now()); err != nil && !errors.Is(err, store.ErrNotClaimed) {
-		w.Logger.Warn("could not give back an invitation email claimed before shutdown; it is sent when its lease runs out", "invitation", e.ID, "error", err)
-	}
-}
-
 // dueBatch is how many due entries the worker reads at once.
 const dueBatch = 100
 
 // handle checks a claimed entry against its user and sends it. stop is
 // closed when the worker is asked to stop.
-func (w *Worker) handle(ctx context.Context, stop <-chan struct{}, e *store.OutboxEntry, accounts map[string]*store.Account) (bool, error) {
+func (w *Worker) handle(ctx context.Context, stop <-chan struct{}, e *store.OutboxEntry) (bool, error) {
 	log := w.Logger.With("account", e.Account, "user", e.User, "invitation", e.ID)
 	finish := func(err error) error {
 		if errors.Is(err, store.ErrNotClaimed) {
@@ -317,12 +278,9 @@ func (w *Worker) handle(ctx context.Context, stop <-chan struct{}, e *store.Outb
 	if inv.Status != store.InvitationPending || !now.Before(inv.ExpiresAt) || u.Attributes["active"] != true {
 		return false, finish(w.Store.DiscardOutbox(ctx, e, "the invitation is no longer pending"))
 	}
-	acct := accounts[e.Account]
-	if acct == nil {
-		if acct, err = w.Store.Account(ctx, e.Account); err != nil {
-			return false, err
-		}
-		accounts[e.Account] = acct
+	acct, err := w.Store.Account(ctx, e.Account)
+	if err != nil {
+		return false, err
 	}
 	to := recipient(u.Attributes)
 	if to == "" {
