@@ -1,6 +1,8 @@
 package sqlite
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -171,8 +173,31 @@ func (s *Store) maintain(stop <-chan struct{}, done chan<- struct{}) {
 // checkpoints counts the checkpoints done, for tests.
 type checkpoints = atomic.Int64
 
+// A checkpoint copies the write-ahead log into the database file; the log
+// starts over from its beginning only when a write begins while all of it
+// has been copied and no reader still reads from it. Under a steady stream
+// of writes that moment never comes by itself: each write lands between
+// one checkpoint and the next, and the log would grow without end (3 GB in
+// a minute of Bulk imports, every read slower for searching it). So a
+// checkpoint has two steps:
+//
+//  1. the copying, on a reading connection, beside the writer (PASSIVE);
+//  2. when the log holds more than restartAfterFrames (tests lower it:
+//     Store.restartAfter), the rest of it is
+//     copied in the writer's place (no write in between), waiting at most
+//     restartWait for readers to leave the log (RESTART), so that the next
+//     write starts the log over. A reader that stays longer (a store copy)
+//     makes this step give up until the next checkpoint.
+//
+// walSizeLimit is what the log's file is cut back to when it starts over.
+const (
+	restartAfterFrames = 32768 // 128 MiB of pages
+	restartWait        = 50 * time.Millisecond
+	walSizeLimit       = 128 << 20
+)
+
 // checkpoint copies what it can of the write-ahead log into the database
-// file, without waiting for readers or the writer (PASSIVE).
+// file and, when the log has grown, makes it start over (see above).
 func (s *Store) checkpoint() {
 	var busy, logFrames, done int
 	if err := s.r.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done); err != nil {
@@ -180,4 +205,34 @@ func (s *Store) checkpoint() {
 		return
 	}
 	s.checkpoints.Add(1)
+	if int64(logFrames) >= s.restartAfter.Load() {
+		if err := s.restartLog(); err != nil {
+			s.log.Warn("starting the embedded database's write-ahead log over", "error", err)
+		}
+	}
+}
+
+// restartLog runs a RESTART checkpoint on the writing connection, in the
+// writer's place, waiting at most restartWait for readers.
+func (s *Store) restartLog() error {
+	ctx := context.Background()
+	s.writer <- struct{}{}
+	defer func() { <-s.writer }()
+	c, err := s.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout(%d)", restartWait.Milliseconds())); err != nil {
+		return err
+	}
+	var busy, logFrames, done int
+	err = c.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &logFrames, &done)
+	if _, rerr := c.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout(%d)", busyTimeoutMS)); err == nil {
+		err = rerr
+	}
+	if err == nil && busy == 0 {
+		s.logRestarts.Add(1)
+	}
+	return err
 }

@@ -2,7 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -88,5 +91,71 @@ func TestBackgroundFlush(t *testing.T) {
 			t.Fatalf("no checkpoint within %v", 3*CheckpointInterval)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Under a steady stream of writes, with readers at work, the write-ahead
+// log still starts over (its header's checkpoint sequence moves on) instead
+// of growing without end.
+func TestLogStartsOverUnderSteadyWrites(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	s.restartAfter.Store(500)
+	first, err := s.CreateAccount(ctx, "first", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait() // before the store closes
+	defer close(stop)
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := s.Account(ctx, first.ID); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	sequence := func() uint32 {
+		f, err := os.Open(s.path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var header [16]byte
+		if _, err := io.ReadFull(f, header[:]); err != nil {
+			t.Fatal(err)
+		}
+		return binary.BigEndian.Uint32(header[12:])
+	}
+	deadline := time.Now().Add(6 * CheckpointInterval)
+	var start uint32
+	for i := 0; ; i++ {
+		if _, err := s.CreateAccount(ctx, fmt.Sprint("steady", i), 0); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			start = sequence()
+		}
+		if s.logRestarts.Load() > 0 && sequence() != start {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d writes in %v the log never started over (%d checkpoints)", i, 6*CheckpointInterval, s.checkpoints.Load())
+		}
 	}
 }

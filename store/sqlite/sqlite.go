@@ -32,8 +32,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -73,7 +75,8 @@ type Store struct {
 	// (durable.go); maintained is closed when they ended.
 	stopMaintain, maintained chan struct{}
 	closeOnce                sync.Once
-	checkpoints              checkpoints
+	checkpoints, logRestarts checkpoints
+	restartAfter             atomic.Int64 // see restartAfterFrames
 	log                      *slog.Logger
 }
 
@@ -81,6 +84,10 @@ var _ store.Store = (*Store)(nil)
 
 // readers is how many connections read at once.
 const readers = 8
+
+// busyTimeoutMS is how long a connection waits for a lock another process
+// holds (several servers may share a data folder).
+const busyTimeoutMS = 15000
 
 // Open opens (creating if needed) the database of a data folder.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
@@ -108,10 +115,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// synchronous(NORMAL): commits are flushed to disk by the flusher of
 	// durable.go, many at once.
 	dsn := "file:" + path + "?_txlock=immediate" +
-		"&_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
+		"&_pragma=busy_timeout(" + strconv.Itoa(busyTimeoutMS) + ")&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
 		"&_pragma=foreign_keys(OFF)&_pragma=temp_store(MEMORY)" +
-		// Checkpoints run in the background (durable.go), not in commits.
-		"&_pragma=wal_autocheckpoint(0)"
+		// Checkpoints run in the background (durable.go), not in commits;
+		// a log that grew under a long read is cut back when it starts over.
+		"&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(" + strconv.Itoa(walSizeLimit) + ")"
 	switch cfg.Sync {
 	case "", SyncInterval:
 		cfg.Sync = SyncInterval
@@ -148,6 +156,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.r.SetMaxIdleConns(readers)
 	s.r.SetConnMaxLifetime(0)
 	s.r.SetConnMaxIdleTime(0)
+	s.restartAfter.Store(restartAfterFrames)
 	s.stopMaintain, s.maintained = make(chan struct{}), make(chan struct{})
 	go s.maintain(s.stopMaintain, s.maintained)
 	return s, nil
