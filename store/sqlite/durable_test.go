@@ -9,6 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/timecamp/timecamp-scim/schemas"
+	"github.com/timecamp/timecamp-scim/store"
 )
 
 // Concurrent writes share flushes: every write returns after a flush that
@@ -157,5 +160,52 @@ func TestLogStartsOverUnderSteadyWrites(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("after %d writes in %v the log never started over (%d checkpoints)", i, 6*CheckpointInterval, s.checkpoints.Load())
 		}
+	}
+}
+
+// A database of layout 1 (before resource_counts) is upgraded when opened:
+// the counts are taken from what it holds, and kept from then on.
+func TestUpgradeFromLayout1(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := s.CreateAccount(ctx, "old", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := func(name string) *store.Resource {
+		return &store.Resource{Type: schemas.User, ID: store.NewID(), Account: acc.ID, Attributes: map[string]any{"userName": name}}
+	}
+	for i := range 3 {
+		if err := s.Insert(ctx, user(fmt.Sprint("u", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Back to layout 1, as an earlier version left it.
+	for _, stmt := range []string{"DROP TRIGGER resources_counted", "DROP TRIGGER resources_uncounted", "DROP TABLE resource_counts", "PRAGMA user_version = 1"} {
+		if _, err := s.w.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(ctx, Config{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	if err := s.Insert(ctx, user("u3")); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Find(ctx, schemas.User, acc.ID, store.Query{Count: 0})
+	if err != nil || p.Total != 4 {
+		t.Fatalf("after the upgrade: %v users, %v; want 4", p, err)
+	}
+	var layout int
+	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&layout); err != nil || layout != schemaVersion {
+		t.Fatalf("layout %d, %v; want %d", layout, err, schemaVersion)
 	}
 }

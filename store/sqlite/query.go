@@ -50,7 +50,7 @@ func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account stri
 	}
 	page := &store.Page{Resources: []*store.Resource{}}
 	if pl.exact {
-		return page, s.exactPage(ctx, rt, account, where, args, order, q, page)
+		return page, s.exactPage(ctx, rt, account, where, args, pl.cond == "", order, q, page)
 	}
 	decided, err := s.decide(ctx, p.membershipConds)
 	if err != nil {
@@ -83,9 +83,13 @@ func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account stri
 
 // exactPage reads a page that SQL selects exactly. A page that comes back
 // short, and not because it starts beyond the end, tells the total without
-// counting.
-func (s *Store) exactPage(ctx context.Context, rt *schemas.ResourceType, account, where string, args []any, order string, q store.Query, page *store.Page) error {
+// counting; the total of all the account's resources of a type (all, no
+// filter) is kept by triggers in resource_counts rather than counted.
+func (s *Store) exactPage(ctx context.Context, rt *schemas.ResourceType, account, where string, args []any, all bool, order string, q store.Query, page *store.Page) error {
 	count := func() error {
+		if all {
+			return s.read(ctx).QueryRowContext(ctx, "SELECT COALESCE((SELECT n FROM resource_counts WHERE account = ? AND type = ?), 0)", account, rt.Name).Scan(&page.Total)
+		}
 		return s.read(ctx).QueryRowContext(ctx, "SELECT COUNT(*) FROM resources r WHERE "+where, args...).Scan(&page.Total)
 	}
 	if q.Count <= 0 {

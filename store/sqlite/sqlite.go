@@ -180,8 +180,9 @@ func refuseOldFormat(dir, path string) error {
 		"start with an empty data folder (SCIM_DATA_DIR), or move those files away — this version keeps its data in %s", dir, filepath.Base(old[0]), FileName)
 }
 
-// schemaVersion is the layout this code writes (PRAGMA user_version).
-const schemaVersion = 1
+// schemaVersion is the layout this code writes (PRAGMA user_version):
+// schema is layout 1, and each of upgrades takes one layout to the next.
+var schemaVersion = 1 + len(upgrades)
 
 func (s *Store) migrate(ctx context.Context) error {
 	var v int
@@ -199,9 +200,15 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err := c.tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v == schemaVersion {
 			return err
 		}
-		for _, stmt := range schema {
-			if _, err := c.tx.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("%s: %w", strings.Fields(stmt)[:3], err)
+		steps := upgrades[max(v-1, 0):]
+		if v == 0 {
+			steps = append([][]string{schema}, steps...)
+		}
+		for _, step := range steps {
+			for _, stmt := range step {
+				if _, err := c.tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("%s: %w", strings.Fields(stmt)[:3], err)
+				}
 			}
 		}
 		_, err := c.tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion))
@@ -209,7 +216,29 @@ func (s *Store) migrate(ctx context.Context) error {
 	})
 }
 
-// schema creates the tables and indexes. Times are Unix milliseconds.
+// upgrades[i] takes a database of layout i+1 to layout i+2, in the
+// transaction that records the new layout.
+var upgrades = [][]string{
+	// 2: how many resources of each type an account has, kept by
+	// triggers, so that a page of an unfiltered list does not count them.
+	{
+		`CREATE TABLE resource_counts (
+			account TEXT NOT NULL,
+			type TEXT NOT NULL,
+			n INTEGER NOT NULL,
+			PRIMARY KEY (account, type)) WITHOUT ROWID`,
+		`INSERT INTO resource_counts SELECT account, type, COUNT(*) FROM resources GROUP BY account, type`,
+		`CREATE TRIGGER resources_counted AFTER INSERT ON resources BEGIN
+			INSERT INTO resource_counts VALUES (new.account, new.type, 1) ON CONFLICT (account, type) DO UPDATE SET n = n + 1;
+		END`,
+		`CREATE TRIGGER resources_uncounted AFTER DELETE ON resources BEGIN
+			UPDATE resource_counts SET n = n - 1 WHERE account = old.account AND type = old.type;
+		END`,
+	},
+}
+
+// schema creates the tables and indexes of layout 1. Times are Unix
+// milliseconds.
 var schema = []string{
 	`CREATE TABLE accounts (
 		id TEXT PRIMARY KEY,

@@ -35,6 +35,7 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Uniqueness", testUniqueness},
 		{"InsertMany", testInsertMany},
 		{"AccountScoping", testAccountScoping},
+		{"Totals", testTotals},
 		{"Memberships", testMemberships},
 		{"MembershipsMany", testMembershipsMany},
 		{"BumpMany", testBumpMany},
@@ -580,6 +581,41 @@ func testInsertMany(t *testing.T, s store.Store) {
 	}
 	if p := find(t, s, schemas.User, acc.ID, "", store.Query{Count: 0}); p.Total != 5 {
 		t.Fatalf("%d users stored, want 5", p.Total)
+	}
+}
+
+// The total of an unfiltered list follows creates and deletes, per
+// account and per type, on every page and with count=0.
+func testTotals(t *testing.T, s store.Store) {
+	a := mustAccount(t, s, "A")
+	b := mustAccount(t, s, "B")
+	var users []*store.Resource
+	for i := range 5 {
+		users = append(users, mustInsert(t, s, newUser(a.ID, fmt.Sprint("total", i))))
+	}
+	mustInsert(t, s, newGroup(a.ID, "g1"))
+	mustInsert(t, s, newGroup(a.ID, "g2"))
+	mustInsert(t, s, newUser(b.ID, "total-b"))
+	// total0 is taken: left out, and not counted.
+	if _, err := s.InsertMany(bg, []*store.Resource{newUser(a.ID, "total5"), newUser(a.ID, "total0"), newUser(a.ID, "total6")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{users[1].ID, users[3].ID} {
+		if err := s.Delete(bg, schemas.User, a.ID, id, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wants := []struct {
+		rt      *schemas.ResourceType
+		account string
+		want    int
+	}{{schemas.User, a.ID, 5}, {schemas.Group, a.ID, 2}, {schemas.User, b.ID, 1}, {schemas.Group, b.ID, 0}, {schemas.Project, a.ID, 0}}
+	for _, w := range wants {
+		for _, q := range []store.Query{{Count: 0}, {Count: 1}, {Count: 2, StartIndex: 2}, {Count: 100}, {Count: 10, StartIndex: 50}} {
+			if p := find(t, s, w.rt, w.account, "", q); p.Total != w.want {
+				t.Errorf("%s of account %s, %+v: total %d, want %d", w.rt.Name, w.account, q, p.Total, w.want)
+			}
+		}
 	}
 }
 
