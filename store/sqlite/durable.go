@@ -182,12 +182,12 @@ type checkpoints = atomic.Int64
 // checkpoint has two steps:
 //
 //  1. the copying, on a reading connection, beside the writer (PASSIVE);
-//  2. when the log holds more than restartAfterFrames (tests lower it:
-//     Store.restartAfter), the rest of it is
-//     copied in the writer's place (no write in between), waiting at most
-//     restartWait for readers to leave the log (RESTART), so that the next
-//     write starts the log over. A reader that stays longer (a store copy)
-//     makes this step give up until the next checkpoint.
+//  2. when the log holds more than restartAfterFrames (Store.restartAfter,
+//     which tests lower), the rest of it is copied in the writer's place
+//     (no write in between), waiting at most restartWait for readers to
+//     leave the log (RESTART), so that the next write starts the log
+//     over. A reader that stays longer (a store copy) makes this step give
+//     up until the next checkpoint.
 //
 // walSizeLimit is what the log's file is cut back to when it starts over.
 const (
