@@ -58,6 +58,12 @@ func URI() (string, error) {
 	return shared.uri, shared.err
 }
 
+// OnFerretDB tells whether the MongoDB store's tests run on FerretDB (no
+// SCIM_TEST_MONGODB_URI). FerretDB uses no index and updates documents
+// one by one, each found by reading the collection: a test that changes a
+// thousand users at once there takes minutes, so such tests take fewer.
+func OnFerretDB() bool { return os.Getenv("SCIM_TEST_MONGODB_URI") == "" }
+
 // Main runs a package's tests and then stops the test database servers.
 // Call it from TestMain.
 func Main(m *testing.M) {
