@@ -13,7 +13,7 @@ import (
 
 const accountColumns = "id, name, name_key, seats, seats_used, owner, invitations_off, created"
 
-func scanAccount(row interface{ Scan(...any) error }) (*store.Account, error) {
+func scanAccount(row rowScanner) (*store.Account, error) {
 	var a store.Account
 	var created int64
 	if err := row.Scan(&a.ID, &a.Name, &a.NameLower, &a.Seats, &a.SeatsUsed, &a.Owner, &a.InvitationsOff, &created); err != nil {
@@ -60,20 +60,13 @@ func (s *Store) findAccount(ctx context.Context, where string, arg any, what str
 
 // Accounts lists every account by name.
 func (s *Store) Accounts(ctx context.Context) ([]store.Account, error) {
-	rows, err := s.read(ctx).QueryContext(ctx, "SELECT "+accountColumns+" FROM accounts ORDER BY name_key")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
+	return queryAll(ctx, s.read(ctx), func(row rowScanner) (store.Account, error) {
+		a, err := scanAccount(row)
 		if err != nil {
-			return nil, err
+			return store.Account{}, err
 		}
-		out = append(out, *a)
-	}
-	return out, rows.Err()
+		return *a, nil
+	}, "SELECT "+accountColumns+" FROM accounts ORDER BY name_key")
 }
 
 // updateAccount runs an update of one account and fails with not-found
@@ -227,25 +220,18 @@ func (s *Store) PutToken(ctx context.Context, accountID, name, secret string) er
 
 // Tokens lists an account's tokens, oldest first.
 func (s *Store) Tokens(ctx context.Context, accountID string) ([]store.Token, error) {
-	rows, err := s.read(ctx).QueryContext(ctx, "SELECT "+tokenColumns+" FROM tokens WHERE account = ? ORDER BY created, id", accountID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
+	return queryAll(ctx, s.read(ctx), func(row rowScanner) (store.Token, error) {
+		t, err := scanToken(row)
 		if err != nil {
-			return nil, err
+			return store.Token{}, err
 		}
-		out = append(out, *t)
-	}
-	return out, rows.Err()
+		return *t, nil
+	}, "SELECT "+tokenColumns+" FROM tokens WHERE account = ? ORDER BY created, id", accountID)
 }
 
 const tokenColumns = "id, account, name, hash, created, last_used"
 
-func scanToken(row interface{ Scan(...any) error }) (*store.Token, error) {
+func scanToken(row rowScanner) (*store.Token, error) {
 	var t store.Token
 	var created, lastUsed int64
 	if err := row.Scan(&t.ID, &t.Account, &t.Name, &t.Hash, &created, &lastUsed); err != nil {

@@ -28,20 +28,9 @@ func (s *Store) Snapshot(ctx context.Context, fn func(ctx context.Context) error
 // AllMemberships returns every membership of the account, by group and
 // member (the primary key's order).
 func (s *Store) AllMemberships(ctx context.Context, account string) ([]store.Membership, error) {
-	rows, err := s.read(ctx).QueryContext(ctx, "SELECT group_id, member FROM memberships WHERE account = ? ORDER BY group_id, member", account)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Membership
-	for rows.Next() {
-		var m store.Membership
-		if err := rows.Scan(&m.Group, &m.Member); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.read(ctx), func(row rowScanner) (m store.Membership, err error) {
+		return m, row.Scan(&m.Group, &m.Member)
+	}, "SELECT group_id, member FROM memberships WHERE account = ? ORDER BY group_id, member", account)
 }
 
 // OutboxOf returns every outbox entry of the account, oldest first. The
@@ -49,18 +38,5 @@ func (s *Store) AllMemberships(ctx context.Context, account string) ([]store.Mem
 // time; delivered entries are purged): this reads the whole queue, which
 // the account check does once.
 func (s *Store) OutboxOf(ctx context.Context, account string) ([]*store.OutboxEntry, error) {
-	rows, err := s.read(ctx).QueryContext(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE account = ? ORDER BY created, id", account)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*store.OutboxEntry
-	for rows.Next() {
-		e, err := scanOutbox(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.read(ctx), scanOutbox, "SELECT "+outboxColumns+" FROM outbox WHERE account = ? ORDER BY created, id", account)
 }

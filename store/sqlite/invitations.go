@@ -31,28 +31,16 @@ func (s *Store) UserByInvitationHash(ctx context.Context, hash string) (*store.R
 // PendingInvitationsExpiredBy returns up to limit users whose invitation
 // is still stored as pending but expired before t.
 func (s *Store) PendingInvitationsExpiredBy(ctx context.Context, t time.Time, limit int) ([]store.UserRef, error) {
-	rows, err := s.read(ctx).QueryContext(ctx, "SELECT account, id FROM resources WHERE inv_status = 'pending' AND inv_expires <= ? AND type = ? LIMIT ?",
-		millis(t), schemas.User.Name, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.UserRef
-	for rows.Next() {
-		var ref store.UserRef
-		if err := rows.Scan(&ref.Account, &ref.ID); err != nil {
-			return nil, err
-		}
-		out = append(out, ref)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.read(ctx), func(row rowScanner) (ref store.UserRef, err error) {
+		return ref, row.Scan(&ref.Account, &ref.ID)
+	}, "SELECT account, id FROM resources WHERE inv_status = 'pending' AND inv_expires <= ? AND type = ? LIMIT ?", millis(t), schemas.User.Name, limit)
 }
 
 // ---- outbox ----
 
 const outboxColumns = "id, account, user, token, state, created, due, attempts, claimed_by, claimed_until, sent_at, last_error, finished"
 
-func scanOutbox(row interface{ Scan(...any) error }) (*store.OutboxEntry, error) {
+func scanOutbox(row rowScanner) (*store.OutboxEntry, error) {
 	var e store.OutboxEntry
 	var created, due, claimedUntil, sentAt, finished int64
 	if err := row.Scan(&e.ID, &e.Account, &e.User, &e.Token, &e.State, &created, &due, &e.Attempts, &e.ClaimedBy, &claimedUntil, &sentAt, &e.LastError, &finished); err != nil {
@@ -122,20 +110,7 @@ const claimable = "state = 'pending' AND due <= ? AND claimed_until <= ?"
 // those waiting longest first.
 func (s *Store) DueOutbox(ctx context.Context, limit int) ([]*store.OutboxEntry, error) {
 	t := millis(store.Now())
-	rows, err := s.read(ctx).QueryContext(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE "+claimable+" ORDER BY due, id LIMIT ?", t, t, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*store.OutboxEntry
-	for rows.Next() {
-		e, err := scanOutbox(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.read(ctx), scanOutbox, "SELECT "+outboxColumns+" FROM outbox WHERE "+claimable+" ORDER BY due, id LIMIT ?", t, t, limit)
 }
 
 // ClaimOutbox leases an entry to the worker, unless another worker claimed

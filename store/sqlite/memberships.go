@@ -85,20 +85,13 @@ func (s *Store) strings(ctx context.Context, query string, args ...any) ([]strin
 // column runs a statement that returns one text column (a query, or a
 // write with RETURNING) and reads it all.
 func (s *Store) column(ctx context.Context, c *conn, query string, args ...any) ([]string, error) {
-	rows, err := c.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
+	out, err := queryAll(ctx, c, func(row rowScanner) (v string, err error) {
+		return v, row.Scan(&v)
+	}, query, args...)
+	if out == nil && err == nil {
+		out = []string{}
 	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return out, err
 }
 
 // MembershipsOf returns, for each of the ids on one side, the ids on the

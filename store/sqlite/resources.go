@@ -143,7 +143,7 @@ func toRow(r *store.Resource) (*row, error) {
 // resourceColumns are read into a Resource by scanResource.
 const resourceColumns = "r.id, r.version, r.created, r.modified, r.attrs, r.password, r.invitation"
 
-func scanResource(rt *schemas.ResourceType, account string, rows interface{ Scan(...any) error }) (*store.Resource, error) {
+func scanResource(rt *schemas.ResourceType, account string, rows rowScanner) (*store.Resource, error) {
 	var raw rawResource
 	if err := rows.Scan(raw.dest()...); err != nil {
 		return nil, err
@@ -319,20 +319,9 @@ func (s *Store) DisplayNames(ctx context.Context, rt *schemas.ResourceType, acco
 
 // All returns every resource of a kind in the account, in creation order.
 func (s *Store) All(ctx context.Context, rt *schemas.ResourceType, account string) ([]*store.Resource, error) {
-	rows, err := s.read(ctx).QueryContext(ctx, "SELECT "+resourceColumns+" FROM resources r WHERE r.account = ? AND r.type = ? ORDER BY r.created, r.id", account, rt.Name)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*store.Resource
-	for rows.Next() {
-		r, err := scanResource(rt, account, rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.read(ctx), func(row rowScanner) (*store.Resource, error) {
+		return scanResource(rt, account, row)
+	}, "SELECT "+resourceColumns+" FROM resources r WHERE r.account = ? AND r.type = ? ORDER BY r.created, r.id", account, rt.Name)
 }
 
 // Replace writes r over the stored resource if that is still at version

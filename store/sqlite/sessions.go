@@ -105,21 +105,9 @@ func (s *Store) Activity(ctx context.Context, q store.ActivityQuery) ([]*store.A
 		}
 	}
 	limit := q.PageSize()
-	rows, err := s.read(ctx).QueryContext(ctx, "SELECT "+activityColumns+" FROM activity WHERE "+where+" ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
+	out, err := queryAll(ctx, s.read(ctx), scanActivity, "SELECT "+activityColumns+" FROM activity WHERE "+where+" ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
 		append(args, limit+1, max(q.Skip, 0))...)
 	if err != nil {
-		return nil, false, err
-	}
-	defer rows.Close()
-	var out []*store.ActivityEntry
-	for rows.Next() {
-		e, err := scanActivity(rows)
-		if err != nil {
-			return nil, false, err
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, false, err
 	}
 	more := len(out) > limit
@@ -129,7 +117,7 @@ func (s *Store) Activity(ctx context.Context, q store.ActivityQuery) ([]*store.A
 	return out, more, nil
 }
 
-func scanActivity(row interface{ Scan(...any) error }) (*store.ActivityEntry, error) {
+func scanActivity(row rowScanner) (*store.ActivityEntry, error) {
 	var e store.ActivityEntry
 	var at int64
 	var attrs string

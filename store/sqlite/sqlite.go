@@ -477,6 +477,27 @@ func (c *conn) QueryContext(ctx context.Context, query string, args ...any) (*sq
 	return c.plain.QueryContext(ctx, query, args...)
 }
 
+// queryAll runs a query on c and returns each row as scan reads it.
+func queryAll[T any](ctx context.Context, c *conn, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := c.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// rowScanner is a row of *sql.Rows or an *sql.Row.
+type rowScanner interface{ Scan(...any) error }
+
 func (c *conn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if st := c.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
