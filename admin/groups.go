@@ -188,19 +188,7 @@ func (c *Console) updateGroup(w http.ResponseWriter, r *http.Request) {
 	} else {
 		ops = append(ops, removeOp(tcGroupPath("grantsRole")))
 	}
-	var projects []any
-	for _, pid := range f["project"] {
-		pr := f.Get("projectRole." + pid)
-		if !slices.Contains(schemas.ProjectRoles, pr) {
-			pr = "member"
-		}
-		projects = append(projects, map[string]any{"value": pid, "role": pr})
-	}
-	if len(projects) > 0 {
-		ops = append(ops, replaceOp(tcGroupPath("projects"), projects))
-	} else {
-		ops = append(ops, removeOp(tcGroupPath("projects")))
-	}
+	ops = append(ops, projectsOp(tcGroupPath("projects"), formProjects(f)))
 	g, err := c.patchFrom(ctx, schemas.Group, before, id, "edit group", ops)
 	if err != nil {
 		c.groupFailed(w, r, err)

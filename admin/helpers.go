@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -198,6 +200,30 @@ func setOp(path, v string) directory.PatchOp {
 		return removeOp(path)
 	}
 	return replaceOp(path, v)
+}
+
+// formProjects reads the projects a form grants — the checked "project"
+// boxes, each with its "projectRole.<id>" (an unknown role is "member") —
+// as SCIM project values.
+func formProjects(f url.Values) []any {
+	var projects []any
+	for _, pid := range f["project"] {
+		pr := f.Get("projectRole." + pid)
+		if !slices.Contains(schemas.ProjectRoles, pr) {
+			pr = "member"
+		}
+		projects = append(projects, map[string]any{"value": pid, "role": pr})
+	}
+	return projects
+}
+
+// projectsOp sets the projects at path, or removes them when none is
+// granted.
+func projectsOp(path string, projects []any) directory.PatchOp {
+	if len(projects) == 0 {
+		return removeOp(path)
+	}
+	return replaceOp(path, projects)
 }
 
 // tcPath is the PATCH path of a TimeCamp user extension attribute.

@@ -112,13 +112,10 @@ func (c *Console) invite(w http.ResponseWriter, r *http.Request) {
 	}
 	var projects []any
 	if d.Access == "specific" {
-		for _, pid := range f["project"] {
-			pr := f.Get("projectRole." + pid)
-			if !slices.Contains(schemas.ProjectRoles, pr) {
-				pr = "member"
-			}
-			projects = append(projects, map[string]any{"value": pid, "role": pr})
-			d.Projects = append(d.Projects, projectChoice{ID: pid, Role: pr, On: true})
+		projects = formProjects(f)
+		for _, p := range projects {
+			p := p.(map[string]any)
+			d.Projects = append(d.Projects, projectChoice{ID: p["value"].(string), Role: p["role"].(string), On: true})
 		}
 		if len(projects) == 0 {
 			d.Problems = append(d.Problems, "Pick the projects, or choose \"no projects\" or \"all projects\".")

@@ -405,19 +405,7 @@ func (c *Console) saveProfile(w http.ResponseWriter, r *http.Request) {
 	for _, n := range append(slices.Clone(schemas.NotificationAttributes), schemas.TrackingPermissions...) {
 		ops = append(ops, replaceOp(tcPath(n), f.Get(n) == "on"))
 	}
-	var projects []any
-	for _, pid := range f["project"] {
-		pr := f.Get("projectRole." + pid)
-		if !slices.Contains(schemas.ProjectRoles, pr) {
-			pr = "member"
-		}
-		projects = append(projects, map[string]any{"value": pid, "role": pr})
-	}
-	if len(projects) > 0 {
-		ops = append(ops, replaceOp(tcPath("projects"), projects))
-	} else {
-		ops = append(ops, removeOp(tcPath("projects")))
-	}
+	ops = append(ops, projectsOp(tcPath("projects"), formProjects(f)))
 	if _, err := c.patchFrom(ctx, schemas.User, u, id, "edit profile", ops); err != nil {
 		c.userFailed(w, r, to, err)
 		return
