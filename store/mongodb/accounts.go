@@ -3,10 +3,11 @@ package mongodb
 import (
 	"context"
 	"crypto/subtle"
+	"slices"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/timecamp/timecamp-scim/store"
 )
@@ -55,12 +56,17 @@ func (s *Store) findAccount(ctx context.Context, q bson.M, what string) (*store.
 
 // Accounts lists every account by name.
 func (s *Store) Accounts(ctx context.Context) ([]store.Account, error) {
-	cur, err := s.db.Collection(collAccounts).Find(ctx, bson.M{}, options.Find().SetSort(bson.D{{Key: "nameLower", Value: 1}}))
+	cur, err := s.db.Collection(collAccounts).Find(ctx, bson.M{})
 	if err != nil {
 		return nil, err
 	}
 	var out []store.Account
-	return out, cur.All(ctx, &out)
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, err
+	}
+	// Sorted here, not in the query: see membershipSide.
+	slices.SortFunc(out, func(a, b store.Account) int { return strings.Compare(a.NameLower, b.NameLower) })
+	return out, nil
 }
 
 // CreateToken adds a token to an account and returns its secret, which is
@@ -105,12 +111,16 @@ func (s *Store) PutToken(ctx context.Context, accountID, name, secret string) er
 
 // Tokens lists an account's tokens (without secrets).
 func (s *Store) Tokens(ctx context.Context, accountID string) ([]store.Token, error) {
-	cur, err := s.db.Collection(collTokens).Find(ctx, bson.M{"account": accountID}, options.Find().SetSort(bson.D{{Key: "created", Value: 1}}))
+	cur, err := s.db.Collection(collTokens).Find(ctx, bson.M{"account": accountID})
 	if err != nil {
 		return nil, err
 	}
 	var out []store.Token
-	return out, cur.All(ctx, &out)
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(out, func(a, b store.Token) int { return a.Created.Compare(b.Created) })
+	return out, nil
 }
 
 // RevokeToken deletes a token of an account; it stops working at once.

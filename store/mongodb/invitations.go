@@ -72,7 +72,8 @@ func (s *Store) UserByInvitationHash(ctx context.Context, hash string) (*store.R
 func (s *Store) PendingInvitationsExpiredBy(ctx context.Context, t time.Time, limit int) ([]store.UserRef, error) {
 	cur, err := s.coll(schemas.User).Find(ctx,
 		bson.M{"inv.status": store.InvitationPending, "inv.expiresAt": bson.M{"$lte": t}},
-		options.Find().SetProjection(bson.M{"_id": 1, "account": 1}).SetLimit(int64(limit)))
+		// A negative limit: one reply (see findFew).
+		options.Find().SetProjection(bson.M{"_id": 1, "account": 1}).SetLimit(-int64(limit)).SetBatchSize(int32(limit)))
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +169,7 @@ func claimable(t time.Time) bson.M {
 // each email — on the embedded database, where every query scans, a Bulk
 // import's thousands of invitations would take hours to send.
 func (s *Store) DueOutbox(ctx context.Context, limit int) ([]*store.OutboxEntry, error) {
-	cur, err := s.outbox().Find(ctx, claimable(store.Now()), options.Find().SetSort(bson.D{{Key: "due", Value: 1}}).SetLimit(int64(limit)))
+	cur, err := s.outbox().Find(ctx, claimable(store.Now()), options.Find().SetSort(bson.D{{Key: "due", Value: 1}}).SetLimit(-int64(limit)).SetBatchSize(int32(limit)))
 	if err != nil {
 		return nil, err
 	}
@@ -315,6 +316,5 @@ func (s *Store) Secret(ctx context.Context, name string) ([]byte, error) {
 
 // OutboxDepth counts the entries still to send.
 func (s *Store) OutboxDepth(ctx context.Context) (int, error) {
-	n, err := s.outbox().CountDocuments(ctx, bson.M{"state": store.OutboxPending})
-	return int(n), err
+	return s.count(ctx, s.outbox(), bson.D{{Key: "state", Value: store.OutboxPending}})
 }

@@ -3,6 +3,7 @@ package mongodb
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	filter "github.com/scim2/filter-parser/v2"
@@ -170,8 +171,11 @@ func (s *Store) GroupsOf(ctx context.Context, account, member string) ([]string,
 	return s.membershipSide(ctx, bson.D{{Key: "account", Value: account}, {Key: "member", Value: member}}, "group")
 }
 
+// membershipSide returns one side of the memberships q selects, sorted
+// here: a query with a sort holds a PostgreSQL connection on DocumentDB
+// (see findFew).
 func (s *Store) membershipSide(ctx context.Context, q bson.D, side string) ([]string, error) {
-	cur, err := s.db.Collection(collMemberships).Find(ctx, q, options.Find().SetProjection(bson.M{side: 1, "_id": 0}).SetSort(bson.D{{Key: side, Value: 1}}).SetBatchSize(batchSize))
+	cur, err := s.db.Collection(collMemberships).Find(ctx, q, options.Find().SetProjection(bson.M{side: 1, "_id": 0}).SetBatchSize(batchSize))
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +192,7 @@ func (s *Store) membershipSide(ctx context.Context, q bson.D, side string) ([]st
 			out = append(out, m.Member)
 		}
 	}
+	slices.Sort(out)
 	return out, cur.Err()
 }
 
@@ -297,8 +302,7 @@ func (s *Store) MembershipsOf(ctx context.Context, account, side string, ids []s
 		if len(chunk) > 1 {
 			q[1].Value = bson.M{"$in": chunk}
 		}
-		cur, err := s.db.Collection(collMemberships).Find(ctx, q,
-			options.Find().SetSort(bson.D{{Key: side, Value: 1}, {Key: "_id", Value: 1}}).SetBatchSize(batchSize))
+		cur, err := s.db.Collection(collMemberships).Find(ctx, q, options.Find().SetBatchSize(batchSize))
 		if err != nil {
 			return nil, err
 		}
@@ -313,6 +317,9 @@ func (s *Store) MembershipsOf(ctx context.Context, account, side string, ids []s
 				out[m.Member] = append(out[m.Member], m.Group)
 			}
 		}
+	}
+	for _, ids := range out {
+		slices.Sort(ids) // here, not in the query: see membershipSide
 	}
 	return out, nil
 }

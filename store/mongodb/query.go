@@ -48,16 +48,13 @@ func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account stri
 		// Every candidate, in order, checked in memory.
 		for _, seg := range segments {
 			opts := options.Find().SetSort(seg.sort).SetProjection(bson.M{"n": 0}).SetBatchSize(batchSize)
-			if err := s.readPage(ctx, rt, coll, scoped(account, where, seg.cond), opts, q, false, tr, page); err != nil {
+			if err := s.readPage(ctx, rt, coll, scoped(account, where, seg.cond), opts, q, tr, page); err != nil {
 				return nil, err
 			}
 		}
 		return page, nil
 	}
-	count := func(q bson.D) (int, error) {
-		n, err := coll.CountDocuments(ctx, q)
-		return int(n), err
-	}
+	count := func(q bson.D) (int, error) { return s.count(ctx, coll, q) }
 	if q.Count <= 0 {
 		if page.Total, err = count(scoped(account, where)); err != nil {
 			return nil, err
@@ -75,12 +72,12 @@ func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account stri
 			break
 		}
 		w := scoped(account, where, seg.cond)
-		opts := options.Find().SetSort(seg.sort).SetProjection(bson.M{"n": 0}).SetSkip(int64(skip)).SetLimit(int64(need)).SetBatchSize(batchSize)
-		before := len(page.Resources)
-		if err := s.readPage(ctx, rt, coll, w, opts, q, true, tr, page); err != nil {
+		k, err := s.findFew(ctx, coll, w, options.Find().SetSort(seg.sort).SetProjection(bson.M{"n": 0}), skip, need, func(d *document) {
+			page.Resources = append(page.Resources, fromDocument(rt, d))
+		})
+		if err != nil {
 			return nil, err
 		}
-		k := len(page.Resources) - before
 		size := skip + k
 		switch {
 		case k == need:
@@ -104,10 +101,79 @@ func (s *Store) Find(ctx context.Context, rt *schemas.ResourceType, account stri
 	return page, nil
 }
 
-// readPage reads the resources the query selects into the page: all of one
-// page when the query is exact; otherwise every candidate, checked in
-// memory, counting those that match and keeping those on the page.
-func (s *Store) readPage(ctx context.Context, rt *schemas.ResourceType, coll *mongo.Collection, where bson.D, opts *options.FindOptionsBuilder, q store.Query, exact bool, tr *translator, page *store.Page) error {
+// findFew reads at most limit documents of a query from skip on, in
+// replies that each end their cursor (singleBatch), and returns how many it
+// read. A reply holds at most maxBatch documents and 16 MiB: one that is
+// full, or stops short near that size, is followed by another query from
+// where it stopped.
+//
+// Why not an ordinary cursor: on DocumentDB (FerretDB 2) a query with a
+// sort, a skip or a limit opens a cursor that holds its PostgreSQL
+// connection even when the first reply drains it, and FerretDB then
+// closes that connection; the next command waits for a new PostgreSQL
+// backend (7–40 ms here; see docs/performance.md). A single-batch query
+// gives its connection back at once, as on MongoDB.
+func (s *Store) findFew(ctx context.Context, coll *mongo.Collection, where bson.D, opts *options.FindOptionsBuilder, skip, limit int, visit func(*document)) (int, error) {
+	read := 0
+	for read < limit {
+		// singleBatch (a negative limit) returns one batch, of batchSize
+		// documents (101 unless set).
+		ask := min(limit-read, maxBatch)
+		cur, err := coll.Find(ctx, where, opts.SetSkip(int64(skip+read)).SetLimit(-int64(ask)).SetBatchSize(int32(ask)))
+		if err != nil {
+			return read, err
+		}
+		n, size := 0, 0
+		for cur.Next(ctx) {
+			var d document
+			if err := cur.Decode(&d); err != nil {
+				cur.Close(ctx)
+				return read, err
+			}
+			size += len(cur.Current)
+			n++
+			visit(&d)
+		}
+		err = cur.Err()
+		cur.Close(ctx)
+		if err != nil {
+			return read, err
+		}
+		read += n
+		if n == 0 || (n < ask && size < maxReplyBytes-maxDocumentBytes) {
+			break // neither full nor cut short by its size: the query has no more
+		}
+	}
+	return read, nil
+}
+
+// maxBatch bounds the documents asked for in one reply (a page is at most
+// 1,000: scim.MaxResults).
+const maxBatch = 10_000
+
+// maxReplyBytes is the most a reply carries (MongoDB's and DocumentDB's
+// batches stop at 16 MiB); maxDocumentBytes bounds a stored resource
+// (attributes of at most schemas.MaxResourceBytes as JSON, their
+// lower-cased copy and lookup keys).
+const maxReplyBytes, maxDocumentBytes = 16 << 20, 4 * schemas.MaxResourceBytes
+
+// count counts the documents a query selects with the count command: the
+// driver's CountDocuments runs an aggregation, whose cursor costs a
+// PostgreSQL connection on DocumentDB (see findFew). Every query here names
+// an account, so the count is exact on a sharded cluster too (MongoDB's
+// count is approximate only without a query).
+func (s *Store) count(ctx context.Context, coll *mongo.Collection, where bson.D) (int, error) {
+	var r struct {
+		N int64 `bson:"n"`
+	}
+	err := s.db.RunCommand(ctx, bson.D{{Key: "count", Value: coll.Name()}, {Key: "query", Value: where}}).Decode(&r)
+	return int(r.N), err
+}
+
+// readPage reads every resource the query selects, checks each in memory,
+// counts those that match and keeps those on the page (a filter the
+// database can only narrow down: see Find).
+func (s *Store) readPage(ctx context.Context, rt *schemas.ResourceType, coll *mongo.Collection, where bson.D, opts *options.FindOptionsBuilder, q store.Query, tr *translator, page *store.Page) error {
 	cur, err := coll.Find(ctx, where, opts)
 	if err != nil {
 		return err
@@ -119,20 +185,18 @@ func (s *Store) readPage(ctx context.Context, rt *schemas.ResourceType, coll *mo
 			return err
 		}
 		r := fromDocument(rt, &d)
-		if !exact {
-			ok, err := scimfilter.Match(rt, &scimfilter.Target{
-				ID: r.ID, Attributes: r.Attributes, Created: r.Created, Modified: r.Modified, Decided: tr.decided,
-			}, q.Filter)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				continue
-			}
-			page.Total++
-			if page.Total < q.StartIndex || len(page.Resources) >= q.Count {
-				continue
-			}
+		ok, err := scimfilter.Match(rt, &scimfilter.Target{
+			ID: r.ID, Attributes: r.Attributes, Created: r.Created, Modified: r.Modified, Decided: tr.decided,
+		}, q.Filter)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		page.Total++
+		if page.Total < q.StartIndex || len(page.Resources) >= q.Count {
+			continue
 		}
 		page.Resources = append(page.Resources, r)
 	}

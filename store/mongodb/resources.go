@@ -3,6 +3,8 @@ package mongodb
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -217,12 +219,12 @@ func (s *Store) whyNotMatched(ctx context.Context, rt *schemas.ResourceType, acc
 	return store.ErrVersionMismatch
 }
 
-// All returns every resource of a kind in the account, in creation order.
-// Only for small collections: the directory reads an account's group tree
-// with it.
+// All returns every resource of a kind in the account, in creation order
+// (sorted here: see membershipSide). Only for small collections: the
+// directory reads an account's group tree with it.
 func (s *Store) All(ctx context.Context, rt *schemas.ResourceType, account string) ([]*store.Resource, error) {
 	cur, err := s.coll(rt).Find(ctx, bson.D{{Key: "account", Value: account}},
-		options.Find().SetSort(bson.D{{Key: "created", Value: 1}, {Key: "_id", Value: 1}}).SetProjection(bson.M{"n": 0}).SetBatchSize(batchSize))
+		options.Find().SetProjection(bson.M{"n": 0}).SetBatchSize(batchSize))
 	if err != nil {
 		return nil, err
 	}
@@ -235,6 +237,12 @@ func (s *Store) All(ctx context.Context, rt *schemas.ResourceType, account strin
 		}
 		out = append(out, fromDocument(rt, &d))
 	}
+	slices.SortFunc(out, func(a, b *store.Resource) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 	return out, cur.Err()
 }
 

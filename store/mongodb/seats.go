@@ -61,8 +61,7 @@ func (s *Store) AdjustSeats(ctx context.Context, accountID string, n int) error 
 
 // SeatsInUse counts the account's users that use a seat.
 func (s *Store) SeatsInUse(ctx context.Context, accountID string) (int, error) {
-	n, err := s.coll(schemas.User).CountDocuments(ctx, bson.D{{Key: "account", Value: accountID}, {Key: usesSeatField, Value: true}})
-	return int(n), err
+	return s.count(ctx, s.coll(schemas.User), bson.D{{Key: "account", Value: accountID}, {Key: usesSeatField, Value: true}})
 }
 
 // RecountSeats sets the account's seats in use from its users. A crash

@@ -108,7 +108,7 @@ func (s *Store) Activity(ctx context.Context, q store.ActivityQuery) ([]*store.A
 	}
 	limit := q.PageSize()
 	opts := options.Find().SetSort(bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: -1}}).
-		SetSkip(int64(max(q.Skip, 0))).SetLimit(int64(limit + 1))
+		SetSkip(int64(max(q.Skip, 0))).SetLimit(-int64(limit + 1)).SetBatchSize(int32(limit + 1)) // one reply: see findFew
 	cur, err := s.db.Collection(collActivity).Find(ctx, where, opts)
 	if err != nil {
 		return nil, false, err
