@@ -59,8 +59,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer opened.Close(context.Background())
-	// On FerretDB one server process per database: the lease (see
-	// takeLease) ends serve when another server takes it over.
+	if m, ok := opened.(*mongodb.Store); ok {
+		log.Info("MongoDB deployment probed", m.Capabilities().Decisions()...)
+	}
+	// Where updates are not atomic, one server process per database: the
+	// lease (see takeLease) ends serve when another server takes it over.
 	ctx, leaseLost := context.WithCancelCause(ctx)
 	defer leaseLost(nil)
 	release, err := takeLease(ctx, opened, log, leaseLost)
@@ -215,10 +218,10 @@ func recountSeats(ctx context.Context, st store.Store, shared bool) error {
 }
 
 // isSharedMongo: a MongoDB database that several servers may use at once
-// (FerretDB has one server: the lease).
+// (where updates are not atomic there is one server: the lease).
 func isSharedMongo(st store.Store) bool {
 	m, ok := st.(*mongodb.Store)
-	return ok && !m.FerretDB
+	return ok && m.Capabilities().AtomicUpdates
 }
 
 // bootstrap makes account "default" exist and accept the token.

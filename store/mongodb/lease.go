@@ -1,15 +1,16 @@
 package mongodb
 
-// The server lease: one server process per FerretDB database.
+// The server lease: one server process per database where conditional
+// updates are not atomic (Capabilities.AtomicUpdates false: FerretDB 1.x).
 //
-// FerretDB applies an update as read-modify-write (it reads the document,
-// changes it in Go and writes it back), so two conditional updates of one
-// document can both succeed. Within one process the store serialises its
-// conditional writes (writeMu); two processes on one FerretDB database
-// would lose updates — seat counts, versions, outbox claims. So a server
-// takes a lease in the database at start (TakeServerLease) and refuses to
-// start while another holds it; MongoDB applies each single-document
-// update atomically and needs none.
+// FerretDB 1.x applies an update as read-modify-write (it reads the
+// document, changes it in Go and writes it back), so two conditional
+// updates of one document can both succeed. Within one process the store
+// serialises its conditional writes (writeMu); two processes on one such
+// database would lose updates — seat counts, versions, outbox claims. So a
+// server takes a lease in the database at start (TakeServerLease) and
+// refuses to start while another holds it; MongoDB and FerretDB 2 with
+// DocumentDB apply each single-document update atomically and need none.
 //
 // The lease is a sequence of documents in the collection "leases", one per
 // term. Taking a lease inserts the next term (_id "serve:<term>"): the
@@ -78,7 +79,7 @@ type LeaseHeldError struct{ Lease LeaseInfo }
 
 func (e *LeaseHeldError) Error() string {
 	l := e.Lease
-	return fmt.Sprintf("another timecamp-scim server is running on this FerretDB database (host %s, process %d, since %s; it renewed its lease %s ago)",
+	return fmt.Sprintf("another timecamp-scim server is running on this database (host %s, process %d, since %s; it renewed its lease %s ago)",
 		l.Host, l.PID, l.Started.UTC().Format(time.RFC3339), time.Since(l.Renewed).Round(time.Second))
 }
 

@@ -1,8 +1,11 @@
 // Package mongodb is the store on MongoDB (go.mongodb.org/mongo-driver/v2):
 // MongoDB ≥ 6.0 — a replica set, Atlas, or a sharded cluster with the
-// account leading the shard key — and FerretDB 1.24, on which the tests run.
-// It therefore uses only what both support: no transactions, no
-// collations, no change streams, no $elemMatch on fields.
+// account leading the shard key — FerretDB 2 with DocumentDB, and FerretDB
+// 1.24, on which CI runs the tests. It therefore uses only what all of
+// them support: no transactions, no collations, no change streams, no
+// $elemMatch on fields. What differs between them (whether queries use
+// indexes, whether a conditional update is atomic) is probed when the
+// store opens (see Capabilities), and the store decides from that.
 //
 // Documents: every document carries its account id and every query is scoped
 // by it: a resource is read and written as {account, _id, …}, and every
@@ -53,18 +56,22 @@ type Store struct {
 	db     *mongo.Database
 	uri    string
 
-	// writeMu serialises conditional writes on FerretDB: FerretDB 1.x
-	// applies an update as read-modify-write, so two concurrent conditional
-	// updates of one document could both succeed. With one server process
-	// a process-wide lock restores the atomicity MongoDB gives each
-	// single-document write; it is shared
-	// by every Store of the process on the same database server (see
-	// ferretWriteLock). Nil on MongoDB.
-	writeMu *sync.Mutex
+	// caps are what the deployment was found to do when the store opened.
+	caps Capabilities
 
-	// FerretDB reports whether the database is FerretDB.
-	FerretDB bool
+	// writeMu serialises conditional writes where they are not atomic
+	// (FerretDB 1.x applies an update as read-modify-write, so two
+	// concurrent conditional updates of one document could both succeed).
+	// With one server process a process-wide lock restores the atomicity
+	// the other deployments give each single-document write; it is shared
+	// by every Store of the process on the same database server (see
+	// writeLock). Nil where updates are atomic.
+	writeMu *sync.Mutex
 }
+
+// Capabilities returns what the deployment was found to do when the store
+// opened.
+func (s *Store) Capabilities() Capabilities { return s.caps }
 
 // Open connects to the database and makes sure the indexes exist.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
@@ -87,20 +94,28 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.Close(context.Background())
 		return nil, fmt.Errorf("reach database: %w", err)
 	}
-	if s.FerretDB, err = isFerretDB(ctx, client); err != nil {
-		s.Close(context.Background())
-		return nil, fmt.Errorf("identify database: %w", err)
-	}
-	if s.FerretDB {
-		s.writeMu = ferretWriteLock(uri)
-	}
 	// Building an index on a large collection takes longer than one
-	// request may (Timeout): the start waits for it.
+	// request may (Timeout): the start waits for it. The unique indexes
+	// come first: the probe of index use explains a query one of them
+	// serves.
 	ixCtx, cancel := context.WithTimeout(ctx, IndexBuildTimeout)
 	defer cancel()
-	if err := s.ensureIndexes(ixCtx); err != nil {
+	if err := s.ensureIndexes(ixCtx, true); err != nil {
 		s.Close(context.Background())
 		return nil, fmt.Errorf("create indexes: %w", err)
+	}
+	if s.caps, err = s.probeCapabilities(ctx); err != nil {
+		s.Close(context.Background())
+		return nil, fmt.Errorf("probe the database: %w", err)
+	}
+	if !s.caps.AtomicUpdates {
+		s.writeMu = writeLock(uri)
+	}
+	if s.caps.IndexedQueries {
+		if err := s.ensureIndexes(ixCtx, false); err != nil {
+			s.Close(context.Background())
+			return nil, fmt.Errorf("create indexes: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -143,17 +158,6 @@ func clientOptions(uri string) *options.ClientOptions {
 	return opts
 }
 
-// isFerretDB tells FerretDB from MongoDB: its buildInfo has
-// "ferretdbVersion".
-func isFerretDB(ctx context.Context, client *mongo.Client) (bool, error) {
-	var info bson.M
-	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
-		return false, err
-	}
-	_, ok := info["ferretdbVersion"]
-	return ok, nil
-}
-
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -171,7 +175,8 @@ func (s *Store) Close(ctx context.Context) error {
 
 // Atomic runs fn as it is: MongoDB deployments this store supports need
 // not have multi-document transactions (FerretDB has none), so callers
-// compensate for failures half-way (see store.Store.Atomic).
+// compensate for failures half-way, and record what a crash must not
+// leave half-done as an intent (see store.Store.Atomic).
 func (s *Store) Atomic(ctx context.Context, fn func(ctx context.Context) error) error {
 	return fn(ctx)
 }
@@ -189,18 +194,18 @@ func (s *Store) DropDatabase(ctx context.Context) error {
 	return s.db.Drop(ctx)
 }
 
-// ferretWriteLocks holds one lock per FerretDB deployment this process
-// talks to: every Store of the process connected to the same database
-// server (the server's, a background worker's, a test's second
+// writeLocks holds one lock per deployment without atomic updates this
+// process talks to: every Store of the process connected to the same
+// database server (the server's, a background worker's, a test's second
 // connection) shares it, so their conditional writes are serialised too.
-var ferretWriteLocks sync.Map // URI → *sync.Mutex
+var writeLocks sync.Map // URI → *sync.Mutex
 
-func ferretWriteLock(uri string) *sync.Mutex {
-	mu, _ := ferretWriteLocks.LoadOrStore(uri, &sync.Mutex{})
+func writeLock(uri string) *sync.Mutex {
+	mu, _ := writeLocks.LoadOrStore(uri, &sync.Mutex{})
 	return mu.(*sync.Mutex)
 }
 
-// lockWrites serialises a conditional write on the embedded database.
+// lockWrites serialises a conditional write where updates are not atomic.
 func (s *Store) lockWrites() func() {
 	if s.writeMu == nil {
 		return func() {}
@@ -247,16 +252,17 @@ func ScopedCollections() []string {
 	return []string{kinds["User"].collection, kinds["Group"].collection, kinds["Project"].collection, collMemberships}
 }
 
-// ensureIndexes creates the declared indexes. On FerretDB only the unique
-// ones: FerretDB 1.24 never reads an index to answer a query (its SQLite
-// backend evaluates filters in Go; its PostgreSQL backend hands equalities
-// to PostgreSQL as "_jsonb->'field' @> value", which PostgreSQL answers
-// with a sequential scan whatever the indexes — seen in FerretDB's
-// explain), so there an index only slows every write down; the unique
-// ones still keep userNames and memberships unique.
-func (s *Store) ensureIndexes(ctx context.Context) error {
+// ensureIndexes creates the declared unique indexes, or the others. The
+// others are created only where queries use indexes: FerretDB 1.24 never
+// reads an index to answer a query (its SQLite backend evaluates filters
+// in Go; its PostgreSQL backend hands equalities to PostgreSQL as
+// "_jsonb->'field' @> value", which PostgreSQL answers with a sequential
+// scan whatever the indexes — seen in FerretDB's explain), so there an
+// index only slows every write down; the unique ones still keep userNames
+// and memberships unique.
+func (s *Store) ensureIndexes(ctx context.Context, unique bool) error {
 	for _, ix := range Indexes() {
-		if s.FerretDB && !ix.Unique {
+		if ix.Unique != unique {
 			continue
 		}
 		m := mongo.IndexModel{Keys: ix.Keys}
