@@ -4,4 +4,6 @@ import "context"
 
 // ProbeAtomicUpdates runs the atomicity probe again (tests check that it
 // tells the same every time).
-func (s *Store) ProbeAtomicUpdates(ctx context.Context) (bool, error) { return s.probeAtomicUpdates(ctx) }
+func (s *Store) ProbeAtomicUpdates(ctx context.Context) (bool, error) {
+	return s.probeAtomicUpdates(ctx)
+}
