@@ -30,62 +30,66 @@ func (p membershipPlan) groupsAfter(user string, groups []string) []string {
 }
 
 // planUsers computes how a group change would change the users it
-// affects, under the tree as it will be: the net seats it takes, and a
-// refusal if it would take administrator away from the account owner.
-func (s *Service) planUsers(ctx context.Context, acct *store.Account, t *tree, ids []string, plan membershipPlan) (int, error) {
+// affects, under the tree as it will be: the seats it takes or frees, by
+// user, and a refusal if it would take administrator away from the account
+// owner.
+func (s *Service) planUsers(ctx context.Context, acct *store.Account, t *tree, ids []string, plan membershipPlan) (map[string]int, error) {
 	if len(ids) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	users, err := s.store.GetMany(ctx, schemas.User, acct.ID, ids)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	groupsOf, err := s.store.MembershipsOf(ctx, acct.ID, store.MemberSide, ids)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	seats := 0
+	seats := map[string]int{}
 	for _, u := range users {
 		attrs := schemas.CopyAttributes(u.Attributes)
 		st := deriveUser(attrs, plan.groupsAfter(u.ID, groupsOf[u.ID]), t, acct.Owner == u.ID)
 		if acct.Owner == u.ID && st.effectiveRole != schemas.RoleAdministrator {
-			return 0, failure.Forbiddenf("this change would take the administrator role away from %s, the account owner; transfer the ownership first (timecamp-scim accounts transfer-owner)", str(u.Attributes["userName"]))
+			return nil, failure.Forbiddenf("this change would take the administrator role away from %s, the account owner; transfer the ownership first (timecamp-scim accounts transfer-owner)", str(u.Attributes["userName"]))
 		}
-		seats += boolInt(st.counts) - boolInt(countsTowardSeats(u))
+		if d := boolInt(st.counts) - boolInt(countsTowardSeats(u)); d != 0 {
+			seats[u.ID] = d
+		}
 	}
 	return seats, nil
 }
 
 // syncUsers recomputes the derived attributes of users from the current
-// state (tree, memberships, owner) and writes those that changed. It
-// returns the net seats the writes took. Writes are batched and
-// conditional; users changed meanwhile are read and recomputed again.
-func (s *Service) syncUsers(ctx context.Context, account string, ids []string) (int, error) {
-	seats := 0
+// state (tree, memberships, owner) and writes those that changed. Writes
+// are batched and conditional; users changed meanwhile are read and
+// recomputed again. The seats the writes take or free are the operation's:
+// what differs from what it recorded beforehand (a concurrent change) is
+// recorded before the writes.
+func (s *Service) syncUsers(ctx context.Context, account string, ids []string) error {
 	pending := dedupe(ids)
+	op := operation(ctx, account)
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt >= maxAttempts {
-			return seats, failure.Preconditionf("users are being changed by many requests at once; try again")
+			return failure.Preconditionf("users are being changed by many requests at once; try again")
 		}
 		acct, err := s.store.Account(ctx, account)
 		if err != nil {
-			return seats, err
+			return err
 		}
 		t, err := s.loadTree(ctx, acct)
 		if err != nil {
-			return seats, err
+			return err
 		}
 		users, err := s.store.GetMany(ctx, schemas.User, account, pending)
 		if err != nil {
-			return seats, err
+			return err
 		}
 		groupsOf, err := s.store.MembershipsOf(ctx, account, store.MemberSide, pending)
 		if err != nil {
-			return seats, err
+			return err
 		}
 		var writes []*store.Resource
 		var expect []int64
-		var deltas []int
 		for _, u := range users {
 			next := *u
 			next.Attributes = schemas.CopyAttributes(u.Attributes)
@@ -93,36 +97,48 @@ func (s *Service) syncUsers(ctx context.Context, account string, ids []string) (
 			if reflect.DeepEqual(next.Attributes, u.Attributes) {
 				continue
 			}
+			if d := boolInt(st.counts) - boolInt(countsTowardSeats(u)); d != 0 || op.Seats[u.ID].Delta != 0 {
+				op.SetSeat(u.ID, store.SeatChange{Delta: d})
+				if d != 0 {
+					store.MarkSeatOp(&next, op.ID)
+				}
+			}
 			writes = append(writes, &next)
 			expect = append(expect, u.Version)
-			deltas = append(deltas, boolInt(st.counts)-boolInt(countsTowardSeats(u)))
+		}
+		if len(writes) > 0 {
+			if _, err := s.record(ctx, acct); err != nil {
+				return err
+			}
 		}
 		errs, err := s.store.ReplaceMany(ctx, writes, expect)
 		if err != nil {
-			return seats, err
+			for _, w := range writes {
+				if _, ok := op.Seats[w.ID]; ok {
+					landed(ctx, w.ID, err)
+				}
+			}
+			return err
 		}
 		pending = pending[:0]
 		for i, e := range errs {
+			if _, ok := op.Seats[writes[i].ID]; ok {
+				landed(ctx, writes[i].ID, e)
+			}
 			switch {
 			case e == nil:
-				seats += deltas[i]
+				wrote(ctx)
 			case errors.Is(e, store.ErrVersionMismatch):
 				pending = append(pending, writes[i].ID)
 			default:
-				return seats, e
+				return e
 			}
 		}
 		if len(pending) > 0 {
 			backoff(attempt)
 		}
 	}
-	return seats, nil
-}
-
-// settleSeats records the seats follow-up writes actually took, when that
-// differs from what commit counted for them beforehand (planned).
-func (s *Service) settleSeats(ctx context.Context, account string, planned, taken int) error {
-	return s.store.AdjustSeats(ctx, account, taken-planned)
+	return nil
 }
 
 // refreshPaths recomputes the path of groups (their ancestors were renamed

@@ -33,6 +33,7 @@ func (s *Service) createUsers(ctx context.Context, account string, bodies []map[
 	if err != nil {
 		return nil, nil, err
 	}
+	s.seats.Store(account, acct.Seats)
 	t, err := s.loadTree(ctx, acct)
 	if err != nil {
 		return nil, nil, err
@@ -94,12 +95,13 @@ func (s *Service) createUsers(ctx context.Context, account string, bodies []map[
 		return created, errs, nil
 	}
 
-	// The rest in one reservation, one outbox insert and one user insert.
+	// The rest in one record (with their seats), one outbox insert and
+	// one user insert.
 	batch := make([]*store.Resource, 0, len(pending))
 	changes := make([]*change, 0, len(pending))
 	var kept []int
 	var outbox []*store.OutboxEntry
-	need := 0
+	op := operation(ctx, account)
 	for _, i := range pending {
 		c, err := s.newUserChange(acct, t, users[i], invReqs[i])
 		if err != nil {
@@ -110,51 +112,65 @@ func (s *Service) createUsers(ctx context.Context, account string, bodies []map[
 		if c.outbox != nil {
 			outbox = append(outbox, c.outbox)
 		}
-		need += c.seats
+		for u, d := range c.seats {
+			op.SetSeat(u, store.SeatChange{Delta: d})
+			store.MarkSeatOp(users[i], op.ID)
+		}
 	}
-	if err := s.store.ReserveSeats(ctx, acct, need); err != nil {
-		if !failure.Is(err, failure.Forbidden) {
-			return nil, nil, err
+	if !op.Empty() {
+		if _, err := s.record(ctx, acct); err != nil {
+			if !failure.Is(err, failure.Forbidden) {
+				return nil, nil, err
+			}
+			// Not all of them fit: one by one, in order, as if each had
+			// been sent alone.
+			for _, i := range kept {
+				op.SetSeat(users[i].ID, store.SeatChange{})
+				users[i].SeatOps = nil
+			}
+			for _, i := range kept {
+				created[i], errs[i] = s.insertUser(ctx, acct, t, users[i], invReqs[i])
+			}
+			return created, errs, nil
 		}
-		for _, i := range kept {
-			created[i], errs[i] = s.insertUser(ctx, acct, t, users[i], invReqs[i])
-		}
-		return created, errs, nil
 	}
-	giveBack := func(seats int, outbox []string) {
-		ctx := context.WithoutCancel(ctx)
-		if err := s.store.AdjustSeats(ctx, account, -seats); err != nil {
-			s.log.Warn("could not give back reserved seats", "account", account, "error", err)
-		}
-		if err := s.store.DeleteOutboxMany(ctx, outbox); err != nil {
+	dropOutbox := func(outbox []string) {
+		if err := s.store.DeleteOutboxMany(context.WithoutCancel(ctx), outbox); err != nil {
 			s.log.Warn("could not remove the emails of users not created; the delivery worker will", "error", err)
 		}
 	}
 	// The emails go in before the users that name them (see package store).
 	if err := s.store.AddOutboxMany(ctx, outbox); err != nil {
-		giveBack(need, nil)
 		return nil, nil, err
 	}
 	insertErrs, err := s.store.InsertMany(ctx, batch)
 	if err != nil {
+		for _, r := range batch {
+			if _, ok := op.Seats[r.ID]; ok {
+				landed(ctx, r.ID, err)
+			}
+		}
 		if !failure.Is(err, failure.Unavailable) { // maybe stored: see Service.commit
-			giveBack(need, outboxIDs(changes))
+			dropOutbox(outboxIDs(changes))
 		}
 		return nil, nil, err
 	}
-	unusedSeats, unusedOutbox := 0, []string{}
+	unusedOutbox := []string{}
 	for k, i := range kept {
+		if _, ok := op.Seats[batch[k].ID]; ok {
+			landed(ctx, batch[k].ID, insertErrs[k])
+		}
 		if insertErrs[k] != nil {
 			errs[i] = insertErrs[k]
-			unusedSeats += changes[k].seats
 			if changes[k].outbox != nil {
 				unusedOutbox = append(unusedOutbox, changes[k].outbox.ID)
 			}
 			continue
 		}
+		wrote(ctx)
 		created[i] = batch[k]
 	}
-	giveBack(unusedSeats, unusedOutbox)
+	dropOutbox(unusedOutbox)
 	if len(outbox) > len(unusedOutbox) && s.inv.Notify != nil {
 		afterCommit(ctx, s.inv.Notify)
 	}

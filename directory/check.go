@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -35,6 +36,7 @@ const (
 	ProblemOwner       = "owner"      // the owner is not an active administrator, or is missing
 	ProblemGroupParent = "group"      // a group hangs under a group that does not exist
 	ProblemGroupPath   = "group-path" // a group's path does not follow the tree
+	ProblemOperation   = "operation"  // an operation of a server that stopped, not recovered yet
 )
 
 // Problem is one inconsistency the check found.
@@ -53,9 +55,10 @@ type CheckResult struct {
 	Account *store.Account
 	// What was read.
 	Users, Groups, Memberships, Outbox int
-	// SeatsInUse is the recount of the users that use a seat.
-	SeatsInUse int
-	Problems   []Problem
+	// SeatsInUse is the recount of the users that use a seat; SeatsHeld
+	// those the counter holds for operations in flight.
+	SeatsInUse, SeatsHeld int
+	Problems              []Problem
 	// candidates are the users that may own the account, oldest first
 	// (for repairing an account without a valid owner).
 	candidates []string
@@ -92,6 +95,7 @@ type checkedUser struct {
 	active        bool
 	effectiveRole string
 	invitation    string // the id of the current invitation
+	seatOps       []string
 }
 
 func (u *checkedUser) label(id string) string {
@@ -144,7 +148,7 @@ func (s *Service) check(ctx context.Context, account string) (*CheckResult, erro
 		for _, u := range page.Resources {
 			derived := schemas.CopyAttributes(u.Attributes)
 			st := deriveUser(derived, groupsOf[u.ID], t, acct.Owner == u.ID)
-			cu := &checkedUser{name: str(u.Attributes["userName"]), active: u.Attributes["active"] == true, effectiveRole: st.effectiveRole}
+			cu := &checkedUser{name: str(u.Attributes["userName"]), active: u.Attributes["active"] == true, effectiveRole: st.effectiveRole, seatOps: u.SeatOps}
 			users[u.ID] = cu
 			if mayClaimOwnership(derived, st) {
 				res.candidates = append(res.candidates, u.ID)
@@ -174,8 +178,32 @@ func (s *Service) check(ctx context.Context, account string) (*CheckResult, erro
 	if res.SeatsInUse, err = s.store.SeatsInUse(ctx, account); err != nil {
 		return nil, err
 	}
-	if acct.SeatsUsed != res.SeatsInUse {
-		add(Problem{Kind: ProblemSeats, Detail: fmt.Sprintf("the seat counter says %d seats in use; %d users use a seat", acct.SeatsUsed, res.SeatsInUse)})
+	// Operations in flight hold seats for writes that have not landed, and
+	// count seats freed by writes that have until they end.
+	held := 0
+	for id, op := range acct.Operations {
+		if op == nil {
+			continue
+		}
+		for u, c := range op.Seats {
+			cu := users[u]
+			landed := (c.Delete && cu == nil) || (!c.Delete && cu != nil && slices.Contains(cu.seatOps, id))
+			if (c.Delta > 0 && !landed) || (c.Delta < 0 && landed) {
+				held += max(c.Delta, -c.Delta)
+			}
+		}
+		if op.Until.Add(store.ClockSkew).Before(time.Now()) { // leases run in real time
+			add(Problem{Kind: ProblemOperation, Detail: fmt.Sprintf("operation %s of a server that stopped (lease ran out %s) is not recovered yet: a running server recovers it within %s, or accounts check --repair",
+				id, schemas.FormatTime(op.Until), RecoverEvery)})
+		}
+	}
+	res.SeatsHeld = held
+	if acct.SeatsUsed != res.SeatsInUse+held {
+		detail := fmt.Sprintf("the seat counter says %d seats in use; %d users use a seat", acct.SeatsUsed, res.SeatsInUse)
+		if held > 0 {
+			detail += fmt.Sprintf(", and operations in flight hold %d", held)
+		}
+		add(Problem{Kind: ProblemSeats, Detail: detail})
 	}
 
 	for _, m := range memberships {
@@ -344,10 +372,29 @@ func (s *Service) confirm(ctx context.Context, res *CheckResult) error {
 // recounted. Each step works on the current state, so a problem gone
 // meanwhile is left alone; check again afterwards.
 func (s *Service) Repair(ctx context.Context, found *CheckResult) error {
+	return s.repair(withEndsAtOnce(ctx), found, true)
+}
+
+// repair is Repair; the recovery of operations repairs without touching
+// the seat counter (recounting next to operations in flight could take a
+// seat they hold): recount false.
+func (s *Service) repair(ctx context.Context, found *CheckResult, recount bool) error {
 	if len(found.Problems) == 0 {
 		return nil
 	}
 	account := found.Account.ID
+	if recount {
+		for _, p := range found.Problems {
+			if p.Kind == ProblemOperation {
+				// Operations of servers that stopped: recovered first
+				// (which repairs the rest of what they left).
+				if _, err := s.Recover(ctx, time.Now().Add(-store.ClockSkew)); err != nil {
+					return fmt.Errorf("recover operations: %w", err)
+				}
+				break
+			}
+		}
+	}
 	var rederive, reinvite, void, paths, orphans []string
 	dropMembers := map[string][]string{}
 	fixOwner := false
@@ -404,8 +451,7 @@ func (s *Service) Repair(ctx context.Context, found *CheckResult) error {
 	for start := 0; start < len(rederive); start += checkPage {
 		chunk := rederive[start:min(start+checkPage, len(rederive))]
 		err := s.atomic(ctx, func(ctx context.Context) error {
-			_, err := s.syncUsers(ctx, account, chunk)
-			return err
+			return s.syncUsers(ctx, account, chunk)
 		})
 		if err != nil {
 			return fmt.Errorf("derive users: %w", err)
@@ -421,7 +467,18 @@ func (s *Service) Repair(ctx context.Context, found *CheckResult) error {
 			return fmt.Errorf("invitation of user %s: %w", id, err)
 		}
 	}
-	// Last: the steps above may have moved seats.
+	// Last: the steps above may have moved seats. Not while operations
+	// are recorded: their seats are theirs (check again once they ended).
+	if !recount {
+		return nil
+	}
+	acct, err := s.store.Account(ctx, account)
+	if err != nil {
+		return err
+	}
+	if len(acct.Operations) > 0 {
+		return nil
+	}
 	if _, err := s.store.RecountSeats(ctx, account); err != nil {
 		return fmt.Errorf("recount seats: %w", err)
 	}
@@ -433,6 +490,9 @@ func (s *Service) Repair(ctx context.Context, found *CheckResult) error {
 // groups changed).
 func (s *Service) dropMembers(ctx context.Context, account, group string, members []string) error {
 	return s.atomic(ctx, func(ctx context.Context) error {
+		if err := s.cover(ctx, account, members, []string{group}); err != nil {
+			return err
+		}
 		removed, err := s.store.RemoveMembers(ctx, account, group, members)
 		if err != nil || len(removed) == 0 {
 			return err

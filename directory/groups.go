@@ -42,6 +42,10 @@ func (s *Service) createGroup(ctx context.Context, acct *store.Account, r *store
 	if err != nil {
 		return nil, err
 	}
+	// The members' versions follow their new group: recorded with the
+	// create when it has members.
+	op := operation(ctx, acct.ID)
+	op.AddUsers(members...)
 	c := &change{seats: planned}
 	if err := s.commit(ctx, acct, r.ID, c, func() error { return s.store.Insert(ctx, r) }); err != nil {
 		return nil, err
@@ -56,11 +60,7 @@ func (s *Service) createGroup(ctx context.Context, acct *store.Account, r *store
 		}
 	}
 	if len(affected) > 0 {
-		taken, err := s.syncUsers(ctx, acct.ID, affected)
-		if err != nil {
-			return nil, err
-		}
-		if err := s.settleSeats(ctx, acct.ID, planned, taken); err != nil {
+		if err := s.syncUsers(ctx, acct.ID, affected); err != nil {
 			return nil, err
 		}
 	}
@@ -130,6 +130,10 @@ func (s *Service) groupChange(ctx context.Context, acct *store.Account, cur, nex
 	moved := before.name != after.name || before.parent != after.parent
 	// Every member's groups show the group's name.
 	renamed := store.DisplayName(cur.Attributes) != store.DisplayName(next.Attributes)
+	if renamed {
+		op := operation(ctx, acct.ID)
+		op.MembersOf = appendNew(op.MembersOf, cur.ID)
+	}
 	if len(affected) > 0 || moved || renamed {
 		c.after = func(ctx context.Context) error {
 			if moved {
@@ -142,11 +146,7 @@ func (s *Service) groupChange(ctx context.Context, acct *store.Account, cur, nex
 					return err
 				}
 			}
-			taken, err := s.syncUsers(ctx, acct.ID, affected)
-			if err != nil {
-				return err
-			}
-			return s.settleSeats(ctx, acct.ID, planned, taken)
+			return s.syncUsers(ctx, acct.ID, affected)
 		}
 	}
 	return c, nil
@@ -154,10 +154,12 @@ func (s *Service) groupChange(ctx context.Context, acct *store.Account, cur, nex
 
 // deleteGroup removes a group; its children move to its parent and its
 // members lose what it granted.
-func (s *Service) deleteGroup(ctx context.Context, acct *store.Account, cur *store.Resource) error {
-	t, err := s.loadTree(ctx, acct)
-	if err != nil {
-		return err
+func (s *Service) deleteGroup(ctx context.Context, acct *store.Account, cur *store.Resource, t *tree) error {
+	var err error
+	if t == nil {
+		if t, err = s.loadTree(ctx, acct); err != nil {
+			return err
+		}
 	}
 	descendants := t.descendants(cur.ID)
 	// The members of the group and of the groups under it lose what the
@@ -175,7 +177,14 @@ func (s *Service) deleteGroup(ctx context.Context, acct *store.Account, cur *sto
 	if err != nil {
 		return err
 	}
-	if err := s.commit(ctx, acct, cur.ID, &change{seats: planned}, func() error { return s.deleteDocument(ctx, cur) }); err != nil {
+	// Its members' versions follow (they leave it): recorded with the
+	// delete.
+	members, err := s.store.Members(ctx, acct.ID, cur.ID)
+	if err != nil {
+		return err
+	}
+	operation(ctx, acct.ID).AddUsers(members...)
+	if err := s.commit(ctx, acct, cur.ID, &change{seats: planned, after: noFollowUp}, func() error { return s.deleteDocument(ctx, cur) }); err != nil {
 		return err
 	}
 	// Its members' groups no longer show it.
@@ -192,12 +201,12 @@ func (s *Service) deleteGroup(ctx context.Context, acct *store.Account, cur *sto
 	if err := s.refreshPaths(ctx, acct, descendants); err != nil {
 		return err
 	}
-	taken, err := s.syncUsers(ctx, acct.ID, affected)
-	if err != nil {
-		return err
-	}
-	return s.settleSeats(ctx, acct.ID, planned, taken)
+	return s.syncUsers(ctx, acct.ID, affected)
 }
+
+// noFollowUp marks a change whose caller writes more after commit (so
+// that commit records the operation) without a follow-up of its own.
+func noFollowUp(context.Context) error { return nil }
 
 // reparentChildren moves a deleted group's children to its parent.
 func (s *Service) reparentChildren(ctx context.Context, acct *store.Account, gone *store.Resource, t *tree) error {

@@ -234,6 +234,9 @@ func (s *Service) applyMembers(ctx context.Context, account, group string, d *me
 	} else {
 		drop = d.removes()
 	}
+	if err := s.cover(ctx, account, append(slices.Clone(adds), drop...), []string{group}); err != nil {
+		return nil, err
+	}
 	changed, err := s.store.RemoveMembers(ctx, account, group, drop)
 	if err == nil {
 		var added []string
@@ -250,6 +253,9 @@ func (s *Service) applyMembers(ctx context.Context, account, group string, d *me
 // bumpUsers advances the versions of users whose groups changed, or whose
 // groups' names did.
 func (s *Service) bumpUsers(ctx context.Context, account string, ids []string) error {
+	if err := s.cover(ctx, account, ids, nil); err != nil {
+		return err
+	}
 	return s.store.BumpMany(ctx, schemas.User, account, ids)
 }
 
@@ -260,7 +266,8 @@ func (s *Service) bumpMembers(ctx context.Context, account, group string) error 
 	if err != nil {
 		return err
 	}
-	return s.bumpUsers(ctx, account, ids)
+	// Covered by the operation's MembersOf (see groupChange).
+	return s.store.BumpMany(ctx, schemas.User, account, ids)
 }
 
 // Expand adds the attributes computed at read time, when want says they
@@ -307,6 +314,16 @@ func (s *Service) expandMemberships(ctx context.Context, rs []*store.Resource, w
 	if !want(attr) {
 		return nil
 	}
+	if !slices.ContainsFunc(rs, func(r *store.Resource) bool { return r.Computed[attr] == nil }) {
+		for _, r := range rs { // read already (see store.Resource.Computed)
+			if list := r.Computed[attr]; len(list) > 0 {
+				r.Attributes[attr] = list
+			} else {
+				delete(r.Attributes, attr)
+			}
+		}
+		return nil
+	}
 	ids := make([]string, len(rs))
 	for i, r := range rs {
 		ids[i] = r.ID
@@ -325,19 +342,7 @@ func (s *Service) expandMemberships(ctx context.Context, rs []*store.Resource, w
 		return err
 	}
 	for _, r := range rs {
-		list := []any{}
-		for _, id := range links[r.ID] {
-			el := map[string]any{"value": id}
-			if n := names[id]; n != "" {
-				el["display"] = n
-			}
-			if rt == schemas.Group {
-				el["type"] = "User"
-			} else {
-				el["type"] = "direct"
-			}
-			list = append(list, el)
-		}
+		list := membershipEntries(rt, links[r.ID], names)
 		if len(list) > 0 {
 			r.Attributes[attr] = list
 		} else {
@@ -345,6 +350,25 @@ func (s *Service) expandMemberships(ctx context.Context, rs []*store.Resource, w
 		}
 	}
 	return nil
+}
+
+// membershipEntries is the members attribute of a group (rt: Group) or
+// the groups attribute of a user: one entry per id, with its name.
+func membershipEntries(rt *schemas.ResourceType, ids []string, names map[string]string) []any {
+	list := []any{}
+	for _, id := range ids {
+		el := map[string]any{"value": id}
+		if n := names[id]; n != "" {
+			el["display"] = n
+		}
+		if rt == schemas.Group {
+			el["type"] = "User"
+		} else {
+			el["type"] = "direct"
+		}
+		list = append(list, el)
+	}
+	return list
 }
 
 // expandProjectNames fills in "display" of users' project entries.

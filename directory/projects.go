@@ -94,9 +94,15 @@ func (s *Service) checkProjectParent(ctx context.Context, account, id, parent st
 // that grant it (which updates their members) and from users' own project
 // entries. Projects under it lose their parent.
 func (s *Service) deleteProject(ctx context.Context, acct *store.Account, cur *store.Resource) error {
+	// Many writes follow: recorded first (the recovery derives the users
+	// and groups again).
+	if _, err := s.record(ctx, acct); err != nil {
+		return err
+	}
 	if err := s.deleteDocument(ctx, cur); err != nil {
 		return err
 	}
+	wrote(ctx)
 	dropAccess := func(rt *schemas.ResourceType, urn string) error {
 		return s.forEachReferencing(ctx, acct.ID, rt, urn+":projects.value", cur.ID, func(id string) error {
 			_, err := s.update(ctx, acct.ID, rt, id, "", func(a *store.Account, r *store.Resource) (*change, error) {

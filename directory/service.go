@@ -20,7 +20,9 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/timecamp/timecamp-scim/failure"
@@ -33,6 +35,10 @@ type Service struct {
 	store store.Store
 	log   *slog.Logger
 	inv   InvitationSettings
+	// seats is the number of seats of each account as last read (a user
+	// create takes its seat on condition of it, without reading the
+	// account first: see createUser).
+	seats sync.Map // account id → int
 }
 
 // New returns a service on the store.
@@ -51,10 +57,6 @@ func (s *Service) Store() store.Store { return s.store }
 // Create adds a resource from a POST (or Bulk POST) body.
 func (s *Service) Create(ctx context.Context, account string, rt *schemas.ResourceType, body map[string]any) (*store.Resource, error) {
 	return atomically(ctx, s, func(ctx context.Context) (*store.Resource, error) {
-		acct, err := s.store.Account(ctx, account)
-		if err != nil {
-			return nil, err
-		}
 		if rt == schemas.User {
 			dropInheritedInput(body)
 		}
@@ -63,9 +65,14 @@ func (s *Service) Create(ctx context.Context, account string, rt *schemas.Resour
 			return nil, err
 		}
 		r := &store.Resource{Type: rt, ID: store.NewID(), Account: account, Attributes: attrs}
+		if rt == schemas.User {
+			return s.createUser(ctx, account, r)
+		}
+		acct, err := s.store.Account(ctx, account)
+		if err != nil {
+			return nil, err
+		}
 		switch rt {
-		case schemas.User:
-			return s.createUser(ctx, acct, r)
 		case schemas.Group:
 			return s.createGroup(ctx, acct, r)
 		case schemas.Project:
@@ -194,7 +201,7 @@ func (s *Service) delete(ctx context.Context, account string, rt *schemas.Resour
 	if err != nil {
 		return err
 	}
-	cur, err := s.store.Get(ctx, rt, account, id)
+	cur, t, err := s.current(ctx, acct, rt, id)
 	if err != nil {
 		return err
 	}
@@ -205,7 +212,7 @@ func (s *Service) delete(ctx context.Context, account string, rt *schemas.Resour
 	case schemas.User:
 		return s.deleteUser(ctx, acct, cur)
 	case schemas.Group:
-		return s.deleteGroup(ctx, acct, cur)
+		return s.deleteGroup(ctx, acct, cur, t)
 	case schemas.Project:
 		return s.deleteProject(ctx, acct, cur)
 	}
@@ -227,8 +234,9 @@ type change struct {
 	next *store.Resource
 	// members are membership changes (groups).
 	members *memberDelta
-	// seats is the net number of seats the write takes (negative: frees).
-	seats int
+	// seats are the seats the change takes (+1) or frees (-1), by user:
+	// the written user's, or those of the users a group change affects.
+	seats map[string]int
 	// claimOwner makes the resource's user the account owner.
 	claimOwner bool
 	// after runs once the write succeeded: recomputing the users a group
@@ -240,6 +248,9 @@ type change struct {
 	// voided are invitations the write replaces or revokes; their
 	// emails, if not sent yet, are dropped once the write succeeded.
 	voided []string
+	// computed are attributes computed from other records that the
+	// change read anyway (a user's groups), for the response.
+	computed map[string][]any
 }
 
 func (c *change) empty() bool {
@@ -250,21 +261,46 @@ func (c *change) empty() bool {
 // was being prepared; it is computed again.
 var errOwnerTaken = errors.New("directory: account owner taken concurrently")
 
-// commit reserves what the change needs, writes, and gives back what it
-// reserved if the write fails: a refused or failed change stores nothing
-// and takes no seat.
+// seatsOf returns the seat change of one user (nil when there is none).
+func seatsOf(user string, delta int) map[string]int {
+	if delta == 0 {
+		return nil
+	}
+	return map[string]int{user: delta}
+}
+
+// commit records what the change does (the seats it takes or frees, user by
+// user, and the resources whose versions follow), taking its seats, then
+// writes; a refused or failed change stores nothing, and the seats it took
+// are given back when the operation ends (see endOperation).
 func (s *Service) commit(ctx context.Context, acct *store.Account, id string, c *change, write func() error) error {
 	account := acct.ID
-	if err := s.store.ReserveSeats(ctx, acct, c.seats); err != nil {
-		return err
+	op := operation(ctx, account)
+	for u, d := range c.seats {
+		op.SetSeat(u, store.SeatChange{Delta: d})
+	}
+	if c.members != nil && !c.members.empty() {
+		op.AddGroups(id)
+		op.AddUsers(c.members.adds()...)
+		op.AddUsers(c.members.removes()...)
+	}
+	// A change of more than one document is recorded before its first
+	// write; one that writes a single document (and perhaps its email,
+	// which the delivery worker looks after) needs no record.
+	if len(c.seats) > 0 || (c.members != nil && !c.members.empty()) || c.after != nil || c.claimOwner || !op.Empty() {
+		var err error
+		if acct, err = s.record(ctx, acct); err != nil {
+			return err
+		}
+	}
+	if c.next != nil && c.next.Type == schemas.User && c.seats[c.next.ID] != 0 {
+		// The user's document says which operation changed its seat, for
+		// the recovery (see store.MarkSeatOp).
+		store.MarkSeatOp(c.next, op.ID)
 	}
 	undo := func(claimed, queued bool) {
-		// Best effort: a counter left off by a crash here is corrected by
-		// the recount at start-up, an outbox entry left behind is
-		// discarded by the delivery worker.
-		if err := s.store.AdjustSeats(context.WithoutCancel(ctx), account, -max(c.seats, 0)); err != nil {
-			s.log.Warn("could not give back reserved seats", "account", account, "error", err)
-		}
+		// Best effort: an outbox entry left behind is discarded by the
+		// delivery worker.
 		if claimed {
 			_ = s.store.ReleaseOwner(context.WithoutCancel(ctx), account, id)
 		}
@@ -275,7 +311,6 @@ func (s *Service) commit(ctx context.Context, acct *store.Account, id string, c 
 	if c.claimOwner {
 		ok, err := s.store.ClaimOwner(ctx, account, id)
 		if err != nil || !ok {
-			undo(false, false)
 			if err == nil {
 				err = errOwnerTaken
 			}
@@ -289,14 +324,17 @@ func (s *Service) commit(ctx context.Context, acct *store.Account, id string, c 
 			return err
 		}
 	}
-	if err := write(); err != nil {
+	err := write()
+	if _, ok := c.seats[id]; ok {
+		landed(ctx, id, err)
+	}
+	if err != nil {
 		if failure.Is(err, failure.Unavailable) {
 			// The database went away during the write, which it may have
-			// stored before its answer was lost: giving back its seats or
-			// dropping its email could undo half of a stored write. Both
-			// are left: a seat counter left high is corrected by the
-			// recount at start-up (and accounts check --repair), an email
-			// no user names is discarded by the delivery worker. The
+			// stored before its answer was lost: dropping its email could
+			// undo half of a stored write. It is left (an email no user
+			// names is discarded by the delivery worker), and so is the
+			// operation's record, whose seats the recovery settles. The
 			// client gets 503 and retries; uniqueness and versions make
 			// the retry safe.
 			return err
@@ -304,6 +342,7 @@ func (s *Service) commit(ctx context.Context, acct *store.Account, id string, c 
 		undo(c.claimOwner, c.outbox != nil)
 		return err
 	}
+	wrote(ctx)
 	for _, inv := range c.voided {
 		if err := s.store.VoidOutbox(ctx, inv, "replaced or revoked before it was sent"); err != nil {
 			s.log.Warn("could not drop the email of a voided invitation; the delivery worker will", "error", err)
@@ -312,12 +351,14 @@ func (s *Service) commit(ctx context.Context, acct *store.Account, id string, c 
 	if c.outbox != nil && s.inv.Notify != nil {
 		afterCommit(ctx, s.inv.Notify)
 	}
-	if c.seats < 0 {
-		if err := s.store.AdjustSeats(ctx, account, c.seats); err != nil {
-			s.log.Warn("could not free seats", "account", account, "error", err)
-		}
-	}
 	return nil
+}
+
+func appendNew(list []string, v string) []string {
+	if slices.Contains(list, v) {
+		return list
+	}
+	return append(list, v)
 }
 
 // maxAttempts bounds the retries of a write that keeps meeting concurrent
@@ -336,18 +377,26 @@ func (s *Service) update(ctx context.Context, account string, rt *schemas.Resour
 		if err != nil {
 			return nil, err
 		}
-		cur, err := s.store.Get(ctx, rt, account, id)
+		cur, t, err := s.current(ctx, acct, rt, id)
 		if err != nil {
 			return nil, err
 		}
 		if ifMatch != "" && !VersionMatches(ifMatch, cur.Version) {
 			return nil, preconditionFailed(rt, id, cur.Version)
 		}
+		h := holderOf(ctx)
+		if h != nil {
+			h.tree = t // the tree compute reads (see loadTree)
+		}
 		c, err := compute(acct, cur)
+		if h != nil {
+			h.tree = nil
+		}
 		if err != nil {
 			return nil, err
 		}
 		if c.empty() {
+			cur.Computed = c.computed
 			return cur, nil // nothing changes: the version stays
 		}
 		hasMembers := c.members != nil && !c.members.empty()
@@ -420,8 +469,29 @@ func (s *Service) update(ctx context.Context, account string, rt *schemas.Resour
 				return nil, err
 			}
 		}
+		result.Computed = c.computed
 		return result, nil
 	}
+}
+
+// current reads the resource an update starts from. A group is taken from
+// the group tree, which a group's change reads anyway (one query, not
+// two); the tree is returned too.
+func (s *Service) current(ctx context.Context, acct *store.Account, rt *schemas.ResourceType, id string) (*store.Resource, *tree, error) {
+	if rt != schemas.Group || holderOf(ctx) == nil {
+		cur, err := s.store.Get(ctx, rt, acct.ID, id)
+		return cur, nil, err
+	}
+	groups, err := s.store.All(ctx, schemas.Group, acct.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, g := range groups {
+		if g.ID == id {
+			return g, newTree(acct, groups), nil
+		}
+	}
+	return nil, nil, store.NotFound(rt, id)
 }
 
 // inOperation says which operation failed when there are several.
@@ -453,14 +523,23 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// atomic runs a directory operation in store.Atomic, and then what the
-// operation left for after its commit (see afterCommit).
+// atomic runs a directory operation in store.Atomic, recorded as one
+// store operation (see operations.go), and then what the operation left
+// for after its commit (see afterCommit).
 func (s *Service) atomic(ctx context.Context, fn func(context.Context) error) error {
 	if _, nested := ctx.Value(afterCommitKey{}).(*[]func()); nested {
 		return fn(ctx)
 	}
 	var after []func()
-	err := s.store.Atomic(context.WithValue(ctx, afterCommitKey{}, &after), fn)
+	err := s.store.Atomic(context.WithValue(ctx, afterCommitKey{}, &after), func(ctx context.Context) error {
+		after = after[:0]
+		ctx, h := withOperation(ctx)
+		err := fn(ctx)
+		if eerr := s.endOperation(ctx, h, err); err == nil {
+			err = eerr
+		}
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,9 @@ type projectGrant struct{ project, role string }
 
 // loadTree reads the account's groups (a small collection; one query).
 func (s *Service) loadTree(ctx context.Context, acct *store.Account) (*tree, error) {
+	if h := holderOf(ctx); h != nil && h.tree != nil {
+		return h.tree, nil
+	}
 	groups, err := s.store.All(ctx, schemas.Group, acct.ID)
 	if err != nil {
 		return nil, err
@@ -266,4 +269,16 @@ func ensureExtension(attrs map[string]any, urn string) map[string]any {
 func str(v any) string {
 	s, _ := v.(string)
 	return s
+}
+
+// entries is a user's groups attribute for the groups with these ids (of
+// the tree: their names come from it).
+func (t *tree) entries(groups []string) []any {
+	names := make(map[string]string, len(groups))
+	for _, id := range groups {
+		if n := t.groups[id]; n != nil {
+			names[id] = n.name
+		}
+	}
+	return membershipEntries(schemas.User, groups, names)
 }

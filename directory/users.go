@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"reflect"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -18,17 +19,46 @@ const (
 	maxPasswordBytes  = 72
 )
 
-func (s *Service) createUser(ctx context.Context, acct *store.Account, r *store.Resource) (*store.Resource, error) {
+func (s *Service) createUser(ctx context.Context, account string, r *store.Resource) (*store.Resource, error) {
 	invReq, err := readNewUser(r)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkProjects(ctx, acct.ID, ownProjectIDs(r)); err != nil {
+	if err := s.checkProjects(ctx, account, ownProjectIDs(r)); err != nil {
+		return nil, err
+	}
+	acct, err := s.accountForCreate(ctx, account, r)
+	if err != nil {
 		return nil, err
 	}
 	// A new user is in no group yet, so no group grants it anything: the
 	// group tree (one read of all the account's groups) is not needed.
 	return s.insertUser(ctx, acct, &tree{root: acct.Name}, r, invReq)
+}
+
+// accountForCreate returns the account for a user create. Whether a new
+// user takes a seat does not depend on the account (it is in no group), so
+// its seat is taken, and the operation recorded, by the update that also
+// returns the account: one round trip where a read and a reservation took
+// two. The update is conditional on the number of seats this process last
+// saw the account have (when it changed, the store reads the account and
+// tries again); an account not seen yet is read first.
+func (s *Service) accountForCreate(ctx context.Context, account string, r *store.Resource) (*store.Account, error) {
+	seats, seen := s.seats.Load(account)
+	if !deriveUser(schemas.CopyAttributes(r.Attributes), nil, &tree{}, false).counts || !seen {
+		acct, err := s.store.Account(ctx, account)
+		if err == nil {
+			s.seats.Store(account, acct.Seats)
+		}
+		return acct, err
+	}
+	operation(ctx, account).SetSeat(r.ID, store.SeatChange{Delta: 1})
+	acct, err := s.record(ctx, &store.Account{ID: account, Seats: seats.(int)})
+	if err != nil {
+		return nil, err
+	}
+	s.seats.Store(account, acct.Seats)
+	return acct, nil
 }
 
 // readNewUser takes what a new user's body says beyond its attributes: the
@@ -52,7 +82,7 @@ func ownProjectIDs(r *store.Resource) []string {
 // invitation — without writing anything.
 func (s *Service) newUserChange(acct *store.Account, t *tree, r *store.Resource, invReq invitationRequests) (*change, error) {
 	st := deriveUser(r.Attributes, nil, t, false)
-	c := &change{next: r, seats: boolInt(st.counts)}
+	c := &change{next: r, seats: seatsOf(r.ID, boolInt(st.counts))}
 	var err error
 	if c.outbox, err = s.createInvitation(acct, r, invReq, s.now()); err != nil {
 		return nil, err
@@ -102,16 +132,15 @@ func (s *Service) userChange(ctx context.Context, acct *store.Account, cur, next
 	if err := s.checkProjects(ctx, acct.ID, newProjectIDs(cur, next)); err != nil {
 		return nil, err
 	}
-	t, err := s.loadTree(ctx, acct)
+	// The user's groups: what they grant is derived, and the response
+	// shows them. The group tree is read only when it is in some group.
+	groups, err := s.store.GroupsOf(ctx, acct.ID, cur.ID)
 	if err != nil {
 		return nil, err
 	}
-	// The user's groups matter only if some group grants something: when
-	// none does (most accounts), every PATCH of a user is spared a read of
-	// the memberships (a scan of them all on the embedded database).
-	var groups []string
-	if t.grantsSomething() {
-		if groups, err = s.store.GroupsOf(ctx, acct.ID, cur.ID); err != nil {
+	t := &tree{root: acct.Name}
+	if len(groups) > 0 {
+		if t, err = s.loadTree(ctx, acct); err != nil {
 			return nil, err
 		}
 	}
@@ -125,7 +154,7 @@ func (s *Service) userChange(ctx context.Context, acct *store.Account, cur, next
 			return nil, ownerProtected(cur, "demoted")
 		}
 	}
-	c := &change{seats: boolInt(st.counts) - boolInt(countsTowardSeats(cur))}
+	c := &change{seats: seatsOf(cur.ID, boolInt(st.counts)-boolInt(countsTowardSeats(cur))), computed: map[string][]any{"groups": t.entries(groups)}}
 	if c.outbox, c.voided, err = s.invitationChange(acct, cur, next, invReq, s.now()); err != nil {
 		return nil, err
 	}
@@ -139,6 +168,8 @@ func (s *Service) userChange(ctx context.Context, acct *store.Account, cur, next
 	}
 	if store.DisplayName(cur.Attributes) != store.DisplayName(next.Attributes) {
 		// The groups it is in show its name among their members.
+		op := operation(ctx, acct.ID)
+		op.GroupsOf = appendNew(op.GroupsOf, cur.ID)
 		c.after = func(ctx context.Context) error {
 			groups, err := s.store.GroupsOf(ctx, acct.ID, cur.ID)
 			if err != nil {
@@ -154,9 +185,31 @@ func (s *Service) deleteUser(ctx context.Context, acct *store.Account, cur *stor
 	if acct.Owner == cur.ID {
 		return ownerProtected(cur, "deleted")
 	}
-	if err := s.deleteDocument(ctx, cur); err != nil {
+	if err := s.settleSeatOps(ctx, acct, cur); err != nil {
 		return err
 	}
+	// Recorded first: the seat it frees, and the groups that will no
+	// longer list it.
+	groups, err := s.store.GroupsOf(ctx, acct.ID, cur.ID)
+	if err != nil {
+		return err
+	}
+	op := operation(ctx, acct.ID)
+	op.AddGroups(groups...)
+	if countsTowardSeats(cur) {
+		op.SetSeat(cur.ID, store.SeatChange{Delta: -1, Delete: true})
+	}
+	if acct, err = s.record(ctx, acct); err != nil {
+		return err
+	}
+	err = s.deleteDocument(ctx, cur)
+	if countsTowardSeats(cur) {
+		landed(ctx, cur.ID, err)
+	}
+	if err != nil {
+		return err
+	}
+	wrote(ctx)
 	// The groups it was in no longer list it.
 	left, err := s.store.LeaveAllGroups(ctx, acct.ID, cur.ID)
 	if err != nil {
@@ -172,8 +225,34 @@ func (s *Service) deleteUser(ctx context.Context, acct *store.Account, cur *stor
 			s.log.Warn("could not drop the email of a deleted user's invitation; the delivery worker will", "error", err)
 		}
 	}
-	if countsTowardSeats(cur) {
-		return s.store.AdjustSeats(ctx, acct.ID, -1)
+	return nil // the seat it used is freed when the operation ends
+}
+
+// settleSeatOps settles what recorded operations still hold for a user
+// about to be deleted: their writes on it landed (it carries them in its
+// SeatOps), which the recovery could not tell once it is gone. The
+// account is read again when the user carries a recent one, so that an
+// operation recorded after the caller read the account is seen.
+func (s *Service) settleSeatOps(ctx context.Context, acct *store.Account, cur *store.Resource) error {
+	recent := false
+	for _, id := range cur.SeatOps {
+		recent = recent || time.Since(store.IDTime(id)) < store.SeatOpsKept
+	}
+	if !recent {
+		return nil
+	}
+	fresh, err := s.store.Account(ctx, acct.ID)
+	if err != nil {
+		return err
+	}
+	for _, id := range cur.SeatOps {
+		if rec := fresh.Operations[id]; rec != nil {
+			if _, ok := rec.Seats[cur.ID]; ok {
+				if err := s.store.SettleSeatChange(ctx, acct.ID, id, cur.ID); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -207,15 +286,19 @@ func (s *Service) transferOwner(ctx context.Context, account, userID string) err
 	if tc["role"] != schemas.RoleAdministrator || u.Attributes["active"] != true {
 		return failure.InvalidValue("%s must be active and have the administrator role (not only through a group) to own the account", str(u.Attributes["userName"]))
 	}
-	if err := s.store.SetOwner(ctx, account, userID); err != nil {
-		return err
-	}
 	ids := []string{userID}
 	if acct.Owner != "" && acct.Owner != userID {
 		ids = append(ids, acct.Owner)
 	}
-	_, err = s.syncUsers(ctx, account, ids)
-	return err
+	operation(ctx, account).AddUsers(ids...)
+	if _, err := s.record(ctx, acct); err != nil {
+		return err
+	}
+	if err := s.store.SetOwner(ctx, account, userID); err != nil {
+		return err
+	}
+	wrote(ctx)
+	return s.syncUsers(ctx, account, ids)
 }
 
 // takePassword moves a password out of the attributes into the resource's

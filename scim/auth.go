@@ -12,9 +12,9 @@ type accountKey struct{}
 
 // authenticate requires "Authorization: Bearer <token>" and puts the
 // token's account id into the request context. Every handler below works
-// within that account only. The token is looked up on every request (a
-// revoked one stops working at once); the account itself is read by the
-// directory operation that needs it, once.
+// within that account only. The store looks the token up (MongoDB
+// remembers it for a moment: see store.Tokens.Authenticate); the account
+// itself is read by the directory operation that needs it, once.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if accountID(r.Context()) != "" {

@@ -30,6 +30,11 @@ type Account struct {
 	// create asks for one (sendInvitation). Stored inverted so that
 	// accounts created before the setting existed invite.
 	InvitationsOff bool `bson:"invitationsOff,omitempty"`
+	// Operations are the account's operations in flight, by id, where the
+	// store records them (MongoDB: see Operations); OpenOperations counts
+	// them, so that the recovery finds the accounts that have some.
+	Operations     map[string]*Operation `bson:"ops,omitempty"`
+	OpenOperations int                   `bson:"opsOpen,omitempty"`
 }
 
 // NewAccount checks a new account's name and seats and returns the

@@ -24,6 +24,15 @@ type Resource struct {
 	// invitation attributes from it). Nil for users created before
 	// invitations existed, and for other resource types.
 	Invitation *Invitation
+	// SeatOps are the recorded operations that changed a user's seat
+	// lately (see MarkSeatOp): the recovery of an operation tells from
+	// them whether its write on the user landed. Kept by the stores that
+	// record operations (MongoDB); never returned.
+	SeatOps []string
+	// Computed are attributes computed from other records (a user's
+	// groups) that the call returning the resource read anyway, at its
+	// version, by name; an empty list: none. Never stored.
+	Computed map[string][]any
 	// Version counts the writes to the resource; it is the ETag.
 	Version  int64
 	Created  time.Time

@@ -43,6 +43,7 @@ type Store interface {
 	Sessions
 	ActivityLog
 	Consistency
+	Operations
 
 	// Atomic runs fn so that the store writes it makes through ctx are
 	// applied all together or not at all, where the database can: the
@@ -89,12 +90,16 @@ type Tokens interface {
 	PutToken(ctx context.Context, accountID, name, secret string) error
 	// Tokens lists an account's tokens (without secrets), oldest first.
 	Tokens(ctx context.Context, accountID string) ([]Token, error)
-	// RevokeToken deletes a token of an account; it stops working at once.
+	// RevokeToken deletes a token of an account; it stops working at once
+	// in this process, and in other processes on the same database
+	// within the time they may remember a token (MongoDB:
+	// mongodb.TokenCacheTTL).
 	RevokeToken(ctx context.Context, accountID, tokenID string) error
 	// Authenticate returns the token (without its secret) a bearer token
 	// secret is, with the id of its account: one lookup, no read of the
 	// account (a request reads that once, when it needs more than the
-	// id). Tokens are not cached: a revoked one stops working at once.
+	// id). The embedded store looks tokens up every time; MongoDB
+	// remembers one for mongodb.TokenCacheTTL (see RevokeToken).
 	Authenticate(ctx context.Context, secret string) (*Token, error)
 	// TouchToken records that the account's token was used at t (callers
 	// throttle it: the SCIM layer writes at most once a minute per token).

@@ -88,10 +88,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("no accounts yet: set SCIM_BOOTSTRAP_TOKEN, or run \"timecamp-scim accounts create --name NAME\" and \"timecamp-scim tokens create --account NAME --name okta\"")
 	}
 
+	dir := directory.New(st, log)
+	if m, ok := opened.(*mongodb.Store); ok && !m.Capabilities().AtomicUpdates {
+		// This is the only server on the database (the lease): the
+		// operations an earlier process left are its to finish or undo,
+		// before the recount.
+		if n, err := dir.Recover(ctx, time.Now().Add(store.OperationLease+store.ClockSkew)); err != nil {
+			return fmt.Errorf("recover the operations of the server that stopped: %w", err)
+		} else if n > 0 {
+			log.Info("finished or undid the operations a stopped server left", "operations", n)
+		}
+	}
 	if err := recountSeats(ctx, st, isSharedMongo(opened)); err != nil {
 		return fmt.Errorf("recount seats: %w", err)
 	}
-	dir := directory.New(st, log)
 	pages, worker, err := invitations(ctx, cfg, st, dir)
 	if err != nil {
 		return err
@@ -125,6 +135,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		<-workerDone
 		log.Info("invitation worker stopped")
 	}()
+	if _, ok := opened.(*mongodb.Store); ok {
+		recoveryDone := make(chan struct{})
+		go func() { defer close(recoveryDone); dir.RunRecovery(workerCtx) }()
+		defer func() { stopWorker(); <-recoveryDone }()
+	}
 	retention, _ := cfg.Retention()
 	purgeDone := make(chan struct{})
 	go func() { defer close(purgeDone); admin.RunPurge(workerCtx, st, retention, time.Hour, log) }()

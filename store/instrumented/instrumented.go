@@ -585,3 +585,38 @@ func (s *Store) OutboxDepth(ctx context.Context) (int, error) {
 	done(err)
 	return r0, err
 }
+
+func (s *Store) BeginOperation(ctx context.Context, acct *store.Account, op *store.Operation) (*store.Account, error) {
+	ctx, done := observe(ctx, "BeginOperation")
+	r0, err := s.next.BeginOperation(ctx, acct, op)
+	done(err)
+	return r0, err
+}
+
+func (s *Store) EndOperation(ctx context.Context, op *store.Operation) error {
+	ctx, done := observe(ctx, "EndOperation")
+	err := s.next.EndOperation(ctx, op)
+	done(err)
+	return err
+}
+
+func (s *Store) SettleSeatChange(ctx context.Context, account, op, user string) error {
+	ctx, done := observe(ctx, "SettleSeatChange")
+	err := s.next.SettleSeatChange(ctx, account, op, user)
+	done(err)
+	return err
+}
+
+func (s *Store) ExpiredOperations(ctx context.Context, t time.Time, limit int) ([]*store.Operation, error) {
+	ctx, done := observe(ctx, "ExpiredOperations")
+	r0, err := s.next.ExpiredOperations(ctx, t, limit)
+	done(err)
+	return r0, err
+}
+
+func (s *Store) ClaimOperation(ctx context.Context, op *store.Operation, holder string) (bool, error) {
+	ctx, done := observe(ctx, "ClaimOperation")
+	r0, err := s.next.ClaimOperation(ctx, op, holder)
+	done(err)
+	return r0, err
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -106,6 +107,9 @@ func (s *Store) PutToken(ctx context.Context, accountID, name, secret string) er
 	if isDuplicateKey(err) {
 		return store.ErrTokenReused
 	}
+	if err == nil && existing.ID != "" {
+		s.tokens.forget(existing.ID) // its old secret stops working here at once
+	}
 	return err
 }
 
@@ -132,23 +136,27 @@ func (s *Store) RevokeToken(ctx context.Context, accountID, tokenID string) erro
 	if res.DeletedCount == 0 {
 		return store.TokenNotFound(accountID, tokenID)
 	}
+	s.tokens.forget(tokenID) // stops working here at once
 	return nil
 }
 
-// Authenticate returns the token a secret is: one lookup by its hash. The
-// account is not read (accounts are never deleted, so a token's account
-// exists).
+// Authenticate returns the token a secret is: one lookup by its hash,
+// remembered for TokenCacheTTL (see tokenCache). The account is not read
+// (accounts are never deleted, so a token's account exists).
 func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Token, error) {
 	if secret == "" {
 		return nil, store.ErrTokenMissing
 	}
 	h := store.HashSecret(secret)
-	var t store.Token
-	if err := s.db.Collection(collTokens).FindOne(ctx, bson.M{"hash": h}).Decode(&t); err != nil {
-		if isNotFound(err) {
-			return nil, store.ErrTokenInvalid
+	t, ok := s.tokens.get(h)
+	if !ok {
+		if err := s.db.Collection(collTokens).FindOne(ctx, bson.M{"hash": h}).Decode(&t); err != nil {
+			if isNotFound(err) {
+				return nil, store.ErrTokenInvalid
+			}
+			return nil, err
 		}
-		return nil, err
+		s.tokens.put(h, t)
 	}
 	// The lookup is by hash; compare again in constant time for good measure.
 	if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(h)) != 1 {
@@ -157,9 +165,74 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Token, 
 	return &t, nil
 }
 
+// TokenCacheTTL is how long a server answers requests with a token it
+// looked up without looking it up again: a token revoked through another
+// server process (or the tokens revoke command) stops working within
+// TokenCacheTTL; revoked through this one, at once. Identity providers send
+// many requests a second with one token, so nearly every request is spared
+// the lookup.
+const TokenCacheTTL = 2 * time.Second
+
+// tokenCache remembers the tokens this process looked up lately, by hash
+// (only found ones: a wrong secret is looked up every time).
+type tokenCache struct {
+	mu     sync.Mutex
+	byHash map[string]cachedToken
+}
+
+type cachedToken struct {
+	t  store.Token
+	at time.Time
+}
+
+func (c *tokenCache) get(hash string) (store.Token, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byHash[hash]
+	if !ok || time.Since(e.at) >= TokenCacheTTL {
+		return store.Token{}, false
+	}
+	return e.t, true
+}
+
+func (c *tokenCache) put(hash string, t store.Token) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byHash == nil || len(c.byHash) > 10_000 {
+		c.byHash = map[string]cachedToken{} // forget all rather than grow
+	}
+	c.byHash[hash] = cachedToken{t: t, at: time.Now()}
+}
+
+// touched records a token's use in the remembered copy (TouchToken).
+func (c *tokenCache) touched(id string, t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for h, e := range c.byHash {
+		if e.t.ID == id {
+			e.t.LastUsed = t
+			c.byHash[h] = e
+		}
+	}
+}
+
+// forget drops a token (revoked, or its secret replaced).
+func (c *tokenCache) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for h, e := range c.byHash {
+		if e.t.ID == id {
+			delete(c.byHash, h)
+		}
+	}
+}
+
 // TouchToken records that the account's token was used at t.
 func (s *Store) TouchToken(ctx context.Context, account, id string, t time.Time) error {
-	_, err := s.db.Collection(collTokens).UpdateOne(ctx, bson.D{{Key: "account", Value: account}, {Key: "_id", Value: id}},
+	res, err := s.db.Collection(collTokens).UpdateOne(ctx, bson.D{{Key: "account", Value: account}, {Key: "_id", Value: id}},
 		bson.M{"$set": bson.M{"lastUsed": store.Millis(t)}})
+	if err == nil && res.MatchedCount == 1 {
+		s.tokens.touched(id, store.Millis(t))
+	}
 	return err
 }

@@ -51,9 +51,9 @@ func (c Capabilities) Decisions() []any {
 		writes = "conditional writes serialised by a process-wide lock"
 		instances = "one server per database (the lease)"
 	}
-	tx := "not available: multi-document changes are recorded as intents and finished by whichever instance finds them"
+	tx := "not available: an operation that writes several documents is recorded in its account while it runs, and finished or undone by whichever server finds it after a crash"
 	if c.Transactions {
-		tx = "available but not used: multi-document changes are recorded as intents, which every deployment supports"
+		tx = "available but not used: an operation that writes several documents is recorded in its account while it runs (which every deployment supports), and finished or undone by whichever server finds it after a crash"
 	}
 	return []any{
 		"indexed_queries", c.IndexedQueries, "atomic_updates", c.AtomicUpdates,

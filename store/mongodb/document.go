@@ -194,6 +194,9 @@ type document struct {
 	// Inv is a user's invitation, kept outside the SCIM attributes (its
 	// token hash is a secret); the attributes carry what clients see.
 	Inv *store.Invitation `bson:"inv,omitempty"`
+	// SeatOps are the operations that changed a user's seat lately (see
+	// store.Resource.SeatOps).
+	SeatOps []string `bson:"seatOps,omitempty"`
 }
 
 // Field names in stored attributes. MongoDB field names cannot hold dots
@@ -212,6 +215,7 @@ func toDocument(r *store.Resource) *document {
 		UsesSeat: r.Type == schemas.User && store.UsesSeat(r),
 		Password: r.PasswordHash,
 		Inv:      r.Invitation,
+		SeatOps:  r.SeatOps,
 	}
 }
 
@@ -233,6 +237,7 @@ func fromDocument(rt *schemas.ResourceType, d *document) *store.Resource {
 		Attributes:   decodeAttributes(rt, d.A),
 		PasswordHash: d.Password,
 		Invitation:   d.Inv,
+		SeatOps:      d.SeatOps,
 	}
 }
 

@@ -97,6 +97,9 @@ func (s *Store) outbox() *mongo.Collection { return s.db.Collection(collOutbox) 
 
 // AddOutbox stores a new pending outbox entry, due at once.
 func (s *Store) AddOutbox(ctx context.Context, e *store.OutboxEntry) error {
+	if err := s.guardWrite(ctx); err != nil {
+		return err
+	}
 	t := store.Now()
 	e.State, e.Created, e.Due = store.OutboxPending, t, t
 	_, err := s.outbox().InsertOne(ctx, e)
@@ -108,6 +111,9 @@ func (s *Store) AddOutbox(ctx context.Context, e *store.OutboxEntry) error {
 func (s *Store) AddOutboxMany(ctx context.Context, es []*store.OutboxEntry) error {
 	if len(es) == 0 {
 		return nil
+	}
+	if err := s.guardWrite(ctx); err != nil {
+		return err
 	}
 	t := store.Now()
 	docs := make([]any, len(es))

@@ -50,6 +50,9 @@ func (s *Store) AddMembers(ctx context.Context, account, group string, members [
 		for i, m := range chunk {
 			docs[i] = membership{ID: membershipID(group, m), Account: account, Group: group, Member: m, Type: "User"}
 		}
+		if err := s.guardWrite(ctx); err != nil {
+			return added, err
+		}
 		_, err := s.db.Collection(collMemberships).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 		there := map[int]bool{}
 		if err != nil {
@@ -128,6 +131,9 @@ func (s *Store) deleteMemberships(ctx context.Context, account, group string, me
 	for i, m := range members {
 		ids[i] = membershipID(group, m)
 	}
+	if err := s.guardWrite(ctx); err != nil {
+		return 0, err
+	}
 	unlock := s.lockWrites()
 	res, err := s.db.Collection(collMemberships).DeleteMany(ctx, idsFilter(account, ids))
 	unlock()
@@ -146,6 +152,9 @@ func (s *Store) ClearMembers(ctx context.Context, account, group string) ([]stri
 	if err != nil || len(members) == 0 {
 		return members, err
 	}
+	if err := s.guardWrite(ctx); err != nil {
+		return nil, err
+	}
 	_, err = s.db.Collection(collMemberships).DeleteMany(ctx, bson.D{{Key: "account", Value: account}, {Key: "group", Value: group}})
 	return members, err
 }
@@ -156,6 +165,9 @@ func (s *Store) LeaveAllGroups(ctx context.Context, account, member string) ([]s
 	groups, err := s.GroupsOf(ctx, account, member)
 	if err != nil || len(groups) == 0 {
 		return groups, err
+	}
+	if err := s.guardWrite(ctx); err != nil {
+		return nil, err
 	}
 	_, err = s.db.Collection(collMemberships).DeleteMany(ctx, bson.D{{Key: "account", Value: account}, {Key: "member", Value: member}})
 	return groups, err

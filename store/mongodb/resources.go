@@ -21,6 +21,9 @@ func (s *Store) coll(rt *schemas.ResourceType) *mongo.Collection {
 
 // Insert stores a new resource at version 1.
 func (s *Store) Insert(ctx context.Context, r *store.Resource) error {
+	if err := s.guardWrite(ctx); err != nil {
+		return err
+	}
 	t := store.Now()
 	r.Version, r.Created, r.Modified = 1, t, t
 	if _, err := s.coll(r.Type).InsertOne(ctx, toDocument(r)); err != nil {
@@ -36,6 +39,9 @@ func (s *Store) InsertMany(ctx context.Context, rs []*store.Resource) ([]error, 
 	errs := make([]error, len(rs))
 	if len(rs) == 0 {
 		return errs, nil
+	}
+	if err := s.guardWrite(ctx); err != nil {
+		return nil, err
 	}
 	t := store.Now()
 	docs := make([]any, len(rs))
@@ -126,6 +132,9 @@ func (s *Store) checkVersion(ctx context.Context, rt *schemas.ResourceType, acco
 // expect; r.Version and r.Modified are advanced. A resource that changed in
 // between gives store.ErrVersionMismatch, one that is gone a not-found failure.
 func (s *Store) Replace(ctx context.Context, r *store.Resource, expect int64) error {
+	if err := s.guardWrite(ctx); err != nil {
+		return err
+	}
 	next := *r
 	next.Version, next.Modified = expect+1, store.Now()
 	unlock := s.lockWrites()
@@ -145,6 +154,9 @@ func (s *Store) Replace(ctx context.Context, r *store.Resource, expect int64) er
 // changing its attributes (its membership changed), if it is still at
 // version expect.
 func (s *Store) Touch(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) (int64, time.Time, error) {
+	if err := s.guardWrite(ctx); err != nil {
+		return 0, time.Time{}, err
+	}
 	t := store.Now()
 	unlock := s.lockWrites()
 	res, err := s.coll(rt).UpdateOne(ctx, resourceFilter(account, id, expect), bson.M{"$set": bson.M{"version": expect + 1, "modified": t}})
@@ -162,6 +174,9 @@ func (s *Store) Touch(ctx context.Context, rt *schemas.ResourceType, account, id
 // version (its memberships changed; they live in their own documents) and
 // returns the new version and time.
 func (s *Store) Bump(ctx context.Context, rt *schemas.ResourceType, account, id string) (int64, time.Time, error) {
+	if err := s.guardWrite(ctx); err != nil {
+		return 0, time.Time{}, err
+	}
 	unlock := s.lockWrites()
 	defer unlock()
 	t := store.Now()
@@ -187,6 +202,9 @@ func (s *Store) Bump(ctx context.Context, rt *schemas.ResourceType, account, id 
 func (s *Store) BumpMany(ctx context.Context, rt *schemas.ResourceType, account string, ids []string) error {
 	t := store.Now()
 	for start := 0; start < len(ids); start += idChunk {
+		if err := s.guardWrite(ctx); err != nil {
+			return err
+		}
 		unlock := s.lockWrites()
 		_, err := s.coll(rt).UpdateMany(ctx, idsFilter(account, ids[start:min(start+idChunk, len(ids))]),
 			bson.M{"$inc": bson.M{"version": int64(1)}, "$set": bson.M{"modified": t}})
@@ -200,6 +218,9 @@ func (s *Store) BumpMany(ctx context.Context, rt *schemas.ResourceType, account 
 
 // Delete removes a resource if it is still at version expect (0: any).
 func (s *Store) Delete(ctx context.Context, rt *schemas.ResourceType, account, id string, expect int64) error {
+	if err := s.guardWrite(ctx); err != nil {
+		return err
+	}
 	unlock := s.lockWrites()
 	res, err := s.coll(rt).DeleteOne(ctx, resourceFilter(account, id, expect))
 	unlock()
@@ -266,6 +287,9 @@ func (s *Store) ReplaceMany(ctx context.Context, rs []*store.Resource, expect []
 		// Unordered: one conflict must not stop the others. The result
 		// does not say which replacement matched nothing, so each is
 		// checked against its version afterwards.
+		if err := s.guardWrite(ctx); err != nil {
+			return nil, err
+		}
 		unlock := s.lockWrites()
 		_, err := s.coll(rs[start].Type).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
 		unlock()

@@ -28,12 +28,12 @@ func TestRoundTrips(t *testing.T) {
 		sent   []string
 	}
 	steps := []*step{
-		{name: "GET a user by userName, not found", most: 2},
-		{name: "POST a user", most: 5},
-		{name: "GET a page of 100 users", most: 5},
-		{name: "GET a group with its members", most: 4},
-		{name: "PATCH a user", most: 8},
-		{name: "PATCH a group: add one member", most: 8},
+		{name: "GET a user by userName, not found", most: 1},
+		{name: "POST a user", most: 3},
+		{name: "GET a page of 100 users", most: 4},
+		{name: "GET a group with its members", most: 3},
+		{name: "PATCH a user", most: 7},
+		{name: "PATCH a group: add one member", most: 7},
 		{name: "DELETE the group", most: 8},
 	}
 	for _, size := range sizes {
@@ -84,12 +84,18 @@ func TestRoundTrips(t *testing.T) {
 		for i, do := range requests {
 			before := len(log.Commands())
 			do()
-			cmds := log.Commands()[before:]
 			var sent []string
-			for _, c := range cmds {
-				sent = append(sent, c.Name+" "+c.Collection)
+			for _, c := range log.Commands()[before:] {
+				// The record of an operation that ended is taken out a
+				// moment later, with others (one update for many
+				// operations), and a token is looked up once per
+				// mongodb.TokenCacheTTL: neither is a round trip of the
+				// request.
+				if !c.Background && c.Collection != "tokens" {
+					sent = append(sent, c.Name+" "+c.Collection)
+				}
 			}
-			steps[i].counts = append(steps[i].counts, len(cmds))
+			steps[i].counts = append(steps[i].counts, len(sent))
 			steps[i].sent = sent
 		}
 	}

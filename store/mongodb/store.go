@@ -58,6 +58,11 @@ type Store struct {
 
 	// caps are what the deployment was found to do when the store opened.
 	caps Capabilities
+	// enders removes the records of ended operations (see EndOperation).
+	enders ender
+	// tokens are the tokens looked up lately (see Authenticate).
+	tokens tokenCache
+	logger *slog.Logger
 
 	// writeMu serialises conditional writes where they are not atomic
 	// (FerretDB 1.x applies an update as read-modify-write, so two
@@ -78,7 +83,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.URI == "" {
 		return nil, errors.New("no MongoDB URI given")
 	}
-	s := &Store{}
+	s := &Store{logger: cfg.Logger}
 	uri := cfg.URI
 	opts := clientOptions(uri)
 	if cfg.Monitor != nil {
@@ -165,12 +170,20 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.client.Ping(ctx, readpref.Primary())
 }
 
-// Close disconnects.
+// Close removes the records of ended operations and disconnects.
 func (s *Store) Close(ctx context.Context) error {
 	if s.client == nil {
 		return nil
 	}
+	s.flushEnded()
 	return s.client.Disconnect(ctx)
+}
+
+func (s *Store) log() *slog.Logger {
+	if s.logger == nil {
+		return slog.Default()
+	}
+	return s.logger
 }
 
 // Atomic runs fn as it is: MongoDB deployments this store supports need

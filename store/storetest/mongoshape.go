@@ -28,6 +28,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
 
+	"github.com/timecamp/timecamp-scim/store"
 	"github.com/timecamp/timecamp-scim/store/mongodb"
 )
 
@@ -35,6 +36,9 @@ import (
 type Command struct {
 	Name       string // find, insert, update, getMore, …
 	Collection string
+	// Background: sent by the server's own background work (see
+	// store.Background), not by a request.
+	Background bool
 	Body       bson.Raw
 	// Duration is how long the database took to answer (0 until it has).
 	Duration time.Duration
@@ -57,11 +61,11 @@ func NewCommandLog(database string) *CommandLog {
 
 // Monitor returns the driver's command monitor feeding the log.
 func (l *CommandLog) Monitor() *event.CommandMonitor {
-	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+	return &event.CommandMonitor{Started: func(ctx context.Context, e *event.CommandStartedEvent) {
 		if e.DatabaseName != l.database {
 			return
 		}
-		c := Command{Name: e.CommandName, Body: slices.Clone(e.Command)}
+		c := Command{Name: e.CommandName, Body: slices.Clone(e.Command), Background: store.IsBackground(ctx)}
 		if v, err := e.Command.LookupErr(e.CommandName); err == nil {
 			c.Collection, _ = v.StringValueOK()
 		}
