@@ -44,7 +44,8 @@ type Operations interface {
 	// is gone already.
 	SettleSeatChange(ctx context.Context, account, op, user string) error
 	// ExpiredOperations returns the recorded operations whose lease ran out
-	// before t, of every account (at most limit).
+	// before t, or whose process is gone (where the store can tell), of
+	// every account (at most limit).
 	ExpiredOperations(ctx context.Context, t time.Time, limit int) ([]*Operation, error)
 	// ClaimOperation makes this process the holder of an expired operation,
 	// with a new lease, unless another process claimed or ended it first;
@@ -58,8 +59,12 @@ type Operation struct {
 	ID      string `bson:"-"`
 	Account string `bson:"-"`
 	// Holder identifies the process that runs it (Holder()), or the one
-	// recovering it.
-	Holder string `bson:"holder"`
+	// recovering it; Machine and PID where it runs, when the store can
+	// tell: a server on the same machine recovers the operations of a
+	// process that is gone without waiting for their lease.
+	Holder  string `bson:"holder"`
+	Machine string `bson:"machine,omitempty"`
+	PID     int    `bson:"pid,omitempty"`
 	// Until is when its lease runs out: the process does not send a write
 	// of the operation after Until minus WriteMargin, and the recovery
 	// takes over after Until (plus ClockSkew).

@@ -89,14 +89,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	dir := directory.New(st, log)
-	if m, ok := opened.(*mongodb.Store); ok && !m.Capabilities().AtomicUpdates {
-		// This is the only server on the database (the lease): the
-		// operations an earlier process left are its to finish or undo,
-		// before the recount.
-		if n, err := dir.Recover(ctx, time.Now().Add(store.OperationLease+store.ClockSkew)); err != nil {
-			return fmt.Errorf("recover the operations of the server that stopped: %w", err)
+	if m, ok := opened.(*mongodb.Store); ok {
+		// What servers that stopped left half-done is finished or undone
+		// before the recount: the operations whose lease ran out or
+		// whose process on this machine is gone, and, where this is the
+		// only server on the database (the lease), every operation an
+		// earlier process left.
+		cutoff := time.Now().Add(-store.ClockSkew)
+		if !m.Capabilities().AtomicUpdates {
+			cutoff = time.Now().Add(store.OperationLease + store.ClockSkew)
+		}
+		if n, err := dir.Recover(store.Background(ctx), cutoff); err != nil {
+			return fmt.Errorf("recover the operations of servers that stopped: %w", err)
 		} else if n > 0 {
-			log.Info("finished or undid the operations a stopped server left", "operations", n)
+			log.Info("finished or undid the operations of servers that stopped", "operations", n)
 		}
 	}
 	if err := recountSeats(ctx, st, isSharedMongo(opened)); err != nil {

@@ -92,3 +92,37 @@ var unavailableCodes = []int{
 	13435, // NotPrimaryNoSecondaryOk
 	13436, // NotPrimaryOrSecondary
 }
+
+// isWriteConflict reports that the database gave up a write because a
+// concurrent one got in its way, so that the write did not happen and may
+// be sent again: DocumentDB (FerretDB 2) enforces a unique index with a
+// PostgreSQL exclusion constraint, under which two concurrent inserts of
+// one key can deadlock (measured: 11 of 300 races of two inserts of one
+// userName; the others answered "duplicate key"), and MongoDB reports a
+// WriteConflict where it does not retry one itself.
+func isWriteConflict(err error) bool {
+	var srv mongo.ServerError
+	if !errors.As(err, &srv) {
+		return false
+	}
+	return srv.HasErrorCode(112) || srv.HasErrorCode(documentDBDeadlock) || srv.HasErrorMessage("deadlock detected")
+}
+
+// documentDBDeadlock is DocumentDB's code for PostgreSQL's deadlock_detected.
+const documentDBDeadlock = 16908292
+
+// conflictRetries bounds how often a write given up for a conflict is
+// sent again.
+const conflictRetries = 5
+
+// retryConflicts runs a write again while the database gives it up for a
+// conflict with a concurrent one.
+func retryConflicts(write func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := write()
+		if attempt+1 >= conflictRetries || !isWriteConflict(err) {
+			return err
+		}
+		time.Sleep(time.Duration(1+attempt) * time.Millisecond)
+	}
+}

@@ -2,7 +2,6 @@ package mongodb
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 
@@ -53,23 +52,16 @@ func (s *Store) AddMembers(ctx context.Context, account, group string, members [
 		if err := s.guardWrite(ctx); err != nil {
 			return added, err
 		}
-		_, err := s.db.Collection(collMemberships).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-		there := map[int]bool{}
+		failed, err := s.insertMany(ctx, s.db.Collection(collMemberships), docs)
 		if err != nil {
-			var bwe mongo.BulkWriteException
-			if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
-				return added, err
-			}
-			for _, we := range bwe.WriteErrors {
-				if !isDuplicateKey(mongo.WriteException{WriteErrors: []mongo.WriteError{we.WriteError}}) || we.Index < 0 || we.Index >= len(chunk) {
-					return added, err
-				}
-				there[we.Index] = true
-			}
+			return added, err
 		}
 		for i, m := range chunk {
-			if !there[i] {
+			switch werr := failed[i]; {
+			case werr == nil:
 				added = append(added, m)
+			case !isDuplicateKey(werr):
+				return added, werr
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -47,7 +48,7 @@ func (s *Store) BeginOperation(ctx context.Context, acct *store.Account, op *sto
 		set, unset, inc := bson.M{}, bson.M{}, bson.M{}
 		if op.Recorded == nil {
 			rec := *op
-			rec.Until = until
+			rec.Until, rec.Machine, rec.PID = until, machineID(), os.Getpid()
 			set[opField(op.ID)] = &rec
 			inc["opsOpen"] = 1
 		} else {
@@ -213,7 +214,7 @@ func (s *Store) ExpiredOperations(ctx context.Context, t time.Time, limit int) (
 	var out []*store.Operation
 	for _, a := range accounts {
 		for id, op := range a.Operations {
-			if op == nil || !op.Until.Before(t) {
+			if op == nil || (!op.Until.Before(t) && !holderGone(op)) {
 				continue
 			}
 			op.ID, op.Account, op.Recorded = id, a.ID, map[string]store.SeatChange{}
@@ -227,6 +228,12 @@ func (s *Store) ExpiredOperations(ctx context.Context, t time.Time, limit int) (
 		}
 	}
 	return out, nil
+}
+
+// holderGone reports that the operation's process ran on this machine and
+// is gone (a server restarted after a crash recovers what it left at once).
+func holderGone(op *store.Operation) bool {
+	return op.Machine != "" && op.Machine == machineID() && op.PID != os.Getpid() && processGone(op.PID)
 }
 
 // ClaimOperation takes over an expired operation as read by

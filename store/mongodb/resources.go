@@ -26,7 +26,8 @@ func (s *Store) Insert(ctx context.Context, r *store.Resource) error {
 	}
 	t := store.Now()
 	r.Version, r.Created, r.Modified = 1, t, t
-	if _, err := s.coll(r.Type).InsertOne(ctx, toDocument(r)); err != nil {
+	doc := toDocument(r)
+	if err := retryConflicts(func() error { _, err := s.coll(r.Type).InsertOne(ctx, doc); return err }); err != nil {
 		return s.uniquenessError(r, err)
 	}
 	return nil
@@ -49,21 +50,55 @@ func (s *Store) InsertMany(ctx context.Context, rs []*store.Resource) ([]error, 
 		r.Version, r.Created, r.Modified = 1, t, t
 		docs[i] = toDocument(r)
 	}
-	_, err := s.coll(rs[0].Type).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	if err == nil {
-		return errs, nil
-	}
-	var bwe mongo.BulkWriteException
-	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+	failed, err := s.insertMany(ctx, s.coll(rs[0].Type), docs)
+	if err != nil {
 		return nil, err
 	}
-	for _, we := range bwe.WriteErrors {
-		if we.Index < 0 || we.Index >= len(rs) {
-			return nil, err
-		}
-		errs[we.Index] = s.uniquenessError(rs[we.Index], mongo.WriteException{WriteErrors: []mongo.WriteError{we.WriteError}})
+	for i, we := range failed {
+		errs[i] = s.uniquenessError(rs[i], we)
 	}
 	return errs, nil
+}
+
+// insertMany inserts documents in one unordered command and returns the
+// write error of each document that failed, by index; documents given up
+// for a conflict with a concurrent write (see isWriteConflict) are sent
+// again.
+func (s *Store) insertMany(ctx context.Context, coll *mongo.Collection, docs []any) (map[int]error, error) {
+	failed := map[int]error{}
+	pending := make([]int, len(docs))
+	for i := range docs {
+		pending[i] = i
+	}
+	for attempt := 0; len(pending) > 0; attempt++ {
+		batch := make([]any, len(pending))
+		for k, i := range pending {
+			batch[k] = docs[i]
+		}
+		_, err := coll.InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
+		if err == nil {
+			return failed, nil
+		}
+		var bwe mongo.BulkWriteException
+		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+			return nil, err
+		}
+		var again []int
+		for _, we := range bwe.WriteErrors {
+			if we.Index < 0 || we.Index >= len(pending) {
+				return nil, err
+			}
+			werr := mongo.WriteException{WriteErrors: []mongo.WriteError{we.WriteError}}
+			if isWriteConflict(werr) && attempt+1 < conflictRetries {
+				again = append(again, pending[we.Index])
+				continue
+			}
+			failed[pending[we.Index]] = werr
+		}
+		pending = again
+		time.Sleep(time.Duration(len(again)) * time.Millisecond / 10)
+	}
+	return failed, nil
 }
 
 // uniquenessError turns a duplicate-key error into the SCIM uniqueness
@@ -137,9 +172,13 @@ func (s *Store) Replace(ctx context.Context, r *store.Resource, expect int64) er
 	}
 	next := *r
 	next.Version, next.Modified = expect+1, store.Now()
-	unlock := s.lockWrites()
-	res, err := s.coll(r.Type).ReplaceOne(ctx, resourceFilter(r.Account, r.ID, expect), toDocument(&next))
-	unlock()
+	var res *mongo.UpdateResult
+	err := retryConflicts(func() (err error) {
+		unlock := s.lockWrites()
+		defer unlock()
+		res, err = s.coll(r.Type).ReplaceOne(ctx, resourceFilter(r.Account, r.ID, expect), toDocument(&next))
+		return err
+	})
 	if err != nil {
 		return s.uniquenessError(r, err)
 	}
