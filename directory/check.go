@@ -56,8 +56,8 @@ type CheckResult struct {
 	// What was read.
 	Users, Groups, Memberships, Outbox int
 	// SeatsInUse is the recount of the users that use a seat; SeatsHeld
-	// those the counter holds for operations in flight.
-	SeatsInUse, SeatsHeld int
+	// those the counter holds for the Operations in flight (recorded).
+	SeatsInUse, SeatsHeld, Operations int
 	Problems              []Problem
 	// candidates are the users that may own the account, oldest first
 	// (for repairing an account without a valid owner).
@@ -197,7 +197,7 @@ func (s *Service) check(ctx context.Context, account string) (*CheckResult, erro
 				id, schemas.FormatTime(op.Until), RecoverEvery)})
 		}
 	}
-	res.SeatsHeld = held
+	res.SeatsHeld, res.Operations = held, len(acct.Operations)
 	if acct.SeatsUsed != res.SeatsInUse+held {
 		detail := fmt.Sprintf("the seat counter says %d seats in use; %d users use a seat", acct.SeatsUsed, res.SeatsInUse)
 		if held > 0 {

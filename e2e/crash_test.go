@@ -40,8 +40,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timecamp/timecamp-scim/directory"
 	"github.com/timecamp/timecamp-scim/mail/mailtest"
 	"github.com/timecamp/timecamp-scim/schemas"
+	"github.com/timecamp/timecamp-scim/store"
 	"github.com/timecamp/timecamp-scim/store/storetest"
 )
 
@@ -269,10 +271,12 @@ func (c *crashRun) round(n int) {
 	restarted := time.Now()
 	c.resolve()
 	c.reportErrors()
-	// On MongoDB the restarted server has finished or undone what the
-	// killed one left (the operations of a process gone from this machine
-	// are recovered at start), with no operator action.
-	c.checkAccount("after the restart", true)
+	// On MongoDB the restarted server finishes or undoes what the killed
+	// one left, with no operator action, once the killed process's writes
+	// can no longer land (see directory.Recover).
+	if c.mongo {
+		c.waitRecovered()
+	}
 	t.Logf("round %d: check %s, restart %s, lost answers resolved in %s", n, checked.Sub(began).Round(time.Millisecond),
 		restarted.Sub(checked).Round(time.Millisecond), time.Since(restarted).Round(time.Millisecond))
 }
@@ -303,6 +307,30 @@ func (c *crashRun) checkAccount(when string, strict bool) {
 	}
 	c.t.Logf("accounts check %s finds what the killed server left half-done (recovered by the next):\n%s", when, out)
 }
+
+// waitRecovered waits until accounts check finds nothing: the restarted
+// server has recovered the killed one's operations (within
+// RecoveryBound of the kill).
+func (c *crashRun) waitRecovered() {
+	c.t.Helper()
+	start := time.Now()
+	for {
+		out, code := c.runCode("accounts", "check", "default")
+		if code == 0 && strings.Contains(out, "no problems found") && !strings.Contains(out, "in flight") {
+			c.t.Logf("the restarted server recovered what the killed one left in %s", time.Since(start).Round(100*time.Millisecond))
+			return
+		}
+		if time.Since(start) > recoveryBound {
+			c.t.Fatalf("accounts check still finds problems %s after the restart:\n%s", time.Since(start).Round(time.Second), out)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// recoveryBound is how long a server may take to recover the operations
+// of a killed one: its lease, plus the recovery's period, plus the time
+// the recovery takes here (a busy machine).
+const recoveryBound = store.OperationLease + store.ClockSkew + directory.RecoverEvery + 20*time.Second
 
 // runCode runs a command of the binary on the run's data and returns its
 // output and exit status.

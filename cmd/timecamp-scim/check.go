@@ -25,6 +25,9 @@ func checkAccount(ctx context.Context, dir *directory.Service, a *store.Account,
 	}
 	fmt.Fprintf(stdout, "%s: %s (%d use a seat, of %s), %s, %s, %s in the outbox\n", a.Name, plural(res.Users, "user"),
 		res.SeatsInUse, seatsText(a.Seats), plural(res.Groups, "group"), plural(res.Memberships, "membership"), plural(res.Outbox, "invitation email"))
+	if res.Operations > 0 {
+		fmt.Fprintf(stdout, "%s in flight, holding %s\n", plural(res.Operations, "operation"), plural(res.SeatsHeld, "seat"))
+	}
 	for _, p := range res.Problems {
 		fmt.Fprintln(stdout, p)
 	}

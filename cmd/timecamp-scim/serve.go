@@ -89,17 +89,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	dir := directory.New(st, log)
-	if m, ok := opened.(*mongodb.Store); ok {
-		// What servers that stopped left half-done is finished or undone
-		// before the recount: the operations whose lease ran out or
-		// whose process on this machine is gone, and, where this is the
-		// only server on the database (the lease), every operation an
-		// earlier process left.
-		cutoff := time.Now().Add(-store.ClockSkew)
-		if !m.Capabilities().AtomicUpdates {
-			cutoff = time.Now().Add(store.OperationLease + store.ClockSkew)
-		}
-		if n, err := dir.Recover(store.Background(ctx), cutoff); err != nil {
+	if _, ok := opened.(*mongodb.Store); ok {
+		// What servers that stopped left half-done and whose lease ran
+		// out is finished or undone before the recount; the rest once it
+		// has (see directory.RunRecovery).
+		if n, err := dir.Recover(store.Background(ctx), time.Now().Add(-store.ClockSkew)); err != nil {
 			return fmt.Errorf("recover the operations of servers that stopped: %w", err)
 		} else if n > 0 {
 			log.Info("finished or undid the operations of servers that stopped", "operations", n)
@@ -204,14 +198,16 @@ func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
 // found below the count (too low lets an account exceed its seats); one
 // left too high is lowered by "accounts check --repair" on a quiet
 // account. The embedded store counts and sets in one transaction, and a
-// FerretDB database has one server (the lease): there the recount is exact.
+// FerretDB 1.x database has one server (the lease): there the recount is
+// exact, unless an account has operations recorded (a server that stopped
+// left them, for the recovery to settle: their seats are theirs).
 func recountSeats(ctx context.Context, st store.Store, shared bool) error {
 	accounts, err := st.Accounts(ctx)
 	if err != nil {
 		return err
 	}
 	for _, a := range accounts {
-		if !shared {
+		if !shared && len(a.Operations) == 0 {
 			if _, err := st.RecountSeats(ctx, a.ID); err != nil {
 				return err
 			}

@@ -214,7 +214,7 @@ func (s *Store) ExpiredOperations(ctx context.Context, t time.Time, limit int) (
 	var out []*store.Operation
 	for _, a := range accounts {
 		for id, op := range a.Operations {
-			if op == nil || (!op.Until.Before(t) && !holderGone(op)) {
+			if op == nil || (!op.Until.Before(t) && !s.goneLongEnough(id, op)) {
 				continue
 			}
 			op.ID, op.Account, op.Recorded = id, a.ID, map[string]store.SeatChange{}
@@ -230,10 +230,25 @@ func (s *Store) ExpiredOperations(ctx context.Context, t time.Time, limit int) (
 	return out, nil
 }
 
-// holderGone reports that the operation's process ran on this machine and
-// is gone (a server restarted after a crash recovers what it left at once).
-func holderGone(op *store.Operation) bool {
-	return op.Machine != "" && op.Machine == machineID() && op.PID != os.Getpid() && processGone(op.PID)
+// goneLongEnough reports that the operation's process ran on this machine
+// and has been gone for longer than a write it sent may take to be applied
+// (OperationTimeout, from when this process first saw it gone): a server
+// restarted after a crash, or next to one, need not wait for the lease.
+func (s *Store) goneLongEnough(id string, op *store.Operation) bool {
+	if op.Machine == "" || op.Machine != machineID() || op.PID == os.Getpid() || !processGone(op.PID) {
+		return false
+	}
+	s.goneMu.Lock()
+	defer s.goneMu.Unlock()
+	if s.gone == nil {
+		s.gone = map[string]time.Time{}
+	}
+	since, seen := s.gone[id]
+	if !seen {
+		s.gone[id] = time.Now()
+		return false
+	}
+	return time.Since(since) > OperationTimeout+store.ClockSkew
 }
 
 // ClaimOperation takes over an expired operation as read by

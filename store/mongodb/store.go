@@ -62,6 +62,10 @@ type Store struct {
 	enders ender
 	// tokens are the tokens looked up lately (see Authenticate).
 	tokens tokenCache
+	// gone are the recorded operations whose process this process saw
+	// gone, and since when (see goneLongEnough).
+	goneMu sync.Mutex
+	gone   map[string]time.Time
 	logger *slog.Logger
 
 	// writeMu serialises conditional writes where they are not atomic
