@@ -58,7 +58,7 @@ type CheckResult struct {
 	// SeatsInUse is the recount of the users that use a seat; SeatsHeld
 	// those the counter holds for the Operations in flight (recorded).
 	SeatsInUse, SeatsHeld, Operations int
-	Problems              []Problem
+	Problems                          []Problem
 	// candidates are the users that may own the account, oldest first
 	// (for repairing an account without a valid owner).
 	candidates []string
