@@ -26,6 +26,10 @@ type Capabilities struct {
 	// with DocumentDB do; FerretDB 1.x scans the collection whatever the
 	// indexes.
 	IndexedQueries bool
+	// IndexedSorts: a sort on the fields that follow an equality in an
+	// index is read in the index's order, with no sort of its own in the
+	// plan (MongoDB; DocumentDB 0.106 sorts the matching documents).
+	IndexedSorts bool
 	// AtomicUpdates: a conditional update of one document is atomic, so
 	// of several concurrent updates on one condition exactly one applies.
 	// MongoDB and DocumentDB lock the document; FerretDB 1.x reads,
@@ -43,8 +47,11 @@ type Capabilities struct {
 // at start (serve logs it once).
 func (c Capabilities) Decisions() []any {
 	indexes := "every declared index"
-	if !c.IndexedQueries {
+	switch {
+	case !c.IndexedQueries:
 		indexes = "the unique indexes only (queries scan anyway; other indexes would only slow writes)"
+	case !c.IndexedSorts:
+		indexes = "every declared index but those that only serve a sort (the engine sorts in memory anyway)"
 	}
 	writes, instances := "atomic single-document writes: no process lock", "any number of server instances"
 	if !c.AtomicUpdates {
@@ -56,7 +63,7 @@ func (c Capabilities) Decisions() []any {
 		tx = "available but not used: an operation that writes several documents is recorded in its account while it runs (which every deployment supports), and finished or undone by whichever server finds it after a crash"
 	}
 	return []any{
-		"indexed_queries", c.IndexedQueries, "atomic_updates", c.AtomicUpdates,
+		"indexed_queries", c.IndexedQueries, "indexed_sorts", c.IndexedSorts, "atomic_updates", c.AtomicUpdates,
 		"transactions", c.Transactions, "replica_set", c.ReplicaSet,
 		"indexes", indexes, "writes", writes, "instances", instances, "multi_document", tx,
 	}
@@ -77,6 +84,11 @@ func (s *Store) probeCapabilities(ctx context.Context) (Capabilities, error) {
 	}
 	if c.IndexedQueries, err = s.probeIndexedQueries(ctx); err != nil {
 		return c, fmt.Errorf("explain: %w", err)
+	}
+	if c.IndexedQueries {
+		if c.IndexedSorts, err = s.probeIndexedSorts(ctx); err != nil {
+			return c, fmt.Errorf("explain a sort: %w", err)
+		}
 	}
 	if c.AtomicUpdates, err = s.probeAtomicUpdates(ctx); err != nil {
 		return c, fmt.Errorf("conditional updates: %w", err)
@@ -119,6 +131,60 @@ func (s *Store) probeIndexedQueries(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	return namesIndex(plan, indexName(keys)), nil
+}
+
+// probeIndexedSorts explains a page of a probe collection sorted as pages
+// of users are, with an index of that order as a hint: the sort is read
+// from the index when the plan has no sort stage of its own (MongoDB's
+// SORT stage, PostgreSQL's Sort node).
+func (s *Store) probeIndexedSorts(ctx context.Context) (bool, error) {
+	coll := s.db.Collection(collCapabilities)
+	keys := bson.D{{Key: "account", Value: 1}, {Key: "created", Value: 1}, {Key: "_id", Value: 1}}
+	if _, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: keys}); err != nil {
+		return false, err
+	}
+	var plan bson.M
+	err := s.db.RunCommand(ctx, bson.D{
+		{Key: "explain", Value: bson.D{
+			{Key: "find", Value: collCapabilities},
+			{Key: "filter", Value: bson.D{{Key: "account", Value: "capabilities-probe"}}},
+			{Key: "sort", Value: bson.D{{Key: "created", Value: 1}, {Key: "_id", Value: 1}}},
+			{Key: "limit", Value: 100},
+			{Key: "hint", Value: keys},
+		}},
+		{Key: "verbosity", Value: "queryPlanner"},
+	}).Decode(&plan)
+	var ce mongo.CommandError
+	if errors.As(err, &ce) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return namesIndex(plan, indexName(keys)) && !hasSortStage(plan), nil
+}
+
+// hasSortStage reports whether an explain output sorts: a MongoDB stage
+// "SORT", a PostgreSQL node "Sort" (or "Incremental Sort").
+func hasSortStage(v any) bool {
+	switch x := plain(v).(type) {
+	case map[string]any:
+		for k, el := range x {
+			if s, ok := el.(string); ok && (k == "stage" || k == "Node Type") && strings.Contains(strings.ToLower(s), "sort") {
+				return true
+			}
+			if hasSortStage(el) {
+				return true
+			}
+		}
+	case []any:
+		for _, el := range x {
+			if hasSortStage(el) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // indexName is the name MongoDB gives an index by default: account_1_userNameLower_1.

@@ -67,12 +67,13 @@ func kindOf(rt *schemas.ResourceType) *kind {
 const usesSeatField = "usesSeat"
 
 func (k *kind) indexes() []Index {
+	// Every read and write of one resource, {account, _id, …}, is served
+	// by the _id index every collection has.
 	ixs := []Index{
-		// Every read and write of one resource: {account, _id, …}.
-		{Collection: k.collection, Keys: bson.D{{Key: "account", Value: 1}, {Key: "_id", Value: 1}}},
-		// Pages in creation order, and the group tree.
-		{Collection: k.collection, Keys: bson.D{{Key: "account", Value: 1}, {Key: "created", Value: 1}}},
-		{Collection: k.collection, Keys: bson.D{{Key: "account", Value: 1}, {Key: "modified", Value: 1}}},
+		// Pages in creation order (and by lastModified) read from the
+		// index, in the order of the query's sort (see sortSpec).
+		{Collection: k.collection, Keys: bson.D{{Key: "account", Value: 1}, {Key: "created", Value: 1}, {Key: "_id", Value: 1}}, Sort: true},
+		{Collection: k.collection, Keys: bson.D{{Key: "account", Value: 1}, {Key: "modified", Value: 1}, {Key: "_id", Value: 1}}, Sort: true},
 	}
 	for _, key := range k.keys {
 		ixs = append(ixs, Index{Collection: k.collection, Keys: bson.D{{Key: "account", Value: 1}, {Key: key.field, Value: 1}}, Unique: key.unique})

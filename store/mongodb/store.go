@@ -240,6 +240,11 @@ type Index struct {
 	// (on a sharded cluster they go to every shard). Every other index
 	// of an account-scoped collection starts with the account.
 	CrossAccount bool
+	// Sort marks an index that serves a sort (a page in creation order):
+	// created only where the engine reads a sort from an index
+	// (Capabilities.IndexedSorts); elsewhere every index that starts with
+	// the account serves such a query's filter as well.
+	Sort bool
 }
 
 // Indexes returns the indexes the store declares. Every query an identity
@@ -251,7 +256,6 @@ func Indexes() []Index {
 		{Collection: collAccounts, Keys: bson.D{{Key: "nameLower", Value: 1}}, Unique: true},
 		{Collection: collTokens, Keys: bson.D{{Key: "hash", Value: 1}}, Unique: true},
 		{Collection: collTokens, Keys: bson.D{{Key: "account", Value: 1}}},
-		{Collection: collMemberships, Keys: bson.D{{Key: "account", Value: 1}, {Key: "_id", Value: 1}}},
 		{Collection: collMemberships, Keys: bson.D{{Key: "account", Value: 1}, {Key: "group", Value: 1}, {Key: "member", Value: 1}}, Unique: true},
 		{Collection: collMemberships, Keys: bson.D{{Key: "account", Value: 1}, {Key: "member", Value: 1}}},
 		{Collection: collOutbox, Keys: bson.D{{Key: "state", Value: 1}, {Key: "due", Value: 1}}},
@@ -279,7 +283,7 @@ func ScopedCollections() []string {
 // and memberships unique.
 func (s *Store) ensureIndexes(ctx context.Context, unique bool) error {
 	for _, ix := range Indexes() {
-		if ix.Unique != unique {
+		if ix.Unique != unique || (ix.Sort && !s.caps.IndexedSorts) {
 			continue
 		}
 		m := mongo.IndexModel{Keys: ix.Keys}

@@ -204,6 +204,9 @@ func checkFilter(coll string, f bson.D) string {
 	}
 	var flat []string
 	for _, k := range eq {
+		if k == "_id" {
+			return "" // the _id index every collection has
+		}
 		if !strings.Contains(k, ".") {
 			flat = append(flat, k)
 		}
