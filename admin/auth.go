@@ -382,7 +382,7 @@ func (c *Console) adminAccounts(ctx context.Context, email string) ([]adminOf, e
 // isAdmin reports whether a user is active, has the effective role of
 // administrator, and still has the email (as userName or an email).
 func isAdmin(u *store.Resource, email string) bool {
-	if u.Attributes["active"] != true || tcAttr(u, "effectiveRole") != schemas.RoleAdministrator {
+	if !store.Active(u.Attributes) || tcAttr(u, "effectiveRole") != schemas.RoleAdministrator {
 		return false
 	}
 	if strings.EqualFold(str(u.Attributes["userName"]), email) {

@@ -143,12 +143,9 @@ func quote(s string) string {
 
 func rowOf(u *store.Resource) userRow {
 	row := userRow{
-		ID: u.ID, Name: fullName(u), Email: primaryEmail(u), Active: u.Attributes["active"] == true,
-		Role: str(tcAttr(u, "role")), EffectiveRole: str(tcAttr(u, "effectiveRole")),
+		ID: u.ID, Name: fullName(u), Email: primaryEmail(u), Active: store.Active(u.Attributes),
+		Role: str(directory.Setting(u.Attributes, "role")), EffectiveRole: str(tcAttr(u, "effectiveRole")),
 		Invitation: str(tcAttr(u, "invitationStatus")), Owner: tcAttr(u, "accountOwner") == true,
-	}
-	if row.Role == "" {
-		row.Role = schemas.RoleUser
 	}
 	row.CanResend = row.Active && (row.Invitation == store.InvitationPending || row.Invitation == store.InvitationExpired)
 	for _, g := range list(u.Attributes["groups"]) {
@@ -156,7 +153,7 @@ func rowOf(u *store.Resource) userRow {
 			row.Groups = append(row.Groups, str(m["display"]))
 		}
 	}
-	if tcAttr(u, "allProjects") == true {
+	if directory.Setting(u.Attributes, "allProjects") == true {
 		row.Projects = "All projects"
 	} else {
 		var names []string
@@ -327,16 +324,16 @@ func (c *Console) profile(w http.ResponseWriter, r *http.Request) {
 	d := profileData{
 		User: rowOf(u), UserName: str(u.Attributes["userName"]), Roles: schemas.Roles, ProjectRoles: schemas.ProjectRoles,
 		ReauthFresh: c.freshReauth(s), Created: formatTime(u.Created), Modified: formatTime(u.Modified),
-		AllProjects: tcAttr(u, "allProjects") == true,
+		AllProjects: directory.Setting(u.Attributes, "allProjects") == true,
 		InvitedAt:   str(tcAttr(u, "invitedAt")), Accepted: str(tcAttr(u, "acceptedAt")),
 	}
 	name, _ := u.Attributes["name"].(map[string]any)
 	d.GivenName, d.Family = str(name["givenName"]), str(name["familyName"])
 	for _, n := range schemas.NotificationAttributes {
-		d.Notifications = append(d.Notifications, checkbox{n, notificationLabels[n], tcAttr(u, n) != false})
+		d.Notifications = append(d.Notifications, checkbox{n, notificationLabels[n], directory.Setting(u.Attributes, n) == true})
 	}
 	for _, n := range schemas.TrackingPermissions {
-		d.Tracking = append(d.Tracking, checkbox{n, trackingLabels[n], tcAttr(u, n) == true})
+		d.Tracking = append(d.Tracking, checkbox{n, trackingLabels[n], directory.Setting(u.Attributes, n) == true})
 	}
 	groups, err := c.groupTree(ctx)
 	if err != nil {
@@ -359,7 +356,7 @@ func (c *Console) profile(w http.ResponseWriter, r *http.Request) {
 			d.Inherited = append(d.Inherited, fmt.Sprintf("%s (%s)", str(m["display"]), str(m["role"])))
 			continue
 		}
-		own[str(m["value"])] = str(m["role"])
+		own[str(m["value"])] = orMember(str(m["role"]))
 	}
 	projects, err := c.allProjects(ctx)
 	if err != nil {
@@ -526,4 +523,12 @@ func (c *Console) setPassword(w http.ResponseWriter, r *http.Request) {
 		c.log.WarnContext(ctx, "could not save the session", "error", err)
 	}
 	c.redirectWith(w, r, "/admin/users/"+url.PathEscape(id), flash{Message: "The password of " + displayName(u) + " is set."})
+}
+
+// orMember is a project role as it applies: member when none is given.
+func orMember(role string) string {
+	if role == "" {
+		return "member"
+	}
+	return role
 }

@@ -9,7 +9,7 @@ import (
 )
 
 func (s *Service) createGroup(ctx context.Context, acct *store.Account, r *store.Resource) (*store.Resource, error) {
-	members, err := membersFromAttributes(r.Attributes)
+	members, err := membersFromAttributes(ctx, r.Attributes)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +222,7 @@ func (s *Service) moveGroup(ctx context.Context, account, id, parent string) err
 		if parent == "" {
 			delete(tc, "parent")
 		} else {
-			tc["parent"] = parent
+			tc["parent"] = map[string]any{"value": parent}
 		}
 		return &change{next: &next}, nil
 	})

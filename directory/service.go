@@ -62,6 +62,9 @@ func (s *Service) Create(ctx context.Context, account string, rt *schemas.Resour
 		if err != nil {
 			return nil, err
 		}
+		if err := s.resolveRefs(ctx, account, rt, nil, attrs); err != nil {
+			return nil, err
+		}
 		r := &store.Resource{Type: rt, ID: store.NewID(), Account: account, Attributes: attrs}
 		switch rt {
 		case schemas.User:
@@ -97,9 +100,10 @@ func (s *Service) Replace(ctx context.Context, account string, rt *schemas.Resou
 		if err != nil {
 			return nil, err
 		}
+		w := &write{replace: true, sent: sentIn(attrs)}
 		var members *memberDelta
 		if rt == schemas.Group {
-			ids, err := membersFromAttributes(attrs)
+			ids, err := membersFromAttributes(ctx, attrs)
 			if err != nil {
 				return nil, err
 			}
@@ -110,14 +114,26 @@ func (s *Service) Replace(ctx context.Context, account string, rt *schemas.Resou
 		return s.update(ctx, account, rt, id, ifMatch, func(acct *store.Account, cur *store.Resource) (*change, error) {
 			next := *cur
 			next.Attributes = schemas.CopyAttributes(attrs)
+			if err := s.resolveRefs(ctx, account, rt, cur.Attributes, next.Attributes); err != nil {
+				return nil, err
+			}
 			if rt == schemas.User {
 				if err := takePassword(&next, next.Attributes); err != nil {
 					return nil, err
 				}
 			}
-			return s.changeOf(ctx, acct, cur, &next, members)
+			return s.changeOf(ctx, acct, cur, &next, members, w)
 		})
 	})
+}
+
+// write is what a client's write says beyond the new attributes, for the
+// rules that depend on it.
+type write struct {
+	// replace: a PUT, whose left-out settings take their defaults.
+	replace bool
+	// sent reports whether the write set a TimeCamp user setting.
+	sent func(name string) bool
 }
 
 // Patch applies PATCH operations (RFC 7644 §3.5.2), all or none.
@@ -138,7 +154,7 @@ func (s *Service) Patch(ctx context.Context, account string, rt *schemas.Resourc
 			if rt == schemas.User {
 				attrs = ownView(attrs) // PATCH edits the user's own project entries
 			}
-			p := newPatcher(rt, attrs, members)
+			p := newPatcher(ctx, rt, attrs, members)
 			for i, op := range ops {
 				if err := p.apply(op); err != nil {
 					return nil, inOperation(err, i, len(ops))
@@ -150,8 +166,17 @@ func (s *Service) Patch(ctx context.Context, account string, rt *schemas.Resourc
 			if err := rt.CheckLimits(p.attrs); err != nil {
 				return nil, err
 			}
+			if err := s.resolveRefs(ctx, account, rt, attrs, p.attrs); err != nil {
+				return nil, err
+			}
 			next := *cur
 			next.Attributes = p.attrs
+			if p.removePassword {
+				if rt != schemas.User {
+					return nil, failure.InvalidPath("a %s has no password", rt.Name)
+				}
+				next.PasswordHash = ""
+			}
 			if p.password != nil {
 				if rt != schemas.User {
 					return nil, failure.InvalidPath("a %s has no password", rt.Name)
@@ -162,7 +187,7 @@ func (s *Service) Patch(ctx context.Context, account string, rt *schemas.Resourc
 				}
 				next.PasswordHash = h
 			}
-			return s.changeOf(ctx, acct, cur, &next, members)
+			return s.changeOf(ctx, acct, cur, &next, members, &write{sent: p.sentSetting})
 		})
 	})
 }
@@ -172,10 +197,10 @@ func (s *Service) Patch(ctx context.Context, account string, rt *schemas.Resourc
 const MaxPatchOperations = 1000
 
 // changeOf computes what replacing cur by next implies, by resource type.
-func (s *Service) changeOf(ctx context.Context, acct *store.Account, cur, next *store.Resource, members *memberDelta) (*change, error) {
+func (s *Service) changeOf(ctx context.Context, acct *store.Account, cur, next *store.Resource, members *memberDelta, w *write) (*change, error) {
 	switch cur.Type {
 	case schemas.User:
-		return s.userChange(ctx, acct, cur, next)
+		return s.userChange(ctx, acct, cur, next, w)
 	case schemas.Group:
 		return s.groupChange(ctx, acct, cur, next, members)
 	case schemas.Project:

@@ -275,7 +275,7 @@ func (w *Worker) handle(ctx context.Context, stop <-chan struct{}, e *store.Outb
 	if inv == nil || inv.ID != e.ID {
 		return notYet("the user's invitation is another one (replaced, or never written)")
 	}
-	if inv.Status != store.InvitationPending || !now.Before(inv.ExpiresAt) || u.Attributes["active"] != true {
+	if inv.Status != store.InvitationPending || !now.Before(inv.ExpiresAt) || !store.Active(u.Attributes) {
 		return false, finish(w.Store.DiscardOutbox(ctx, e, "the invitation is no longer pending"))
 	}
 	acct, err := w.Store.Account(ctx, e.Account)

@@ -73,29 +73,43 @@ func TestUserDefaultsAndTrackingPermissions(t *testing.T) {
 		t.Fatalf("a user given no projects is on no project: %s", u.Raw)
 	}
 	id := u.Str("id")
-	// POST: timeTrackingAdmin forces the other two on.
-	a := newUser(t, c, "tta@acme.test", map[string]any{"timeTrackingAdmin": true, "canViewRates": false}).Expect(t, http.StatusCreated)
+	// POST: timeTrackingAdmin makes the other two true when not sent...
+	a := newUser(t, c, "tta@acme.test", map[string]any{"timeTrackingAdmin": true}).Expect(t, http.StatusCreated)
 	if tcAttr(a, "canCreateProjects") != true || tcAttr(a, "canViewRates") != true {
-		t.Fatalf("POST timeTrackingAdmin did not force: %s", a.Raw)
+		t.Fatalf("POST timeTrackingAdmin did not imply: %s", a.Raw)
 	}
-	// PATCH
+	// ... and refuses them sent false: no silent override.
+	conflict := newUser(t, c, "tta2@acme.test", map[string]any{"timeTrackingAdmin": true, "canViewRates": false})
+	expectConflict(t, conflict, "canViewRates")
+	// PATCH: made a time-tracking admin, what the PATCH does not send follows.
 	p := c.Patch(t, "/Users/"+id, scimtest.Op("replace", tcUser+":timeTrackingAdmin", "True")).Expect(t, http.StatusOK)
 	if tcAttr(p, "canCreateProjects") != true || tcAttr(p, "canViewRates") != true {
-		t.Fatalf("PATCH timeTrackingAdmin did not force: %s", p.Raw)
+		t.Fatalf("PATCH timeTrackingAdmin did not imply: %s", p.Raw)
 	}
-	// PATCH trying to turn one off again keeps it on.
-	p = c.Patch(t, "/Users/"+id, scimtest.Op("replace", tcUser+":canViewRates", false)).Expect(t, http.StatusOK)
-	if tcAttr(p, "canViewRates") != true {
-		t.Fatalf("canViewRates turned off under timeTrackingAdmin: %s", p.Raw)
+	version := p.Str("meta.version")
+	// PATCH turning one off under timeTrackingAdmin is refused, and changes nothing.
+	expectConflict(t, c.Patch(t, "/Users/"+id, scimtest.Op("replace", tcUser+":canViewRates", false)), "canViewRates")
+	expectConflict(t, c.Patch(t, "/Users/"+id, scimtest.Op("replace", "", map[string]any{tcUser + ":canCreateProjects": false, "displayName": "X"})), "canCreateProjects")
+	if g := c.Get(t, "/Users/"+id).Expect(t, http.StatusOK); g.Str("meta.version") != version || tcAttr(g, "canViewRates") != true || g.At("displayName") != nil {
+		t.Fatalf("a refused PATCH changed the user: %s", g.Raw)
 	}
+	// Both in one PATCH, consistently: accepted.
+	p = c.Patch(t, "/Users/"+id, scimtest.Op("replace", tcUser+":timeTrackingAdmin", false), scimtest.Op("replace", tcUser+":canViewRates", false)).Expect(t, http.StatusOK)
+	if tcAttr(p, "timeTrackingAdmin") != false || tcAttr(p, "canViewRates") != false || tcAttr(p, "canCreateProjects") != true {
+		t.Fatalf("turning the admin off: %s", p.Raw)
+	}
+	// PATCH setting it true with canViewRates false in the same request: refused.
+	expectConflict(t, c.Patch(t, "/Users/"+id, scimtest.Op("replace", tcUser+":timeTrackingAdmin", true), scimtest.Op("replace", tcUser+":canViewRates", false)), "canViewRates")
 	// PUT
 	body := scimtest.UserBody("plain@acme.test")
 	body[tcUser] = map[string]any{"timeTrackingAdmin": true}
 	put := c.Put(t, "/Users/"+id, body).Expect(t, http.StatusOK)
 	if tcAttr(put, "canCreateProjects") != true || tcAttr(put, "canViewRates") != true {
-		t.Fatalf("PUT timeTrackingAdmin did not force: %s", put.Raw)
+		t.Fatalf("PUT timeTrackingAdmin did not imply: %s", put.Raw)
 	}
-	// PUT without them clears them back to their defaults.
+	body[tcUser] = map[string]any{"timeTrackingAdmin": true, "canCreateProjects": false}
+	expectConflict(t, c.Put(t, "/Users/"+id, body), "canCreateProjects")
+	// PUT without them sets them back to their defaults.
 	put = c.Put(t, "/Users/"+id, scimtest.UserBody("plain@acme.test")).Expect(t, http.StatusOK)
 	if tcAttr(put, "timeTrackingAdmin") != false || tcAttr(put, "canViewRates") != false || tcAttr(put, "notifyDailySummary") != true {
 		t.Fatalf("PUT did not reset settings: %s", put.Raw)
@@ -217,7 +231,7 @@ func TestGroupTreeDepthCyclesAndDelete(t *testing.T) {
 	// Deleting B moves C to A.
 	c.Delete(t, "/Groups/"+b).Expect(t, http.StatusNoContent)
 	got := c.Get(t, "/Groups/"+cc).Expect(t, http.StatusOK)
-	if got.Str(tcGroup+".parent") != a || got.Str(tcGroup+".path") != "acme/A/C" {
+	if got.Str(tcGroup+".parent.value") != a || got.Str(tcGroup+".path") != "acme/A/C" {
 		t.Fatalf("child after its parent was deleted: %s", got.Raw)
 	}
 }
@@ -226,9 +240,9 @@ func TestProjectAccess(t *testing.T) {
 	c := scimtest.New(t).Client
 	web := newProject(t, c, "Website")
 	app := newProject(t, c, "App")
-	// Specific projects, with a default role.
+	// Specific projects; without a role, member applies (not returned).
 	u := newUser(t, c, "p@acme.test", map[string]any{"projects": []any{map[string]any{"value": web, "role": "Manager"}, map[string]any{"value": app}}}).Expect(t, http.StatusCreated)
-	if u.Str(tcUser+".projects.0.role") != "manager" || u.Str(tcUser+".projects.1.role") != "member" || u.Str(tcUser+".projects.0.display") != "Website" {
+	if u.Str(tcUser+".projects.0.role") != "manager" || u.At(tcUser+".projects.1.role") != nil || u.Str(tcUser+".projects.0.display") != "Website" {
 		t.Fatalf("specific projects: %s", u.Raw)
 	}
 	// All projects.
@@ -489,5 +503,15 @@ func TestGrantedAdministratorIsNotTheOwner(t *testing.T) {
 	owner := newUser(t, c, "boss@acme.test", map[string]any{"role": "administrator"}).Expect(t, http.StatusCreated)
 	if tcAttr(owner, "accountOwner") != true {
 		t.Fatalf("the first user with the administrator role is not the owner: %s", owner.Raw)
+	}
+}
+
+// expectConflict checks a 400 invalidValue that names timeTrackingAdmin
+// and the permission it conflicts with.
+func expectConflict(t *testing.T, r *scimtest.Response, attr string) {
+	t.Helper()
+	r.Expect(t, http.StatusBadRequest)
+	if r.Str("scimType") != "invalidValue" || !strings.Contains(r.Str("detail"), "timeTrackingAdmin") || !strings.Contains(r.Str("detail"), attr) {
+		t.Fatalf("conflict of timeTrackingAdmin and %s: %s", attr, r.Raw)
 	}
 }

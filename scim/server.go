@@ -91,7 +91,7 @@ func (s *Server) Routes(r *mux.Router) {
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 
 	api := r.PathPrefix(Prefix).Subrouter()
-	api.Use(s.limitRate, s.authenticate, s.limitConcurrency, s.recordActivity)
+	api.Use(s.limitRate, s.authenticate, s.limitConcurrency, s.recordActivity, s.withBaseURL)
 	api.HandleFunc("/ServiceProviderConfig", s.serviceProviderConfig).Methods(http.MethodGet)
 	api.HandleFunc("/ResourceTypes", s.resourceTypes).Methods(http.MethodGet)
 	api.HandleFunc("/ResourceTypes/{name}", s.resourceType).Methods(http.MethodGet)
@@ -306,6 +306,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintln(w, `{"status":"ready"}`)
+}
+
+// withBaseURL gives the directory the URL the API is reached at: it reads
+// and writes references ("$ref") against it.
+func (s *Server) withBaseURL(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(directory.WithBaseURL(r.Context(), s.base(r))))
+	})
 }
 
 // base returns the URL the SCIM API is reachable at, for meta.location.

@@ -41,6 +41,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/store"
 )
 
@@ -234,6 +235,14 @@ var upgrades = [][]string{
 		`CREATE TRIGGER resources_uncounted AFTER DELETE ON resources BEGIN
 			UPDATE resource_counts SET n = n - 1 WHERE account = old.account AND type = old.type;
 		END`,
+	},
+	// 3: a group's and a project's parent is a reference, {"value": id},
+	// no longer the id alone (the lookups rows hold the id either way).
+	{
+		`UPDATE resources SET attrs = json_set(attrs, '$."` + schemas.TimeCampGroupURN + `".parent', json_object('value', json_extract(attrs, '$."` + schemas.TimeCampGroupURN + `".parent')))
+			WHERE type = 'Group' AND json_type(attrs, '$."` + schemas.TimeCampGroupURN + `".parent') = 'text'`,
+		`UPDATE resources SET attrs = json_set(attrs, '$.parent', json_object('value', json_extract(attrs, '$.parent')))
+			WHERE type = 'Project' AND json_type(attrs, '$.parent') = 'text'`,
 	},
 }
 
