@@ -293,10 +293,13 @@ func ownView(attrs map[string]any) map[string]any {
 	return c
 }
 
-// dropInheritedInput removes inherited project entries from a PUT or POST
-// body before it is read: a client that sends back what it read must not
-// turn group grants into the user's own.
-func dropInheritedInput(body map[string]any) {
+// dropInheritedInput removes the project entries marked inherited from a
+// PUT or POST body before it is read, and returns them: a client that
+// sends back what it read must not turn group grants into the user's own.
+// "inherited" is read-only, so an entry for a project the user owns keeps
+// its place whatever it says (see keepOwned).
+func dropInheritedInput(body map[string]any) []any {
+	var dropped []any
 	for k, v := range body {
 		if !strings.EqualFold(k, schemas.TimeCampUserURN) {
 			continue
@@ -312,6 +315,7 @@ func dropInheritedInput(body map[string]any) {
 			var kept []any
 			for _, el := range asList(pv) {
 				if m, ok := el.(map[string]any); ok && isTrue(valueOf(m, "inherited")) {
+					dropped = append(dropped, m)
 					continue
 				}
 				kept = append(kept, el)
@@ -319,6 +323,56 @@ func dropInheritedInput(body map[string]any) {
 			tc[pk] = kept
 		}
 	}
+	return dropped
+}
+
+// keepOwned puts back into a user's new attributes the entries
+// dropInheritedInput took out for projects the user owns (in cur): for
+// them, "inherited" said nothing.
+func keepOwned(cur, next map[string]any, dropped []any) error {
+	if len(dropped) == 0 {
+		return nil
+	}
+	owned := map[string]bool{}
+	for _, id := range projectIDs(ownProjects(extension(cur, schemas.TimeCampUserURN)["projects"])) {
+		owned[id] = true
+	}
+	a, err := schemas.User.ResolveString(schemas.TimeCampUserURN + ":projects")
+	if err != nil {
+		return err
+	}
+	tc := ensureExtension(next, schemas.TimeCampUserURN)
+	for _, el := range dropped {
+		v, err := schemas.NormalizeElement(a.Def, el, a.Name())
+		if err != nil {
+			return err
+		}
+		if m, ok := v.(map[string]any); ok && owned[str(m["value"])] {
+			tc["projects"] = append(asList(tc["projects"]), m)
+		}
+	}
+	return nil
+}
+
+// withoutEchoedGrants drops from a PATCH value for a user's projects the
+// entries marked inherited for projects the user does not own (owned):
+// group grants read and sent back (see dropInheritedInput).
+func withoutEchoedGrants(value any, owned map[string]bool) any {
+	list, isList := value.([]any)
+	if !isList {
+		list = []any{value}
+	}
+	var kept []any
+	for _, el := range list {
+		if m, ok := el.(map[string]any); ok && isTrue(valueOf(m, "inherited")) && !owned[str(valueOf(m, "value"))] {
+			continue
+		}
+		kept = append(kept, el)
+	}
+	if !isList && len(kept) == 1 {
+		return kept[0]
+	}
+	return kept
 }
 
 func valueOf(m map[string]any, key string) any {
@@ -338,6 +392,22 @@ func isTrue(v any) bool {
 		return strings.EqualFold(x, "true")
 	}
 	return false
+}
+
+// defaultProjectRoles gives the project entries a write adds (those of
+// next, in the extension urn, for a project cur has no entry for) the
+// default role when the client gave none. An entry whose role a PATCH
+// removed keeps none: unassigned, and member applies.
+func defaultProjectRoles(urn string, cur, next map[string]any) {
+	had := map[string]bool{}
+	for _, id := range projectIDs(asList(extension(cur, urn)["projects"])) {
+		had[id] = true
+	}
+	for _, el := range asList(extension(next, urn)["projects"]) {
+		if m, ok := el.(map[string]any); ok && str(m["role"]) == "" && !had[str(m["value"])] {
+			m["role"] = defaultProjectRole
+		}
+	}
 }
 
 // normaliseGroupGrants tidies a group's project grants: one entry per

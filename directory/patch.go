@@ -38,10 +38,16 @@ type patcher struct {
 	// touched are the top-level attributes the operations set or removed
 	// (by Attr.Name without a sub-attribute; an extension by its URN).
 	touched map[string]bool
+	// owned are a user's own projects before the operations.
+	owned map[string]bool
 }
 
 func newPatcher(ctx context.Context, rt *schemas.ResourceType, attrs map[string]any, members *memberDelta) *patcher {
-	return &patcher{ctx: ctx, rt: rt, attrs: schemas.CopyAttributes(attrs), members: members, touched: map[string]bool{}}
+	owned := map[string]bool{}
+	for _, id := range projectIDs(asList(extension(attrs, schemas.TimeCampUserURN)["projects"])) {
+		owned[id] = true
+	}
+	return &patcher{ctx: ctx, rt: rt, attrs: schemas.CopyAttributes(attrs), members: members, touched: map[string]bool{}, owned: owned}
 }
 
 // sentSetting reports whether the operations set or removed a TimeCamp
@@ -155,6 +161,9 @@ func (p *patcher) applyPath(kind string, path filter.Path, value any, inObject b
 		return err
 	}
 	p.touch(a)
+	if kind != "remove" && a.Sub == nil && path.ValueExpression == nil && p.rt == schemas.User && a.Name() == schemas.TimeCampUserURN+":projects" {
+		value = withoutEchoedGrants(value, p.owned)
+	}
 	if p.members != nil && a.Is("members") {
 		return p.members.apply(p.ctx, kind, path, value)
 	}

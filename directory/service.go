@@ -93,8 +93,9 @@ func (s *Service) List(ctx context.Context, account string, rt *schemas.Resource
 // except the password, which is kept.
 func (s *Service) Replace(ctx context.Context, account string, rt *schemas.ResourceType, id string, body map[string]any, ifMatch string) (*store.Resource, error) {
 	return atomically(ctx, s, func(ctx context.Context) (*store.Resource, error) {
+		var echoed []any
 		if rt == schemas.User {
-			dropInheritedInput(body)
+			echoed = dropInheritedInput(body)
 		}
 		attrs, err := rt.Normalize(body)
 		if err != nil {
@@ -114,6 +115,9 @@ func (s *Service) Replace(ctx context.Context, account string, rt *schemas.Resou
 		return s.update(ctx, account, rt, id, ifMatch, func(acct *store.Account, cur *store.Resource) (*change, error) {
 			next := *cur
 			next.Attributes = schemas.CopyAttributes(attrs)
+			if err := keepOwned(cur.Attributes, next.Attributes, echoed); err != nil {
+				return nil, err
+			}
 			if err := s.resolveRefs(ctx, account, rt, cur.Attributes, next.Attributes); err != nil {
 				return nil, err
 			}
@@ -202,7 +206,7 @@ func (s *Service) changeOf(ctx context.Context, acct *store.Account, cur, next *
 	case schemas.User:
 		return s.userChange(ctx, acct, cur, next, w)
 	case schemas.Group:
-		return s.groupChange(ctx, acct, cur, next, members)
+		return s.groupChange(ctx, acct, cur, next, members, w)
 	case schemas.Project:
 		return s.projectChange(ctx, acct, cur, next)
 	}

@@ -42,6 +42,7 @@ func readNewUser(r *store.Resource) (invitationRequests, error) {
 	applyRoles(nil, r.Attributes)
 	sent := sentIn(r.Attributes)
 	applyDefaults(r.Attributes)
+	defaultProjectRoles(schemas.TimeCampUserURN, nil, r.Attributes)
 	return invReq, settleTracking(nil, r.Attributes, sent)
 }
 
@@ -117,6 +118,11 @@ func (s *Service) userChange(ctx context.Context, acct *store.Account, cur, next
 		if w.replace {
 			applyDefaults(next.Attributes)
 		}
+		var before map[string]any // a PUT gives every entry it has no role for the default
+		if !w.replace {
+			before = ownView(cur.Attributes)
+		}
+		defaultProjectRoles(schemas.TimeCampUserURN, before, next.Attributes)
 		if err := settleTracking(cur.Attributes, next.Attributes, w.sent); err != nil {
 			return nil, err
 		}

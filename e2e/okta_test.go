@@ -3,6 +3,7 @@ package e2e
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -151,9 +152,24 @@ func TestOkta(t *testing.T) {
 
 	step("TimeCamp extension attributes from Okta's profile mappings", func(t *testing.T) {
 		expectEmptyList(t, okta.get(t, lookup("/Users", "userName", "lead.user@okta.local")))
+		// A profile whose mappings contradict TimeCamp's rule (a
+		// time-tracking admin may always see rates) is refused, naming both
+		// attributes: Okta shows the detail on the failed push, and nothing
+		// is created that a later sync would fight over.
 		r := okta.do(t, http.MethodPost, "/Users", "okta/create-user-timecamp.json", vars{
 			"userName": "lead.user@okta.local", "givenName": "Lead", "familyName": "User",
 			"externalId": "00ujl29u0le5T6Aj10h8", "password": "Lead-pass-42", "role": "supervisor",
+			"timeTrackingAdmin": "true", "canCreateProjects": "true", "canViewRates": "false",
+		})
+		expectError(t, r, http.StatusBadRequest, "invalidValue")
+		if d := r.Str("detail"); !strings.Contains(d, "timeTrackingAdmin") || !strings.Contains(d, "canViewRates") {
+			t.Fatalf("conflict detail: %s", r.Raw)
+		}
+		expectEmptyList(t, okta.get(t, lookup("/Users", "userName", "lead.user@okta.local")))
+		r = okta.do(t, http.MethodPost, "/Users", "okta/create-user-timecamp.json", vars{
+			"userName": "lead.user@okta.local", "givenName": "Lead", "familyName": "User",
+			"externalId": "00ujl29u0le5T6Aj10h8", "password": "Lead-pass-42", "role": "supervisor",
+			"timeTrackingAdmin": "true", "canCreateProjects": "true", "canViewRates": "true",
 		})
 		lead = expectCreated(t, r, base, "/Users")
 		noPassword(t, r)

@@ -150,11 +150,11 @@ func parentAttr(what, description string) schema.CoreAttribute {
 // the read-only parts) and groups (grants).
 func projectAccess(forUser bool) schema.CoreAttribute {
 	subs := append(refSubs("Project"),
-		schema.SimpleStringParams(schema.StringParams{Name: "role", CanonicalValues: ProjectRoles, Description: strict("The role on the project; not returned when not given, and then member applies.")}),
+		schema.SimpleStringParams(schema.StringParams{Name: "role", CanonicalValues: ProjectRoles, Description: strict("The role on the project. Left out of an entry a write adds (POST, PUT, PATCH add or replace): member. Removed (PATCH remove of projects[value eq \"<id>\"].role): unassigned — not returned — and member applies.")}),
 	)
 	description := "Projects this group's members (and the members of its descendant groups) get access to."
 	if forUser {
-		description = "Projects the user has access to: their own, and (inherited) those granted by their groups. A user's write changes their own entries only; an inherited entry sent back is ignored. Where a group grants a higher role on one of the user's own projects, role shows that higher role."
+		description = "Projects the user has access to: their own, and (inherited) those granted by their groups. A user's write changes their own entries only: an entry sent back marked inherited is a group's grant echoed, and is ignored unless the user owns that project (then the read-only marker changes nothing). Where a group grants a higher role on one of the user's own projects, role shows that higher role."
 		subs = append(subs,
 			schema.SimpleStringParams(schema.StringParams{Name: "display", Mutability: schema.AttributeMutabilityReadOnly(), Description: desc("The project's name. " + ReadOnlyRule)}),
 			schema.SimpleBooleanParams(schema.BooleanParams{Name: "inherited", Mutability: schema.AttributeMutabilityReadOnly(), Description: desc("Granted by a group rather than to the user. " + ReadOnlyRule)}),

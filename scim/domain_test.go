@@ -240,9 +240,9 @@ func TestProjectAccess(t *testing.T) {
 	c := scimtest.New(t).Client
 	web := newProject(t, c, "Website")
 	app := newProject(t, c, "App")
-	// Specific projects; without a role, member applies (not returned).
+	// Specific projects, with a default role.
 	u := newUser(t, c, "p@acme.test", map[string]any{"projects": []any{map[string]any{"value": web, "role": "Manager"}, map[string]any{"value": app}}}).Expect(t, http.StatusCreated)
-	if u.Str(tcUser+".projects.0.role") != "manager" || u.At(tcUser+".projects.1.role") != nil || u.Str(tcUser+".projects.0.display") != "Website" {
+	if u.Str(tcUser+".projects.0.role") != "manager" || u.Str(tcUser+".projects.1.role") != "member" || u.Str(tcUser+".projects.0.display") != "Website" {
 		t.Fatalf("specific projects: %s", u.Raw)
 	}
 	// All projects.
