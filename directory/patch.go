@@ -287,8 +287,13 @@ func (p *patcher) applyAttribute(kind string, a schemas.Attr, value any) error {
 			merged = map[string]any{}
 		}
 		given := v.(map[string]any)
-		if _, ok := given["value"]; ok {
-			delete(merged, "$ref") // a reference's $ref goes with its value
+		_, hasValue := given["value"]
+		_, hasRef := given["$ref"]
+		if hasValue || hasRef {
+			// A reference's value and $ref name one resource: either
+			// given replaces both.
+			delete(merged, "value")
+			delete(merged, "$ref")
 		}
 		for k, sv := range given {
 			merged[k] = sv

@@ -2,8 +2,10 @@ package scim_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -515,3 +517,60 @@ func expectConflict(t *testing.T, r *scimtest.Response, attr string) {
 		t.Fatalf("conflict of timeTrackingAdmin and %s: %s", attr, r.Raw)
 	}
 }
+
+// Issue 18: a PATCH remove of an optional setting leaves it unassigned
+// (RFC 7644 §3.5.2.2): not returned, absent to filters, while TimeCamp's
+// default applies; a PUT or POST that leaves it out gets the default.
+func TestRemovedSettingsAreUnassigned(t *testing.T) {
+	c := scimtest.New(t).Client
+	u := newUser(t, c, "unassigned@acme.test", map[string]any{"role": "supervisor", "notifyBudget": false},
+		map[string]any{"emails": []any{map[string]any{"type": "work", "value": "unassigned@acme.test"}, map[string]any{"type": "home", "value": "home@acme.test"}}}).Expect(t, http.StatusCreated)
+	id := u.Str("id")
+	r := c.Patch(t, "/Users/"+id,
+		scimtest.Op("remove", "active", nil),
+		scimtest.Op("remove", tcUser+":role", nil),
+		scimtest.Op("remove", tcUser+":notifyBudget", nil),
+		scimtest.Op("remove", tcUser+":canViewRates", nil),
+		scimtest.Op("remove", `emails[type eq "work"].value`, nil),
+	).Expect(t, http.StatusOK)
+	for _, k := range []string{"active", tcUser + ".role", tcUser + ".notifyBudget", tcUser + ".canViewRates"} {
+		if r.At(k) != nil {
+			t.Errorf("%s still returned after remove: %s", k, r.Raw)
+		}
+	}
+	// What applies meanwhile: an active user with the default role, who
+	// takes a seat.
+	if tcAttr(r, "effectiveRole") != "user" || tcAttr(r, "countsTowardSeats") != true {
+		t.Fatalf("derived from unassigned settings: %s", r.Raw)
+	}
+	if emails := r.At("emails").([]any); len(emails) != 1 || scimtest.At(emails[0], "type") != "home" {
+		t.Fatalf("emails[type eq \"work\"].value removed leaves the home one: %s", r.Raw)
+	}
+	for _, f := range []string{`active pr`, `active eq true`, tcUser + `:role eq "user"`, tcUser + `:notifyBudget pr`} {
+		list := c.Get(t, "/Users?filter="+escape(`id eq "`+id+`" and `+f)).Expect(t, http.StatusOK)
+		if list.At("totalResults") != jsonNumber(0) {
+			t.Errorf("filter %s matches an unassigned attribute: %s", f, list.Raw)
+		}
+	}
+	// A PUT that leaves them out assigns the defaults again.
+	put := c.Put(t, "/Users/"+id, scimtest.UserBody("unassigned@acme.test")).Expect(t, http.StatusOK)
+	if put.At("active") != true || tcAttr(put, "role") != "user" || tcAttr(put, "notifyBudget") != true || tcAttr(put, "canViewRates") != false {
+		t.Fatalf("PUT defaults: %s", put.Raw)
+	}
+	// Required ones cannot be removed.
+	rm := c.Patch(t, "/Users/"+id, scimtest.Op("remove", "userName", nil))
+	rm.Expect(t, http.StatusBadRequest)
+	if rm.Str("scimType") != "mutability" {
+		t.Fatalf("remove userName: %s", rm.Raw)
+	}
+	// Nor a deactivated owner's protection dodged by unassigning: an
+	// unassigned active is active.
+	owner := newUser(t, c, "owner@acme.test", map[string]any{"role": "administrator"}).Expect(t, http.StatusCreated)
+	if tcAttr(owner, "accountOwner") != true {
+		t.Fatalf("first administrator owns the account: %s", owner.Raw)
+	}
+	c.Patch(t, "/Users/"+owner.Str("id"), scimtest.Op("remove", "active", nil)).Expect(t, http.StatusOK)
+	c.Patch(t, "/Users/"+owner.Str("id"), scimtest.Op("replace", "active", false)).Expect(t, http.StatusForbidden)
+}
+
+func jsonNumber(n int) any { return json.Number(strconv.Itoa(n)) }
