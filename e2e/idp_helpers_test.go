@@ -78,6 +78,15 @@ func (p idpClient) do(t *testing.T, method, path, name string, v vars, headers .
 	return r
 }
 
+// send is do with a body built in the test (one whose shape varies with
+// the step, such as a group's full member list) rather than a fixture.
+func (p idpClient) send(t *testing.T, method, path string, body any) *scimtest.Response {
+	t.Helper()
+	r := p.c.Do(t, method, path, body, "Accept: "+p.accept, "Content-Type: "+p.contentType)
+	checkResponse(t, r)
+	return r
+}
+
 func (p idpClient) get(t *testing.T, path string) *scimtest.Response {
 	t.Helper()
 	return p.do(t, http.MethodGet, path, "", nil)
