@@ -788,3 +788,50 @@ func jsonEqual(a, b any) bool {
 	rb, _ := json.Marshal(b)
 	return string(ra) == string(rb)
 }
+
+// TestServiceProviderConfigPromises checks each feature
+// /ServiceProviderConfig calls supported, and the limits it gives, on the
+// running server; and that searches are served where docs/scim.md says
+// (/Users/.search: 200; the root /.search and /Me: 501).
+func TestServiceProviderConfigPromises(t *testing.T) {
+	e := scimtest.New(t)
+	c := e.Client
+	spc := c.Get(t, "/ServiceProviderConfig").Expect(t, http.StatusOK)
+	for _, f := range []string{"patch", "bulk", "filter", "changePassword", "sort", "etag"} {
+		if spc.At(f+".supported") != true {
+			t.Fatalf("%s not supported: %s", f, spc.Raw)
+		}
+	}
+	maxOps, _ := spc.At("bulk.maxOperations").(json.Number).Int64()
+	maxPayload, _ := spc.At("bulk.maxPayloadSize").(json.Number).Int64()
+	if spc.At("filter.maxResults") != json.Number("1000") {
+		t.Fatalf("filter.maxResults: %s (scim.MaxResults, checked by TestPaging*)", spc.Raw)
+	}
+
+	ids := c.CreateUsers(t, 3, "spc")
+	// patch, changePassword
+	c.Patch(t, "/Users/"+ids[0], scimtest.Op("replace", "password", "Another-pass-1")).Expect(t, http.StatusOK)
+	// filter, sort
+	list := c.Get(t, "/Users?filter="+url.QueryEscape(`userName sw "spc"`)+"&sortBy=userName&sortOrder=descending").Expect(t, http.StatusOK)
+	if list.Str("Resources.0.userName") != "spc2@example.com" {
+		t.Fatalf("filter and sort: %s", list.Raw)
+	}
+	// etag
+	g := c.Get(t, "/Users/"+ids[1]).Expect(t, http.StatusOK)
+	c.Get(t, "/Users/"+ids[1], "If-None-Match: "+g.Header.Get("ETag")).Expect(t, http.StatusNotModified)
+	c.Put(t, "/Users/"+ids[1], scimtest.UserBody("spc1@example.com"), `If-Match: W/"999"`).Expect(t, http.StatusPreconditionFailed)
+	// bulk, and its limits
+	var ops []any
+	for i := int64(0); i <= maxOps; i++ {
+		ops = append(ops, map[string]any{"method": "DELETE", "path": "/Users/" + ids[2]})
+	}
+	c.Post(t, "/Bulk", map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:BulkRequest"}, "Operations": ops}).Expect(t, http.StatusRequestEntityTooLarge)
+	big := map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:BulkRequest"}, "Operations": []any{
+		map[string]any{"method": "POST", "path": "/Users", "bulkId": "x", "data": scimtest.UserBody("big@example.com", map[string]any{"title": strings.Repeat("x", int(maxPayload))})},
+	}}
+	c.Post(t, "/Bulk", big).Expect(t, http.StatusRequestEntityTooLarge)
+	// Searches.
+	c.Post(t, "/Users/.search", map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"}, "filter": `userName pr`}).Expect(t, http.StatusOK)
+	c.Post(t, "/.search", map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"}}).Expect(t, http.StatusNotImplemented)
+	c.Get(t, "/Me").Expect(t, http.StatusNotImplemented)
+}
