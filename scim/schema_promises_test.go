@@ -804,11 +804,15 @@ func TestServiceProviderConfigPromises(t *testing.T) {
 	}
 	maxOps, _ := spc.At("bulk.maxOperations").(json.Number).Int64()
 	maxPayload, _ := spc.At("bulk.maxPayloadSize").(json.Number).Int64()
-	if spc.At("filter.maxResults") != json.Number("1000") {
-		t.Fatalf("filter.maxResults: %s (scim.MaxResults, checked by TestPaging*)", spc.Raw)
-	}
+	maxResults, _ := spc.At("filter.maxResults").(json.Number).Int64()
 
 	ids := c.CreateUsers(t, 3, "spc")
+	// filter.maxResults bounds a page, whatever count asks for.
+	c.CreateUsers(t, int(maxResults)-2, "more")
+	page := c.Get(t, fmt.Sprintf("/Users?count=%d&attributes=id", maxResults+100)).Expect(t, http.StatusOK)
+	if n, _ := page.At("itemsPerPage").(json.Number).Int64(); n != maxResults || page.At("totalResults") != json.Number(fmt.Sprint(maxResults+1)) {
+		t.Fatalf("a page of count %d: itemsPerPage %v, totalResults %v", maxResults+100, page.At("itemsPerPage"), page.At("totalResults"))
+	}
 	// patch, changePassword
 	c.Patch(t, "/Users/"+ids[0], scimtest.Op("replace", "password", "Another-pass-1")).Expect(t, http.StatusOK)
 	// filter, sort
