@@ -271,3 +271,36 @@ func TestSwitchAccount(t *testing.T) {
 		t.Fatalf("users after switching: %d\n%s", st, body)
 	}
 }
+
+// Issue 18: the profile form is refused, naming both settings, when it
+// makes a user a time-tracking admin who may not see rates; nothing is
+// saved. A setting removed through SCIM shows as what applies.
+func TestProfileTrackingConflict(t *testing.T) {
+	e := newEnv(t, true)
+	carol := e.user(e.account.ID, "carol@acme.test", schemas.RoleUser)
+	c, csrf := e.signIn(e.admin, "ada@acme.test", time.Now().Add(time.Hour))
+	page := e.srv.URL + "/admin/users/" + carol.ID
+	st, _, h := do(t, c, "POST", page, url.Values{"csrf": {csrf}, "role": {"user"}, "givenName": {"Carol"}, "timeTrackingAdmin": {"on"}, "canCreateProjects": {"on"}})
+	if st != http.StatusSeeOther {
+		t.Fatalf("save: %d", st)
+	}
+	_, body, _ := do(t, c, "GET", e.srv.URL+h.Get("Location"), nil)
+	if !strings.Contains(body, "timeTrackingAdmin") || !strings.Contains(body, "canViewRates") {
+		t.Fatalf("the form's conflict is not explained:\n%s", body)
+	}
+	u, err := e.dir.Get(bg, e.account.ID, schemas.User, carol.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if directory.Setting(u.Attributes, "timeTrackingAdmin") != false || u.Version != carol.Version {
+		t.Fatalf("a refused form changed the user: %v", u.Attributes)
+	}
+	// Unassigned through SCIM: the box shows what applies.
+	if _, err := e.dir.Patch(bg, e.account.ID, schemas.User, carol.ID, []directory.PatchOp{{Op: "remove", Path: schemas.TimeCampUserURN + ":notifyBudget"}}, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, body, _ = do(t, c, "GET", page, nil)
+	if !strings.Contains(body, `name="notifyBudget" checked`) {
+		t.Fatalf("an unassigned notification shows off:\n%s", body)
+	}
+}

@@ -187,7 +187,17 @@ type refAttr struct {
 
 // referenceAttributes lists a resource type's writable reference
 // attributes, other than a group's members (kept apart, see members.go).
-func referenceAttributes(rt *schemas.ResourceType) []refAttr {
+func referenceAttributes(rt *schemas.ResourceType) []refAttr { return refAttrs[rt] }
+
+var refAttrs = map[*schemas.ResourceType][]refAttr{}
+
+func init() {
+	for _, rt := range schemas.ResourceTypes() {
+		refAttrs[rt] = findReferenceAttributes(rt)
+	}
+}
+
+func findReferenceAttributes(rt *schemas.ResourceType) []refAttr {
 	var out []refAttr
 	add := func(ext *schemas.Extension, defs schema.Attributes) {
 		for _, def := range defs {
