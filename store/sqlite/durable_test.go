@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
+
+	filter "github.com/scim2/filter-parser/v2"
 
 	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/store"
@@ -207,5 +210,63 @@ func TestUpgradeFromLayout1(t *testing.T) {
 	var layout int
 	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&layout); err != nil || layout != schemaVersion {
 		t.Fatalf("layout %d, %v; want %d", layout, err, schemaVersion)
+	}
+}
+
+// A database of layout 2 stored a group's and a project's parent as the
+// id alone; opened, its parents are references {"value": id}, found by
+// the lookups as before.
+func TestUpgradeParentsToReferences(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := s.CreateAccount(ctx, "old", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := &store.Resource{Type: schemas.Group, ID: store.NewID(), Account: acc.ID, Attributes: map[string]any{"displayName": "Top"}}
+	sub := &store.Resource{Type: schemas.Group, ID: store.NewID(), Account: acc.ID, Attributes: map[string]any{"displayName": "Sub",
+		schemas.TimeCampGroupURN: map[string]any{"parent": top.ID, "path": "old/Top/Sub"}}}
+	apollo := &store.Resource{Type: schemas.Project, ID: store.NewID(), Account: acc.ID, Attributes: map[string]any{"displayName": "Apollo"}}
+	lander := &store.Resource{Type: schemas.Project, ID: store.NewID(), Account: acc.ID, Attributes: map[string]any{"displayName": "Lander", "parent": apollo.ID}}
+	for _, r := range []*store.Resource{top, sub, apollo, lander} {
+		if err := s.Insert(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.w.ExecContext(ctx, "PRAGMA user_version = 2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(ctx, Config{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	g, err := s.Get(ctx, schemas.Group, acc.ID, sub.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, _ := g.Attributes[schemas.TimeCampGroupURN].(map[string]any)
+	if p, _ := tc["parent"].(map[string]any); p["value"] != top.ID || tc["path"] != "old/Top/Sub" || g.Attributes["displayName"] != "Sub" {
+		t.Fatalf("group after the upgrade: %v", g.Attributes)
+	}
+	if p, err := s.Get(ctx, schemas.Project, acc.ID, lander.ID); err != nil || !reflect.DeepEqual(p.Attributes["parent"], map[string]any{"value": apollo.ID}) {
+		t.Fatalf("project after the upgrade: %v, %v", p, err)
+	}
+	if t2, err := s.Get(ctx, schemas.Group, acc.ID, top.ID); err != nil || t2.Attributes[schemas.TimeCampGroupURN] != nil {
+		t.Fatalf("a group without a parent: %v, %v", t2, err)
+	}
+	f, err := filter.ParseFilter([]byte(`parent eq "` + apollo.ID + `"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.Find(ctx, schemas.Project, acc.ID, store.Query{Filter: f, Count: 10})
+	if err != nil || page.Total != 1 || page.Resources[0].ID != lander.ID {
+		t.Fatalf("projects under Apollo: %v, %v", page, err)
 	}
 }

@@ -243,6 +243,13 @@ var upgrades = [][]string{
 			WHERE type = 'Group' AND json_type(attrs, '$."` + schemas.TimeCampGroupURN + `".parent') = 'text'`,
 		`UPDATE resources SET attrs = json_set(attrs, '$.parent', json_object('value', json_extract(attrs, '$.parent')))
 			WHERE type = 'Project' AND json_type(attrs, '$.parent') = 'text'`,
+		// The lookups rows hold the id already; this makes sure of it.
+		`INSERT OR IGNORE INTO lookups (account, type, key, value, id)
+			SELECT account, type, 'parent', json_extract(attrs, '$."` + schemas.TimeCampGroupURN + `".parent.value'), id FROM resources
+			WHERE type = 'Group' AND json_type(attrs, '$."` + schemas.TimeCampGroupURN + `".parent.value') = 'text'`,
+		`INSERT OR IGNORE INTO lookups (account, type, key, value, id)
+			SELECT account, type, 'parent', json_extract(attrs, '$.parent.value'), id FROM resources
+			WHERE type = 'Project' AND json_type(attrs, '$.parent.value') = 'text'`,
 	},
 }
 
