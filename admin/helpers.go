@@ -254,14 +254,6 @@ func str(v any) string {
 	return s
 }
 
-// refID reads the id a reference attribute holds ({"value": id}).
-func refID(v any) string {
-	if m, ok := v.(map[string]any); ok {
-		return str(m["value"])
-	}
-	return str(v)
-}
-
 func list(v any) []any {
 	l, _ := v.([]any)
 	return l

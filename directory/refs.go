@@ -224,8 +224,8 @@ func containsEqual(list []any, v any) bool {
 	return false
 }
 
-// refValue reads the id a stored reference attribute holds (a parent).
-func refValue(v any) string {
+// RefValue reads the id a stored reference attribute holds (a parent).
+func RefValue(v any) string {
 	if m, ok := v.(map[string]any); ok {
 		return str(m["value"])
 	}
