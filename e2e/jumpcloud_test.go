@@ -22,7 +22,7 @@ import (
 // defaults, and group grants give roles and projects (docs/jumpcloud.md).
 func TestJumpCloud(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
+	s := startIdPServer(t)
 	base := s.Client.Base
 	jc := idpClient{c: s.Client, contentType: "application/scim+json", accept: "application/scim+json"}
 	step := flow(t)

@@ -20,7 +20,7 @@ import (
 // added and removed in one PATCH, PUT, DELETE.
 func TestOkta(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
+	s := startIdPServer(t)
 	base := s.Client.Base
 	okta := idpClient{c: s.Client, contentType: "application/scim+json; charset=utf-8", accept: "application/scim+json"}
 	// Some tenants and the Okta SCIM test suite send plain JSON.

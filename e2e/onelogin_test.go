@@ -27,7 +27,7 @@ import (
 //     core schema, "urn:scim:schemas:core:1.0" (schemas.isLegacyCoreURN).
 func TestOneLogin(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
+	s := startIdPServer(t)
 	base := s.Client.Base
 	onelogin := idpClient{c: s.Client, contentType: "application/json", accept: "application/json"}
 	step := flow(t)

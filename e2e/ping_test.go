@@ -25,7 +25,7 @@ import (
 // with a PATCH replace of the member list (GROUP_MEMBERSHIP_HANDLING).
 func TestPingIdentity(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
+	s := startIdPServer(t)
 	base := s.Client.Base
 	ping := idpClient{c: s.Client, contentType: "application/scim+json", accept: "application/scim+json"}
 	step := flow(t)

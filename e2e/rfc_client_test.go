@@ -15,7 +15,7 @@ import (
 // {"$ref": URI}). docs/scim-clients.md is its guide.
 func TestPlainRFCClient(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
+	s := startIdPServer(t)
 	c := s.Client
 	base := c.Base
 	step := flow(t)
