@@ -31,7 +31,7 @@ const docsTableMarker = "{{settings table}}"
 var docsMore = map[string]string{
 	"base-url":                "`meta.location` is `{SCIM_BASE_URL}/scim/v2/...` and invitation links `{SCIM_BASE_URL}/invitations/...`; unset, `meta.location` follows each request and links use `http://HOST:PORT` from `SCIM_ADDR` (`localhost` for an address on all interfaces)",
 	"mongodb-uri":             "unless it says otherwise: `w=majority`, 2 s to find the primary, 10 s per operation (`timeoutMS`); `w=0` and secondary reads are refused ([production](production.md#mongodb-connection-string-and-write-concern))",
-	"data-dir":                "it holds one file, `timecamp-scim.db` (and its write-ahead log while a server runs)",
+	"data-dir":                "it holds one file, `timecamp-scim.db` (and its write-ahead log while a server runs); `store backup --to DIR` copies it, while it serves, into a folder a server starts from ([operations](operations.md#backup-and-restore))",
 	"data-sync":               "see [the embedded database](production.md#the-embedded-database)",
 	"bootstrap-token":         "stored hashed; setting it again on a restart is harmless, a new value replaces the old one",
 	"smtp-url":                "see [invitations](invitations.md#sending)",

@@ -43,6 +43,9 @@ Usage:
   timecamp-scim store copy --to MONGODB_URI [--to-database NAME]
                                                            copy everything (the embedded database, or
                                                            SCIM_MONGODB_URI) to a MongoDB deployment
+  timecamp-scim store copy --to-data-dir DIR              ... or into an embedded data folder
+  timecamp-scim store backup --to DIR                      a snapshot of the embedded database, taken while
+                                                           it serves, into a data folder serve starts from
   timecamp-scim config print [flags]                       show the effective configuration, where each
                                                            value came from, secrets redacted
   timecamp-scim config check [flags]                       check the configuration as serve does at start
