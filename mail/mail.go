@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
@@ -252,16 +251,21 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	return nil
 }
 
-// Log "sends" by logging: with no SMTP server configured, someone trying
-// the server out can follow the link from the log.
-type Log struct{ Logger *slog.Logger }
+// Log stands in for an SMTP server when none is configured: it sends
+// nothing. Its caller writes the message's link to the log instead (the
+// invitation worker's one line about each email), so that someone trying
+// the server out can follow it; see Unsent.
+type Log struct{}
 
-// Send logs the message's recipient, subject and link.
-func (l Log) Send(ctx context.Context, m *Message) error {
-	if _, err := Compose(m); err != nil {
-		return err
-	}
-	l.Logger.InfoContext(ctx, "email not sent (no SCIM_SMTP_URL configured); here is its link",
-		"to", m.To, "subject", m.Subject, "link", m.Link)
-	return nil
+// Send checks that the message could be sent, and sends nothing.
+func (Log) Send(ctx context.Context, m *Message) error {
+	_, err := Compose(m)
+	return err
 }
+
+// Unsent says why nothing is sent.
+func (Log) Unsent() string { return "no SCIM_SMTP_URL configured" }
+
+// Unsent is implemented by a Sender that delivers nothing (Log): what its
+// caller logs about a message then says that it was not sent, and why.
+type Unsent interface{ Unsent() string }

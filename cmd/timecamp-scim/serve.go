@@ -143,7 +143,7 @@ func invitations(ctx context.Context, cfg *config.Config, st store.Store, dir *d
 	log := cfg.Logger()
 	ttl, _ := cfg.TTL()
 	base := cfg.PublicBaseURL()
-	var sender mail.Sender = mail.Log{Logger: log}
+	var sender mail.Sender = mail.Log{}
 	if sc := cfg.SMTP(); sc != nil {
 		sender = mail.NewSMTP(sc)
 		log.Info("invitation emails go through SMTP", "smtp", sc.Redacted(), "from", cfg.MailFrom, "links", base+"/invitations/…")
