@@ -1,6 +1,8 @@
-// Package deploy holds the Compose file and Kubernetes manifests; its test
-// checks that they name only settings the server knows, and that the
-// settings they give pass the server's own validation.
+// Package deploy holds the Compose file, the Kubernetes manifests and the
+// scheduled backups; its tests check that they name only settings the
+// server knows, that the settings they give pass the server's own
+// validation, and (image_test.go) that the binary the Dockerfile builds
+// runs as the image runs it.
 package deploy_test
 
 import (
