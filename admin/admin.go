@@ -19,6 +19,7 @@
 package admin
 
 import (
+	"context"
 	"embed"
 	"fmt"
 	"html/template"
@@ -27,7 +28,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -52,7 +52,8 @@ type Config struct {
 	// SCIMClient returns a client of the SCIM API served in process as the
 	// account (scim.Server.InProcessClient), for the CSV import.
 	SCIMClient func(*store.Account, store.Actor) *http.Client
-	// HTTPClient talks to the provider (default http.DefaultClient).
+	// HTTPClient talks to the provider (default: a client of its own);
+	// every call through it is bounded by a timeout.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
 
@@ -79,9 +80,9 @@ type Console struct {
 	secure bool
 	// loginKey encrypts the sign-in cookie (state, nonce, PKCE verifier).
 	loginKey []byte
-
-	mu  sync.Mutex
-	oid *oidcClient // discovered on first use
+	// provider is the OpenID Connect provider, discovered in the
+	// background (provider.go).
+	provider *provider
 }
 
 // New returns the console. loginSecret is a server-wide secret shared by
@@ -90,9 +91,7 @@ func New(cfg Config, loginSecret []byte) *Console {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = http.DefaultClient
-	}
+	cfg.HTTPClient = clientWithTimeout(cfg.HTTPClient)
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -109,6 +108,16 @@ func New(cfg Config, loginSecret []byte) *Console {
 		cfg: cfg, dir: cfg.Directory, store: cfg.Directory.Store(), log: cfg.Logger,
 		secure:   strings.HasPrefix(cfg.RedirectURL, "https://"),
 		loginKey: loginSecret,
+		provider: newProvider(cfg, cfg.Logger),
+	}
+}
+
+// Start discovers the OpenID Connect provider in the background, for as
+// long as ctx lasts (retrying with backoff while it cannot be reached).
+// Without it, the first sign-in starts discovery.
+func (c *Console) Start(ctx context.Context) {
+	if c.cfg.Configured() {
+		c.provider.start(ctx)
 	}
 }
 
@@ -134,6 +143,7 @@ func (c *Console) Routes(r *mux.Router) {
 	a.Use(c.headers)
 	a.HandleFunc("/login", c.login).Methods(http.MethodGet)
 	a.HandleFunc("/callback", c.callback).Methods(http.MethodGet)
+	a.HandleFunc("/choose", c.choose).Methods(http.MethodPost)
 	a.HandleFunc("/signed-out", c.signedOut).Methods(http.MethodGet)
 
 	s := a.NewRoute().Subrouter()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/timecamp/timecamp-scim/admin"
 	"github.com/timecamp/timecamp-scim/directory"
+	"github.com/timecamp/timecamp-scim/failure"
 	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/scim"
 	"github.com/timecamp/timecamp-scim/store"
@@ -72,12 +73,16 @@ func (e *env) user(account, email, role string) *store.Resource {
 
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-// signIn stores a session for the user, as a sign-in does, and returns a
-// client holding its cookie, and the session's CSRF token.
+// signIn stores a session for the user (and binds the user to the
+// session's identity), as a sign-in does, and returns a client holding its
+// cookie, and the session's CSRF token.
 func (e *env) signIn(u *store.Resource, email string, expires time.Time) (*http.Client, string) {
 	e.t.Helper()
 	secret, csrf := "secret-of-"+u.ID, "csrf-"+u.ID
 	now := time.Now()
+	if err := e.st.Bind(bg, &store.Binding{Account: u.Account, User: u.ID, Subject: "iss " + email, Email: email}); err != nil && !failure.Is(err, failure.Conflict) {
+		e.t.Fatal(err)
+	}
 	if err := e.st.CreateSession(bg, &store.Session{
 		ID: store.HashSessionSecret(secret), Account: u.Account, User: u.ID, Email: email, Subject: "iss " + email,
 		CSRF: csrf, Created: now, LastSeen: now, Expires: expires,

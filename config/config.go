@@ -22,6 +22,9 @@ import (
 	"github.com/timecamp/timecamp-scim/mail"
 )
 
+// MinBootstrapToken is the shortest SCIM_BOOTSTRAP_TOKEN accepted.
+const MinBootstrapToken = 32
+
 // Config holds every setting of the server and the management commands.
 type Config struct {
 	Addr           string // listen address
@@ -79,7 +82,7 @@ func (c *Config) Settings() []Setting {
 		{"mongodb-database", "SCIM_MONGODB_DATABASE", "timecamp_scim", "database name", &c.Database, false},
 		{"data-dir", "SCIM_DATA_DIR", "./data", "folder of the embedded database", &c.DataDir, false},
 		{"data-sync", "SCIM_DATA_SYNC", "interval", "when the embedded database's writes reach the disk: interval (within 0.1 s, in the background; a crash of the server loses nothing, a power cut the last 0.1 s) or commit (before each write is answered, about 2 ms more per write)", &c.DataSync, false},
-		{"bootstrap-token", "SCIM_BOOTSTRAP_TOKEN", "", "make account \"default\" accept this SCIM token (prefer the environment variable: flags show in process lists)", &c.BootstrapToken, true},
+		{"bootstrap-token", "SCIM_BOOTSTRAP_TOKEN", "", "make account \"default\" accept this SCIM token: a random secret of at least 32 characters, e.g. from openssl rand -hex 32 (prefer the environment variable: flags show in process lists). A token revoked in the console stays revoked: serve then starts without it and logs an error", &c.BootstrapToken, true},
 		{"log-level", "SCIM_LOG_LEVEL", "info", "log level: debug, info, warn or error", &c.LogLevel, false},
 		{"log-format", "SCIM_LOG_FORMAT", "text", "log format: text or json", &c.LogFormat, false},
 		{"smtp-url", "SCIM_SMTP_URL", "", "SMTP server for invitation emails: smtp://user:password@host:587 (STARTTLS when offered) or smtps://user:password@host:465 (default: emails are written to the log)", &c.SMTPURL, true},
@@ -152,6 +155,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("SCIM_LOG_FORMAT must be text or json, got %q", c.LogFormat)
+	}
+	if n := len(c.BootstrapToken); n > 0 && n < MinBootstrapToken {
+		return fmt.Errorf("SCIM_BOOTSTRAP_TOKEN is %d characters long; it must be a random secret of at least %d characters (anyone who guesses it provisions account \"default\"): generate one with  openssl rand -hex 32", n, MinBootstrapToken)
 	}
 	if c.SMTPURL != "" {
 		if _, err := mail.ParseSMTPURL(c.SMTPURL); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/timecamp/timecamp-scim/scim"
 	"github.com/timecamp/timecamp-scim/scim/scimtest"
+	"github.com/timecamp/timecamp-scim/store"
 )
 
 // A token hammering past its limit gets 429 with Retry-After and a SCIM
@@ -57,7 +58,7 @@ func TestRateLimitPerToken(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		other.Get(t, "/Users?count=1").Expect(t, http.StatusOK)
 	}
-	token, _, err := env.Store.CreateToken(t.Context(), env.Account.ID, "second")
+	token, _, err := env.Store.CreateToken(t.Context(), env.Account.ID, store.TokenSpec{Name: "second"})
 	if err != nil {
 		t.Fatal(err)
 	}

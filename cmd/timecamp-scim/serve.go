@@ -74,13 +74,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("using the embedded database (SQLite); set SCIM_MONGODB_URI to use MongoDB", "data_dir", cfg.DataDir)
 	}
 	if cfg.BootstrapToken != "" {
-		if err := bootstrap(ctx, st, cfg.BootstrapToken); err != nil {
-			return fmt.Errorf("bootstrap token: %w", err)
+		switch err := bootstrap(ctx, st, cfg.BootstrapToken); {
+		case errors.Is(err, store.ErrTokenRevoked):
+			// A revocation is permanent: the environment does not bring
+			// the token back. The server runs on without it.
+			log.Error("SCIM_BOOTSTRAP_TOKEN holds the secret of a revoked token, and a revoked secret never works again: "+
+				"the server starts without a bootstrap token. Remove SCIM_BOOTSTRAP_TOKEN, or set it to a new secret (openssl rand -hex 32)")
+		case err != nil:
+			return fmt.Errorf("bootstrap token (SCIM_BOOTSTRAP_TOKEN): %w", err)
+		default:
+			log.Info("account \"default\" accepts the bootstrap token")
 		}
-		if len(cfg.BootstrapToken) < 16 {
-			log.Warn("SCIM_BOOTSTRAP_TOKEN is short; use a long random secret outside of trials")
-		}
-		log.Info("account \"default\" accepts the bootstrap token")
 	} else if accounts, err := st.Accounts(ctx); err == nil && len(accounts) == 0 {
 		log.Info("no accounts yet: set SCIM_BOOTSTRAP_TOKEN, or run \"timecamp-scim accounts create --name NAME\" and \"timecamp-scim tokens create --account NAME --name okta\"")
 	}
@@ -104,6 +108,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The sign-in provider is discovered in the background: its outage
+	// never stops the server from starting or SCIM from answering.
+	console.Start(ctx)
 	routes := []func(*mux.Router){pages.Routes, console.Routes}
 	if cfg.MetricsAddr == "" {
 		routes = append(routes, metricsRoute)
