@@ -78,7 +78,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		case errors.Is(err, store.ErrTokenRevoked):
 			// A revocation is permanent: the environment does not bring
 			// the token back. The server runs on without it.
-			log.Error("SCIM_BOOTSTRAP_TOKEN holds the secret of a revoked token, and a revoked secret never works again: "+
+			log.Error("SCIM_BOOTSTRAP_TOKEN holds the secret of a revoked token, and a revoked secret never works again: " +
 				"the server starts without a bootstrap token. Remove SCIM_BOOTSTRAP_TOKEN, or set it to a new secret (openssl rand -hex 32)")
 		case err != nil:
 			return fmt.Errorf("bootstrap token (SCIM_BOOTSTRAP_TOKEN): %w", err)
