@@ -85,7 +85,7 @@ func (c *Config) Settings() []Setting {
 		{"bootstrap-token", "SCIM_BOOTSTRAP_TOKEN", "", "make account \"default\" accept this SCIM token: a random secret of at least 32 characters, e.g. from openssl rand -hex 32 (prefer the environment variable: flags show in process lists). A token revoked in the console stays revoked: serve then starts without it and logs an error", &c.BootstrapToken, true},
 		{"log-level", "SCIM_LOG_LEVEL", "info", "log level: debug, info, warn or error", &c.LogLevel, false},
 		{"log-format", "SCIM_LOG_FORMAT", "text", "log format: text or json", &c.LogFormat, false},
-		{"smtp-url", "SCIM_SMTP_URL", "", "SMTP server for invitation emails: smtp://user:password@host:587 (STARTTLS when offered) or smtps://user:password@host:465 (default: emails are written to the log)", &c.SMTPURL, true},
+		{"smtp-url", "SCIM_SMTP_URL", "", "SMTP server for invitation emails: smtps://user:password@host:465 (TLS) or smtp://user:password@host:587 (STARTTLS, required: a server that does not offer it gets no email; a certificate that fails verification is an error). Without TLS only to a loopback address (STARTTLS when offered) or with ?tls=none (a relay on a private network, no credentials; logged at start). Default: emails are written to the log", &c.SMTPURL, true},
 		{"mail-from", "SCIM_MAIL_FROM", "TimeCamp <no-reply@localhost>", "sender of invitation emails, e.g. \"TimeCamp <no-reply@example.com>\"", &c.MailFrom, false},
 		{"invitation-ttl", "SCIM_INVITATION_TTL", "7d", "how long an invitation link works: a duration such as 7d, 48h or 30m", &c.InvitationTTL, false},
 		{"config", "SCIM_CONFIG", "", "YAML file of settings, keyed by flag name (a flag or variable wins over the file)", &c.ConfigFile, false},

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/timecamp/timecamp-scim/mail"
 )
 
 func configWith(t *testing.T, env map[string]string, args ...string) (*Config, *flag.FlagSet) {
@@ -70,7 +72,7 @@ func TestInvitationSettings(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if sc := c.SMTP(); sc == nil || !sc.TLS || sc.Port != "465" || sc.Password != "sekrit" || strings.Contains(sc.Redacted(), "sekrit") {
+	if sc := c.SMTP(); sc == nil || sc.Security != mail.ImplicitTLS || sc.Port != "465" || sc.Password != "sekrit" || strings.Contains(sc.Redacted(), "sekrit") {
 		t.Fatalf("smtps: %+v %s", sc, sc.Redacted())
 	}
 }

@@ -154,6 +154,12 @@ func invitations(ctx context.Context, cfg *config.Config, st store.Store, dir *d
 	if sc := cfg.SMTP(); sc != nil {
 		sender = mail.NewSMTP(sc)
 		log.Info("invitation emails go through SMTP", "smtp", sc.Redacted(), "from", cfg.MailFrom, "links", base+"/invitations/…")
+		switch why := sc.Plaintext(); {
+		case sc.Security == mail.NoTLS:
+			log.Warn("invitation emails go without TLS", "smtp", sc.Redacted(), "why", why)
+		case why != "":
+			log.Info("invitation emails may go without TLS", "smtp", sc.Redacted(), "why", why)
+		}
 	} else {
 		log.Info("no SCIM_SMTP_URL: invitation emails are written to the log", "links", base+"/invitations/…")
 	}
