@@ -56,6 +56,7 @@ type Config struct {
 
 	RateLimit     string // SCIM requests per second per token (bursts of as many); 0: none
 	MaxConcurrent string // SCIM requests served at once, a quarter per account; 0: no bound
+	AuthFailures  string // failed SCIM authentications a minute per client address; 0: no limit
 	ShutdownGrace string // how long in-flight requests may finish after SIGTERM
 
 	// Filled by Register and load (file.go): where each value came from.
@@ -100,6 +101,7 @@ func (c *Config) Settings() []Setting {
 		{"activity-retention", "SCIM_ACTIVITY_RETENTION", "90d", "how long the activity log keeps changes and refused requests: a duration such as 90d or 720h", &c.ActivityRetention, false},
 		{"rate-limit", "SCIM_RATE_LIMIT", "2000", "SCIM requests per second one token may send, in bursts of as many (per server instance); 0 turns the limit off", &c.RateLimit, false},
 		{"max-concurrent-requests", "SCIM_MAX_CONCURRENT_REQUESTS", "64", "SCIM requests served at once (one account may hold a quarter of them); 0 turns the bound off", &c.MaxConcurrent, false},
+		{"auth-failure-limit", "SCIM_AUTH_FAILURE_LIMIT", "20", "failed SCIM authentications (401) one client address may make a minute, in bursts of as many, before it gets 429 with Retry-After (per server instance, whatever SCIM_RATE_LIMIT says; the address is the one SCIM_TRUSTED_PROXIES lets the server believe, an IPv6 client counts by its /64); a token that authenticated recently is never held back. 0 turns the limit off", &c.AuthFailures, false},
 		{"shutdown-timeout", "SCIM_SHUTDOWN_TIMEOUT", "25s", "how long requests in progress may run on after SIGTERM before they are cancelled", &c.ShutdownGrace, false},
 	}
 }
@@ -185,6 +187,9 @@ func (c *Config) Validate() error {
 	if _, err := c.MaxConcurrentRequests(); err != nil {
 		return err
 	}
+	if _, err := c.AuthFailureLimit(); err != nil {
+		return err
+	}
 	if _, err := c.ShutdownTimeout(); err != nil {
 		return err
 	}
@@ -206,6 +211,15 @@ func (c *Config) MaxConcurrentRequests() (int, error) {
 	n, err := strconv.Atoi(strings.TrimSpace(c.MaxConcurrent))
 	if err != nil || n < 0 {
 		return 0, fmt.Errorf("SCIM_MAX_CONCURRENT_REQUESTS must be a whole number such as 64 (0 turns the bound off), got %q", c.MaxConcurrent)
+	}
+	return n, nil
+}
+
+// AuthFailureLimit is SCIM_AUTH_FAILURE_LIMIT, 0 for no limit.
+func (c *Config) AuthFailureLimit() (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(c.AuthFailures))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("SCIM_AUTH_FAILURE_LIMIT must be a whole number of failed authentications a minute such as 20 (0 turns the limit off), got %q", c.AuthFailures)
 	}
 	return n, nil
 }

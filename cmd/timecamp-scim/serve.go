@@ -100,10 +100,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	proxies, _ := cfg.Proxies() // checked by Validate
 	rate, _ := cfg.RequestRate()
 	maxConcurrent, _ := cfg.MaxConcurrentRequests()
+	authFailures, _ := cfg.AuthFailureLimit()
 	activity := scim.NewActivityWriter(st, log)
 	defer activity.Close() // after the listeners shut down (deferred later, runs earlier)
 	srv := scim.New(dir, scim.Options{BaseURL: cfg.BaseURL, Logger: log, Proxies: transport.NewProxies(proxies), Activity: activity.Record,
-		RateLimit: rate, MaxConcurrent: maxConcurrent})
+		RateLimit: rate, MaxConcurrent: maxConcurrent, AuthFailures: authFailures})
 	console, err := adminConsole(ctx, cfg, st, dir, srv)
 	if err != nil {
 		return err
