@@ -40,7 +40,9 @@ type authLimiter struct {
 	limit rate.Limit
 	burst int
 
-	mu       sync.Mutex
+	// mu guards the maps (each limiter has its own lock); a request that
+	// authenticates only reads them.
+	mu       sync.RWMutex
 	byAddr   map[netip.Prefix]*rate.Limiter
 	nextTidy int
 	known    map[[sha256.Size]byte]time.Time // good tokens → when last seen
@@ -74,12 +76,13 @@ func clientKey(a netip.Addr) netip.Prefix {
 // wait reports how long a client must wait before its next attempt with
 // this token (0: it may go on).
 func (l *authLimiter) wait(client netip.Addr, token [sha256.Size]byte, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if seen, ok := l.known[token]; ok && now.Sub(seen) < knownFor {
+	l.mu.RLock()
+	seen, known := l.known[token]
+	lim := l.byAddr[clientKey(client)]
+	l.mu.RUnlock()
+	if known && now.Sub(seen) < knownFor {
 		return 0
 	}
-	lim := l.byAddr[clientKey(client)]
 	if lim == nil || lim.TokensAt(now) >= 1 {
 		return 0
 	}
@@ -109,6 +112,12 @@ func (l *authLimiter) failed(client netip.Addr, token [sha256.Size]byte, now tim
 
 // succeeded remembers a token that authenticated.
 func (l *authLimiter) succeeded(token [sha256.Size]byte, now time.Time) {
+	l.mu.RLock()
+	seen, ok := l.known[token]
+	l.mu.RUnlock()
+	if ok && now.Sub(seen) < time.Minute {
+		return // known, and noted lately: no write
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, ok := l.known[token]; !ok && len(l.known) >= maxKnown {

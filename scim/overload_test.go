@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -213,4 +214,44 @@ func TestFailedAuthenticationThrottledPerAddress(t *testing.T) {
 	}
 	bad.Get(t, "/Users", "X-Forwarded-For: 10.0.0.99").Expect(t, http.StatusTooManyRequests)
 	direct.Client.Get(t, "/Users?count=1").Expect(t, http.StatusOK) // known: not held back
+}
+
+// BenchmarkAuthentication measures a request that only authenticates
+// (GET /ServiceProviderConfig) with and without the failed-authentication
+// throttle: a good token (the throttle's cost on every request), a bad one
+// (401: a token lookup that finds nothing), and a bad one from an address
+// over its limit (429: no lookup at all; a limit of 1 a minute keeps it
+// there for the whole run).
+func BenchmarkAuthentication(b *testing.B) {
+	for _, limit := range []int{0, 1} {
+		env := scimtest.New(b, func(o *scim.Options) { o.AuthFailures, o.RateLimit = limit, 0 })
+		h := env.Server.Config.Handler
+		get := func(token string) int {
+			r := httptest.NewRequest(http.MethodGet, "/scim/v2/ServiceProviderConfig", nil)
+			r.Header.Set("Authorization", "Bearer "+token)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			return w.Code
+		}
+		b.Run(fmt.Sprintf("limit=%d/good", limit), func(b *testing.B) {
+			for b.Loop() {
+				if code := get(env.Client.Token); code != http.StatusOK {
+					b.Fatal(code)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("limit=%d/bad", limit), func(b *testing.B) {
+			want := http.StatusUnauthorized
+			if limit > 0 {
+				for get("tcscim_bad-0123456789") != http.StatusTooManyRequests {
+				}
+				want = http.StatusTooManyRequests
+			}
+			for b.Loop() {
+				if code := get("tcscim_bad-0123456789"); code != want {
+					b.Fatal(code)
+				}
+			}
+		})
+	}
 }
