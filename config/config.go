@@ -66,7 +66,7 @@ type Config struct {
 	loaded  bool
 }
 
-// Setting describes one setting, for flags and the README's table.
+// Setting describes one setting, for flags and docs/configuration.md.
 type Setting struct {
 	Flag, Env, Default, Usage string
 	target                    *string

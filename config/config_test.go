@@ -127,17 +127,25 @@ func TestOverloadAndShutdownSettings(t *testing.T) {
 	}
 }
 
-// The README's configuration table lists every setting, with its flag.
-func TestReadmeListsEverySetting(t *testing.T) {
-	raw, err := os.ReadFile("../README.md")
+// docs/configuration.md is what WriteDocs writes from Settings: a setting
+// added or changed without regenerating the file fails here.
+func TestConfigurationDocsUpToDate(t *testing.T) {
+	committed, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
+		t.Fatalf("%v: generate it with %s", err, DocsCommand)
+	}
+	var b strings.Builder
+	if err := WriteDocs(&b); err != nil {
 		t.Fatal(err)
+	}
+	if string(committed) != b.String() {
+		t.Fatalf("docs/configuration.md is out of date with the settings of package config; regenerate it (from the repository's root):\n\t%s", DocsCommand)
 	}
 	var c Config
 	for _, s := range c.Settings() {
 		row := "| `" + s.Env + "` | `--" + s.Flag + "` |"
-		if !strings.Contains(string(raw), row) {
-			t.Errorf("README.md's configuration table has no row %q", row)
+		if !strings.Contains(string(committed), row) {
+			t.Errorf("docs/configuration.md has no row %q", row)
 		}
 	}
 }

@@ -6,7 +6,7 @@
 //	timecamp-scim tokens create|list|revoke
 //	timecamp-scim admins list|unbind    the console's bindings of administrators to sign-in identities
 //	timecamp-scim import users.csv --url URL   import people from CSV (SCIM Bulk client)
-//	timecamp-scim config print|check    the effective configuration, or check it
+//	timecamp-scim config print|check|docs    the effective configuration, a check of it, or its reference
 //
 // Every command reads the same settings (flags, SCIM_* environment
 // variables or a YAML config file); run "timecamp-scim serve -h" to list
@@ -52,6 +52,7 @@ Usage:
                                                            value came from, secrets redacted
   timecamp-scim config check [flags]                       check the configuration as serve does at start,
                                                            and that the OIDC issuer answers
+  timecamp-scim config docs                                print the configuration reference (Markdown)
 
 ACCOUNT is an account id or name, USER a user id or userName. Settings come from flags, SCIM_*
 environment variables or a YAML file (--config FILE or $SCIM_CONFIG), in that order of precedence;
