@@ -289,11 +289,8 @@ func TestAdminConsole(t *testing.T) {
 			t.Fatalf("password without a fresh login: %d", st)
 		}
 		ap.run("password page", chromedp.Navigate(base+"/admin/users/"+carol+"/password"), chromedp.WaitVisible(chromedp.ID("#reauth-needed")))
-		ap.run("confirm it's you", chromedp.Click(chromedp.ID("#reauth")), chromedp.WaitVisible(chromedp.ID("#login")))
-		ap.run("sign in again",
-			chromedp.SendKeys(chromedp.ID("#login"), "ada@acme.test"),
-			chromedp.SendKeys(chromedp.ID("#password"), pw),
-			chromedp.Click(chromedp.ID("#submit-login")),
+		ap.reauth("ada@acme.test", pw)
+		ap.run("set the password",
 			chromedp.WaitVisible(chromedp.ID("#password-form")),
 			chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "n3w-Passw0rd!"),
 			chromedp.SendKeys(chromedp.CSS(`input[name=confirm]`), "n3w-Passw0rd!"),
@@ -320,13 +317,8 @@ func TestAdminConsole(t *testing.T) {
 		}
 		ap.run("tokens page", chromedp.Navigate(base+"/admin/tokens"), chromedp.WaitVisible(chromedp.ID("#reauth-needed")))
 		ap.screenshot("tokens-reauth")
-		ap.run("confirm it's you", chromedp.Click(chromedp.ID("#reauth")), chromedp.WaitVisible(chromedp.ID("#login")))
-		ap.run("sign in again",
-			chromedp.SendKeys(chromedp.ID("#login"), "ada@acme.test"),
-			chromedp.SendKeys(chromedp.ID("#password"), pw),
-			chromedp.Click(chromedp.ID("#submit-login")),
-			chromedp.WaitVisible(chromedp.ID("#create-token")),
-		)
+		ap.reauth("ada@acme.test", pw)
+		ap.run("token form", chromedp.WaitVisible(chromedp.ID("#create-token")))
 	})
 
 	step(t, "Activity names the SCIM token of a change", func(t *testing.T) {
@@ -418,14 +410,8 @@ func TestAdminConsole(t *testing.T) {
 	step(t, "the same email administers two accounts: the person chooses, bound to their identity", func(t *testing.T) {
 		p := b.person(t)
 		p.logs = ap.logs
-		p.run("sign in as sam@shared.test",
-			chromedp.Navigate(base+"/admin/"),
-			chromedp.WaitVisible(chromedp.ID("login")),
-			chromedp.SendKeys(chromedp.ID("login"), "sam@shared.test"),
-			chromedp.SendKeys(chromedp.ID("password"), pw),
-			chromedp.Click(chromedp.ID("submit-login")),
-			chromedp.WaitVisible(chromedp.ID("choose-intro")),
-		)
+		p.signIn(base+"/admin/", "sam@shared.test", pw)
+		p.expectText("#choose-intro", "several accounts")
 		p.screenshot("choose-account")
 		if txt := p.text("#accounts"); !strings.Contains(txt, "default") || !strings.Contains(txt, "Globex") {
 			t.Fatalf("account picker: %q", txt)
@@ -470,14 +456,8 @@ func TestAdminConsole(t *testing.T) {
 		if st := p.fetchStatus("GET", "/admin/users", ""); st == http.StatusOK {
 			t.Fatal("Ada's session outlived the unbind")
 		}
-		p.run("sign in again",
-			chromedp.Navigate(base+"/admin/"),
-			chromedp.WaitVisible(chromedp.ID("login")),
-			chromedp.SendKeys(chromedp.ID("login"), "ada@acme.test"),
-			chromedp.SendKeys(chromedp.ID("password"), pw),
-			chromedp.Click(chromedp.ID("submit-login")),
-			chromedp.WaitVisible(chromedp.ID("choose-intro")),
-		)
+		p.signIn(base+"/admin/", "ada@acme.test", pw)
+		p.expectText("#choose-intro", "several accounts")
 		if txt := p.text("#accounts"); !strings.Contains(txt, "default") || !strings.Contains(txt, "Aaa Evil") {
 			t.Fatalf("account picker after the unbind: %q", txt)
 		}

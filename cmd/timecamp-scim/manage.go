@@ -45,6 +45,26 @@ func (c *command) open(ctx context.Context, args []string) (store.Store, error) 
 	return openStore(ctx, c.cfg)
 }
 
+// openAccount is open for a command about one account: the --account
+// flag (whose value is account, read after the flags are parsed) must
+// name one. The caller closes the store.
+func (c *command) openAccount(ctx context.Context, args []string, account *string) (store.Store, *store.Account, error) {
+	st, err := c.open(ctx, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if *account == "" {
+		st.Close(context.Background())
+		return nil, nil, usageError{c.fs.Name() + ": --account is required"}
+	}
+	a, err := findAccount(ctx, st, *account)
+	if err != nil {
+		st.Close(context.Background())
+		return nil, nil, err
+	}
+	return st, a, nil
+}
+
 // parse reads flags placed anywhere among the arguments
 // ("accounts show Acme --data-dir /srv/scim" as well as flags first).
 func (c *command) parse(args []string) error {
@@ -235,18 +255,11 @@ func tokens(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		name = c.fs.String("name", "", "what the token is for, e.g. okta or entra (required)")
 		expires = c.fs.String("expires", "", "when the token stops working: a date (2027-01-31, through that day UTC) or a number of days (90d); default never")
 	}
-	st, err := c.open(ctx, args[1:])
+	st, a, err := c.openAccount(ctx, args[1:], account)
 	if err != nil {
 		return err
 	}
 	defer st.Close(context.Background())
-	if *account == "" {
-		return usageError{"tokens " + args[0] + ": --account is required"}
-	}
-	a, err := findAccount(ctx, st, *account)
-	if err != nil {
-		return err
-	}
 	switch args[0] {
 	case "create":
 		if *name == "" {
@@ -346,18 +359,11 @@ func admins(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	c := newCommand("admins "+args[0], stderr)
 	account := c.fs.String("account", "", "account id or name (required)")
-	st, err := c.open(ctx, args[1:])
+	st, a, err := c.openAccount(ctx, args[1:], account)
 	if err != nil {
 		return err
 	}
 	defer st.Close(context.Background())
-	if *account == "" {
-		return usageError{"admins " + args[0] + ": --account is required"}
-	}
-	a, err := findAccount(ctx, st, *account)
-	if err != nil {
-		return err
-	}
 	if args[0] == "list" {
 		if len(c.args) != 0 {
 			return usageError{"admins list: takes no arguments besides --account"}

@@ -168,14 +168,8 @@ func TestLogStartsOverUnderSteadyWrites(t *testing.T) {
 func TestUpgradeFromLayout1(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, Config{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	acc, err := s.CreateAccount(ctx, "old", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, acc := openWithAccount(t, dir)
+	var err error
 	user := func(name string) *store.Resource {
 		return &store.Resource{Type: schemas.User, ID: store.NewID(), Account: acc.ID, Attributes: map[string]any{"userName": name}}
 	}
@@ -235,14 +229,7 @@ func downgrade(t *testing.T, s *Store, to int) {
 func TestUpgradeFromLayout2(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, Config{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	acc, err := s.CreateAccount(ctx, "old", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, acc := openWithAccount(t, dir)
 	secret, tok, err := s.CreateToken(ctx, acc.ID, store.TokenSpec{Name: "okta"})
 	if err != nil {
 		t.Fatal(err)
@@ -278,4 +265,18 @@ func TestUpgradeFromLayout2(t *testing.T) {
 	if err := s.Bind(ctx, &store.Binding{Account: acc.ID, User: "u1", Subject: "iss sub"}); err != nil {
 		t.Fatalf("bindings after the upgrade: %v", err)
 	}
+}
+
+// openWithAccount opens a new database in dir, with an account "old".
+func openWithAccount(t *testing.T, dir string) (*Store, *store.Account) {
+	t.Helper()
+	s, err := Open(context.Background(), Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := s.CreateAccount(context.Background(), "old", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, acc
 }
