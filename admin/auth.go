@@ -86,20 +86,17 @@ func (c *Console) client(w http.ResponseWriter, r *http.Request) (*oidcClient, b
 // signInUnavailable answers 503 with Retry-After (when discovery tries
 // again) and a page that says why nobody can sign in.
 func (c *Console) signInUnavailable(w http.ResponseWriter, r *http.Request, err error) {
-	secs := int(firstRetry.Seconds())
+	secs := 1 // the first attempt is under way
 	var ue *unavailableError
 	if errors.As(err, &ue) && !ue.next.IsZero() {
 		secs = max(1, int(math.Ceil(time.Until(ue.next).Seconds())))
 	}
-	why := err.Error()
-	if len(why) > 300 { // a provider's error page may come along
-		why = why[:300] + "…"
-	}
+	why := unavailableReason(err)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	c.renderView(w, r, http.StatusServiceUnavailable, "message", &view{Title: "Sign-in unavailable", Data: messageData{
 		Title: "Sign-in unavailable",
 		Message: fmt.Sprintf("The admin console cannot reach the identity provider at %s, so nobody can sign in right now (%s). "+
-			"The server keeps trying by itself, next in about %d seconds; SCIM provisioning is not affected. If this lasts, check SCIM_OIDC_ISSUER and the provider.",
+			"The server keeps trying by itself, next in about %d s; SCIM provisioning is not affected. If this lasts, check SCIM_OIDC_ISSUER and the provider.",
 			c.cfg.Issuer, why, secs),
 	}})
 }
@@ -132,7 +129,7 @@ func (c *Console) startLogin(w http.ResponseWriter, r *http.Request, p pendingLo
 		return
 	}
 	p.State, p.Nonce, p.Verifier, p.Started = randomString(), randomString(), oauth2.GenerateVerifier(), time.Now().UTC()
-	sealed, err := c.seal(p)
+	sealed, err := c.seal(loginCookie, p)
 	if err != nil {
 		c.internalError(w, r, err)
 		return
@@ -169,7 +166,7 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 	var p pendingLogin
 	ck, err := r.Cookie(c.cookieName(loginCookie))
 	if err == nil {
-		err = c.open(ck.Value, &p)
+		err = c.open(loginCookie, ck.Value, &p)
 	}
 	c.setCookie(w, loginCookie, "", -1)
 	q := r.URL.Query()
@@ -526,9 +523,10 @@ func (c *Console) setCookie(w http.ResponseWriter, name, value string, maxAge in
 	})
 }
 
-// seal encrypts and authenticates v for a cookie (AES-256-GCM under a key
-// derived from the server secret).
-func (c *Console) seal(v any) (string, error) {
+// seal encrypts and authenticates v for the cookie named (AES-256-GCM
+// under a key derived from the server secret; the name is authenticated
+// too, so one cookie's value is never accepted as another's).
+func (c *Console) seal(cookie string, v any) (string, error) {
 	plain, err := json.Marshal(v)
 	if err != nil {
 		return "", err
@@ -541,10 +539,10 @@ func (c *Console) seal(v any) (string, error) {
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
-	return base64.RawURLEncoding.EncodeToString(gcm.Seal(nonce, nonce, plain, []byte("admin-login"))), nil
+	return base64.RawURLEncoding.EncodeToString(gcm.Seal(nonce, nonce, plain, sealedAs(cookie))), nil
 }
 
-func (c *Console) open(s string, v any) error {
+func (c *Console) open(cookie, s string, v any) error {
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return err
@@ -556,11 +554,20 @@ func (c *Console) open(s string, v any) error {
 	if len(raw) < gcm.NonceSize() {
 		return errors.New("admin: sealed value too short")
 	}
-	plain, err := gcm.Open(nil, raw[:gcm.NonceSize()], raw[gcm.NonceSize():], []byte("admin-login"))
+	plain, err := gcm.Open(nil, raw[:gcm.NonceSize()], raw[gcm.NonceSize():], sealedAs(cookie))
 	if err != nil {
 		return err
 	}
 	return json.Unmarshal(plain, v)
+}
+
+// sealedAs is the additional data a cookie's value is sealed with: the
+// sign-in cookie keeps the one it always had.
+func sealedAs(cookie string) []byte {
+	if cookie == loginCookie {
+		return []byte("admin-login")
+	}
+	return []byte("admin-" + cookie)
 }
 
 func (c *Console) gcm() (cipher.AEAD, error) {

@@ -236,7 +236,7 @@ func (c *Console) offerChoice(w http.ResponseWriter, r *http.Request, subject, e
 		pc.Options = append(pc.Options, choiceRef{Account: o.account.ID, User: o.user.ID, Bound: o.bound})
 		d.Choices = append(d.Choices, accountChoice{ID: o.account.ID, Name: o.account.Name, New: !o.bound})
 	}
-	sealed, err := c.seal(pc)
+	sealed, err := c.seal(chooseCookie, pc)
 	if err != nil {
 		c.internalError(w, r, err)
 		return
@@ -250,7 +250,7 @@ func (c *Console) choose(w http.ResponseWriter, r *http.Request) {
 	var pc pendingChoice
 	ck, err := r.Cookie(c.cookieName(chooseCookie))
 	if err == nil {
-		err = c.open(ck.Value, &pc)
+		err = c.open(chooseCookie, ck.Value, &pc)
 	}
 	if err != nil || pc.Subject == "" || time.Since(pc.Started) > loginTTL {
 		c.setCookie(w, chooseCookie, "", -1)

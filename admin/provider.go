@@ -17,8 +17,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -137,6 +140,7 @@ type unavailableError struct {
 }
 
 func (e *unavailableError) Error() string { return e.err.Error() }
+func (e *unavailableError) Unwrap() error { return e.err }
 
 // get returns the discovered provider, or at once an unavailableError. A
 // sign-in that arrives while the first attempt is under way waits for it
@@ -164,6 +168,28 @@ func (p *provider) current() (*oidcClient, error) {
 		err = errNotYet
 	}
 	return nil, &unavailableError{err: err, next: p.next}
+}
+
+// unavailableReason says why the provider cannot be used, as anonymous
+// visitors of the sign-in page may read it: the kind of failure, not the
+// error itself (which may name internal addresses; the log has it).
+func unavailableReason(err error) string {
+	var mismatch *oidc.IssuerMismatchError
+	var dns *net.DNSError
+	var nerr net.Error
+	switch {
+	case errors.Is(err, errNotYet):
+		return "it has not answered yet"
+	case errors.As(err, &mismatch):
+		return "its discovery document names another issuer than SCIM_OIDC_ISSUER"
+	case errors.As(err, &dns):
+		return "its host name does not resolve"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "it refuses connections"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &nerr) && nerr.Timeout(), strings.HasPrefix(err.Error(), "no answer within"):
+		return fmt.Sprintf("it did not answer within %s", providerTimeout)
+	}
+	return "it did not serve its discovery document; the server's log says more"
 }
 
 // clientWithTimeout returns c (or a new client) with every call bounded

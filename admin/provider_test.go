@@ -28,7 +28,7 @@ import (
 // in the background and sign-in works, without a restart.
 func TestProviderDownOrHung(t *testing.T) {
 	t.Cleanup(admin.SetProviderTimings(300*time.Millisecond, 50*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond))
-	for _, mode := range []string{"refusing", "hanging"} {
+	for mode, why := range map[string]string{"refusing": "it refuses connections", "hanging": "answer"} {
 		t.Run(mode, func(t *testing.T) {
 			addr := freeAddr(t)
 			var hung net.Listener
@@ -66,7 +66,8 @@ func TestProviderDownOrHung(t *testing.T) {
 					body, _ := io.ReadAll(resp.Body)
 					resp.Body.Close()
 					if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
-						!strings.Contains(string(body), "Sign-in unavailable") || !strings.Contains(string(body), issuer) {
+						!strings.Contains(string(body), "Sign-in unavailable") || !strings.Contains(string(body), issuer) || !strings.Contains(string(body), why) ||
+						strings.Contains(string(body), "dial tcp") {
 						errs <- fmt.Sprintf("%d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 					}
 				}()
