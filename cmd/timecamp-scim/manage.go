@@ -300,6 +300,12 @@ func tokens(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				}
 			}
 		}
+		// On FerretDB the server's note of a token's use could undo the
+		// revocation (read-modify-write): revoke there in the console, or
+		// with the server stopped.
+		if err := refuseNextToServer(ctx, st, "tokens revoke"); err != nil {
+			return err
+		}
 		err := st.RevokeToken(ctx, a.ID, c.args[0], store.CreatorCLI)
 		recordOperator(ctx, st, e, nil, err)
 		if err != nil {

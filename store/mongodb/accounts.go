@@ -181,8 +181,12 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Token, 
 	return &t, nil
 }
 
-// TouchToken records that the account's token was used at t.
+// TouchToken records that the account's token was used at t. On FerretDB,
+// whose updates are read-modify-write, it waits for a revocation in
+// progress, whose write it would otherwise undo.
 func (s *Store) TouchToken(ctx context.Context, account, id string, t time.Time) error {
+	unlock := s.lockWrites()
+	defer unlock()
 	_, err := s.db.Collection(collTokens).UpdateOne(ctx, bson.D{{Key: "account", Value: account}, {Key: "_id", Value: id}},
 		bson.M{"$set": bson.M{"lastUsed": store.Millis(t)}})
 	return err
