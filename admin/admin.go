@@ -12,10 +12,14 @@
 // process. Each change is written to the account's activity log.
 //
 // Sign-in (auth.go): the authorization-code flow with PKCE, state and
-// nonce (go-oidc and golang.org/x/oauth2). Only a verified email that is
-// an active user whose effective role is administrator gets in. Sessions
-// live in the store, so that several server instances share them; the
-// browser holds a random secret whose hash is the session's id.
+// nonce (go-oidc and golang.org/x/oauth2), against a provider discovered
+// in the background (provider.go). Only a verified email that is an
+// active user whose effective role is administrator gets in, and the
+// identity (issuer and subject) is bound to that user at the first
+// sign-in (identity.go). Sessions live in the store, so that several
+// server instances share them; the browser holds a random secret whose
+// hash is the session's id. Setting a password and creating a SCIM token
+// need a fresh sign-in (step-up).
 package admin
 
 import (

@@ -366,6 +366,14 @@ func TestAdminConsole(t *testing.T) {
 			t.Fatal("the activity page shows a secret")
 		}
 		ap.screenshot("activity")
+		// Who made each token, the bootstrap one included.
+		ap.run("token activity", chromedp.Navigate(base+"/admin/activity?type=Token"), chromedp.WaitVisible(chromedp.ID("#activity")))
+		txt = ap.text("#activity")
+		for _, want := range []string{"ada@acme.test\tcreate Token okta-e2e", "bootstrap (SCIM_BOOTSTRAP_TOKEN)\tcreate Token bootstrap"} {
+			if !strings.Contains(strings.ReplaceAll(txt, "operator ", ""), want) {
+				t.Fatalf("token activity lacks %q:\n%s", want, txt)
+			}
+		}
 		// The token page says when the token was last used.
 		ap.run("tokens", chromedp.Navigate(base+"/admin/tokens"), chromedp.WaitVisible(chromedp.ID("#tokens")))
 		if txt := ap.text(`tr[data-token="okta-e2e"] .last-used`); strings.Contains(txt, "never") {

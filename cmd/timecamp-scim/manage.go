@@ -270,7 +270,11 @@ func tokens(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return usageError{"tokens create: --expires: " + err.Error()}
 		}
 		secret, tok, err := st.CreateToken(ctx, a.ID, store.TokenSpec{Name: *name, CreatedBy: store.CreatorCLI, Expires: until})
-		recordOperator(ctx, st, &store.ActivityEntry{Account: a.ID, ResourceType: "Token", Resource: *name, Operation: "create"}, tok, err)
+		e := &store.ActivityEntry{Account: a.ID, ResourceType: "Token", Resource: *name, Operation: "create"}
+		if tok != nil {
+			e.ResourceID = tok.ID
+		}
+		recordOperator(ctx, st, e, cli, err)
 		if err != nil {
 			return err
 		}
@@ -307,7 +311,7 @@ func tokens(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 		err := st.RevokeToken(ctx, a.ID, c.args[0], store.CreatorCLI)
-		recordOperator(ctx, st, e, nil, err)
+		recordOperator(ctx, st, e, cli, err)
 		if err != nil {
 			return err
 		}
@@ -336,15 +340,15 @@ func expiryText(t time.Time) string {
 	return t.Format(timeLayout)
 }
 
-// recordOperator writes what a management command changed to the
-// account's activity log (by the operator, "CLI"); a failure to write it
-// is only warned about.
-func recordOperator(ctx context.Context, st store.Store, e *store.ActivityEntry, tok *store.Token, err error) {
-	e.Actor = store.Actor{Kind: store.ActorOperator, Name: store.CreatorCLI}
+// cli is the operator at the command line, as the activity log names them.
+var cli = store.Actor{Kind: store.ActorOperator, Name: store.CreatorCLI}
+
+// recordOperator writes what the operator changed (a management command,
+// the bootstrap token) to the account's activity log; a failure to write
+// it is only warned about.
+func recordOperator(ctx context.Context, st store.Store, e *store.ActivityEntry, by store.Actor, err error) {
+	e.Actor = by
 	e.Outcome = store.OutcomeOK
-	if tok != nil {
-		e.ResourceID = tok.ID
-	}
 	if err != nil {
 		e.Outcome, e.Detail = store.OutcomeRefused, "internal error"
 		if f, ok := failure.As(err); ok {
@@ -398,7 +402,7 @@ func admins(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	err = st.Unbind(ctx, a.ID, u.ID)
 	userName := fmt.Sprint(u.Attributes["userName"])
-	recordOperator(ctx, st, &store.ActivityEntry{Account: a.ID, ResourceType: "User", ResourceID: u.ID, Resource: userName, Operation: "unbind sign-in identity"}, nil, err)
+	recordOperator(ctx, st, &store.ActivityEntry{Account: a.ID, ResourceType: "User", ResourceID: u.ID, Resource: userName, Operation: "unbind sign-in identity"}, cli, err)
 	if err != nil {
 		return err
 	}

@@ -236,10 +236,32 @@ func isSharedMongo(st store.Store) bool {
 }
 
 // bootstrap makes account "default" exist and accept the token.
+// A token it makes (a first start, or a new secret) is written to the
+// account's activity log, by the operator.
 func bootstrap(ctx context.Context, st store.Store, token string) error {
 	acct, err := store.EnsureAccount(ctx, st, "default", 0)
 	if err != nil {
 		return err
 	}
-	return st.PutToken(ctx, acct.ID, "bootstrap", token)
+	before := bootstrapTokenID(ctx, st, acct.ID)
+	if err := st.PutToken(ctx, acct.ID, "bootstrap", token); err != nil {
+		return err
+	}
+	if id := bootstrapTokenID(ctx, st, acct.ID); id != "" && id != before {
+		recordOperator(ctx, st, &store.ActivityEntry{Account: acct.ID, ResourceType: "Token", ResourceID: id, Resource: "bootstrap", Operation: "create"},
+			store.Actor{Kind: store.ActorOperator, Name: store.CreatorBootstrap}, nil)
+	}
+	return nil
+}
+
+// bootstrapTokenID is the id of the account's token named bootstrap, if
+// it has one.
+func bootstrapTokenID(ctx context.Context, st store.Store, account string) string {
+	list, _ := st.Tokens(ctx, account)
+	for _, t := range list {
+		if t.Name == "bootstrap" {
+			return t.ID
+		}
+	}
+	return ""
 }
