@@ -130,7 +130,7 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 	if e.acct, err = e.st.CreateAccount(ctx, "Acme Corp", 0); err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := e.st.CreateToken(ctx, e.acct.ID, "test")
+	token, _, err := e.st.CreateToken(ctx, e.acct.ID, store.TokenSpec{Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
