@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gorilla/mux"
 	filter "github.com/scim2/filter-parser/v2"
@@ -474,10 +473,8 @@ func (c *Console) moveToGroup(ctx context.Context, u *store.Resource, group stri
 }
 
 type passwordData struct {
-	User        userRow
-	ReauthFresh bool
-	ReauthURL   string
-	MaxAge      string
+	User   userRow
+	StepUp stepUp
 }
 
 // passwordForm shows the password form after a fresh authentication, and
@@ -489,10 +486,7 @@ func (c *Console) passwordForm(w http.ResponseWriter, r *http.Request) {
 		c.userFailed(w, r, "/admin/users", err)
 		return
 	}
-	d := passwordData{
-		User: rowOf(u), ReauthFresh: c.freshReauth(s), MaxAge: c.cfg.ReauthMaxAge.String(),
-		ReauthURL: "/admin/reauth?return=" + url.QueryEscape("/admin/users/"+u.ID+"/password"),
-	}
+	d := passwordData{User: rowOf(u), StepUp: c.stepUpFor(s, "/admin/users/"+u.ID+"/password", "set the password")}
 	c.renderView(w, r, http.StatusOK, "password", &view{Title: "Set password", Nav: "users", Data: d})
 }
 
@@ -500,12 +494,9 @@ func (c *Console) passwordForm(w http.ResponseWriter, r *http.Request) {
 // re-authentication at the provider, which it then uses up.
 func (c *Console) setPassword(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	s := sessionOf(ctx)
 	id := mux.Vars(r)["id"]
 	to := "/admin/users/" + url.PathEscape(id) + "/password"
-	if !c.freshReauth(s) {
-		c.errorPage(w, r, http.StatusForbidden, "Confirm it's you first",
-			"Setting a password needs a fresh sign-in at your identity provider, within the last "+c.cfg.ReauthMaxAge.String()+". Nothing was changed. Open the password page again and confirm your identity.")
+	if !c.requireStepUp(w, r, "Setting a password") {
 		return
 	}
 	pw, confirm := r.PostFormValue("password"), r.PostFormValue("confirm")
@@ -518,10 +509,7 @@ func (c *Console) setPassword(w http.ResponseWriter, r *http.Request) {
 		c.userFailed(w, r, to, err)
 		return
 	}
-	s.sess.ReauthAt = time.Time{} // used up: the next password needs another
-	if err := c.store.SaveSession(ctx, s.sess); err != nil && !isNotFound(err) {
-		c.log.WarnContext(ctx, "could not save the session", "error", err)
-	}
+	c.spendStepUp(ctx) // the next password needs another
 	c.redirectWith(w, r, "/admin/users/"+url.PathEscape(id), flash{Message: "The password of " + displayName(u) + " is set."})
 }
 

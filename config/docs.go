@@ -31,10 +31,10 @@ const docsTableMarker = "{{settings table}}"
 var docsMore = map[string]string{
 	"base-url":                "`meta.location` is `{SCIM_BASE_URL}/scim/v2/...` and invitation links `{SCIM_BASE_URL}/invitations/...`; unset, `meta.location` follows each request and links use `http://HOST:PORT` from `SCIM_ADDR` (`localhost` for an address on all interfaces)",
 	"mongodb-uri":             "unless it says otherwise: `w=majority`, 2 s to find the primary, 10 s per operation (`timeoutMS`); `w=0` and secondary reads are refused ([production](production.md#mongodb-connection-string-and-write-concern))",
-	"data-dir":                "it holds one file, `timecamp-scim.db` (and its write-ahead log while a server runs)",
+	"data-dir":                "it holds one file, `timecamp-scim.db` (and its write-ahead log while a server runs); `store backup --to DIR` copies it, while it serves, into a folder a server starts from ([operations](operations.md#backup-and-restore))",
 	"data-sync":               "see [the embedded database](production.md#the-embedded-database)",
-	"bootstrap-token":         "stored hashed; setting it again on a restart is harmless, a new value replaces the old one",
-	"smtp-url":                "see [invitations](invitations.md#sending)",
+	"bootstrap-token":         "stored hashed; setting it again on a restart is harmless; a new value replaces the old one, which is revoked for good; see [security](security.md)",
+	"smtp-url":                "see [invitations](invitations.md#sending) and [security](security.md)",
 	"config":                  "see [the config file](#configuration) above",
 	"metrics-addr":            "see [metrics](operations.md#metrics)",
 	"tls-cert":                "see [HTTPS](production.md#https)",
@@ -43,6 +43,7 @@ var docsMore = map[string]string{
 	"activity-retention":      "see [the activity log](console.md#the-activity-log)",
 	"rate-limit":              "see [limits](operations.md#limits-overload-and-shutdown)",
 	"max-concurrent-requests": "see [limits](operations.md#limits-overload-and-shutdown)",
+	"auth-failure-limit":      "see [security](security.md)",
 	"shutdown-timeout":        "see [shutdown](operations.md#limits-overload-and-shutdown)",
 }
 

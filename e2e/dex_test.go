@@ -110,7 +110,17 @@ type dex struct {
 // redirect, and the users (password database, no approval screen).
 func startDex(t *testing.T, addr, redirect string, users ...dexUser) *dex {
 	t.Helper()
-	d := &dex{Issuer: "http://" + addr + "/dex", ClientID: "timecamp-admin", ClientSecret: randomToken()}
+	return startDexWithSecret(t, addr, redirect, randomToken(), users...)
+}
+
+// dexIssuer is the issuer URL of a Dex on addr.
+func dexIssuer(addr string) string { return "http://" + addr + "/dex" }
+
+// startDexWithSecret is startDex with the console's client secret chosen
+// by the caller (a server configured before Dex runs).
+func startDexWithSecret(t *testing.T, addr, redirect, secret string, users ...dexUser) *dex {
+	t.Helper()
+	d := &dex{Issuer: dexIssuer(addr), ClientID: "timecamp-admin", ClientSecret: secret}
 	var passwords []map[string]any
 	for i, u := range users {
 		hash, err := bcrypt.GenerateFromPassword([]byte(u.Password), bcrypt.DefaultCost) // Dex refuses less

@@ -305,7 +305,12 @@ func (w *Worker) handle(ctx context.Context, stop <-chan struct{}, e *store.Outb
 	if err := w.markSent(ctx, stop, e); err != nil {
 		return true, finish(err)
 	}
-	log.Info("invitation email sent", "attempt", e.Attempts+1)
+	// One line per email, saying what happened to it.
+	if u, ok := w.Sender.(imail.Unsent); ok {
+		log.Info("invitation email not sent ("+u.Unsent()+"); here is its link", "to", msg.To, "subject", msg.Subject, "link", msg.Link)
+	} else {
+		log.Info("invitation email sent", "attempt", e.Attempts+1)
+	}
 	return true, nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -319,7 +320,7 @@ func Indexes() []Index {
 	for _, name := range []string{"User", "Group", "Project"} {
 		ixs = append(ixs, kinds[name].indexes()...)
 	}
-	return append(append(ixs, sessionIndexes()...), activityIndexes()...)
+	return slices.Concat(ixs, sessionIndexes(), activityIndexes(), bindingIndexes())
 }
 
 // ScopedCollections returns the collections whose documents belong to one
