@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/timecamp/timecamp-scim/failure"
@@ -90,7 +91,8 @@ func (s *Service) List(ctx context.Context, account string, rt *schemas.Resource
 
 // Replace replaces a resource from a PUT body (RFC 7644 §3.5.1): attributes
 // the body omits are cleared (settings with a default return to it),
-// except the password, which is kept.
+// except the password, which is kept, and the extensions the body does not
+// assert (see keepUnasserted).
 func (s *Service) Replace(ctx context.Context, account string, rt *schemas.ResourceType, id string, body map[string]any, ifMatch string) (*store.Resource, error) {
 	return atomically(ctx, s, func(ctx context.Context) (*store.Resource, error) {
 		var echoed []any
@@ -115,6 +117,7 @@ func (s *Service) Replace(ctx context.Context, account string, rt *schemas.Resou
 		return s.update(ctx, account, rt, id, ifMatch, func(acct *store.Account, cur *store.Resource) (*change, error) {
 			next := *cur
 			next.Attributes = schemas.CopyAttributes(attrs)
+			keepUnasserted(rt, body, cur.Attributes, next.Attributes)
 			if err := keepOwned(cur.Attributes, next.Attributes, echoed); err != nil {
 				return nil, err
 			}
@@ -129,6 +132,39 @@ func (s *Service) Replace(ctx context.Context, account string, rt *schemas.Resou
 			return s.changeOf(ctx, acct, cur, &next, members, w)
 		})
 	})
+}
+
+// keepUnasserted carries the stored values of each extension a PUT body
+// does not assert — neither listed in its "schemas" nor holding any of its
+// attributes — over to the replaced resource. RFC 7644 §3.5.1 lets a service
+// provider take omitted attributes as "not asserted by the client", and a
+// client that does not know an extension has asserted nothing about it:
+// identity providers that push every change as a PUT of the core resource
+// (JumpCloud) would otherwise reset on each push the roles, permissions and
+// group grants set in TimeCamp. A client that lists the extension in
+// "schemas" replaces it like any attribute: what it leaves out is cleared.
+func keepUnasserted(rt *schemas.ResourceType, body, cur, next map[string]any) {
+	listed := map[string]bool{}
+	for k, v := range body {
+		if !strings.EqualFold(k, schemas.AttrSchemas) {
+			continue
+		}
+		list, _ := v.([]any)
+		for _, urn := range list {
+			if s, ok := urn.(string); ok {
+				listed[strings.ToLower(s)] = true
+			}
+		}
+	}
+	for _, ext := range rt.Extensions {
+		urn := ext.Schema.ID
+		if _, sent := next[urn]; sent || listed[strings.ToLower(urn)] {
+			continue
+		}
+		if v, ok := cur[urn]; ok {
+			next[urn] = schemas.Copy(v)
+		}
+	}
 }
 
 // write is what a client's write says beyond the new attributes, for the

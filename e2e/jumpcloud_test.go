@@ -69,9 +69,13 @@ func TestJumpCloud(t *testing.T) {
 		omar = expectCreated(t, r, base, "/Users")
 	})
 
-	step("update: PUT the whole user", func(t *testing.T) {
+	step("update: PUT the whole user; the role set in TimeCamp stays", func(t *testing.T) {
+		// An administrator makes Tara a supervisor in TimeCamp (the
+		// console writes what this PATCH does).
+		jc.send(t, http.MethodPatch, "/Users/"+tara, obj{"schemas": arr{patchOpURN},
+			"Operations": arr{obj{"op": "replace", "path": timecampUserURN + ":role", "value": "supervisor"}}}).Expect(t, http.StatusOK)
 		r := jc.do(t, http.MethodPut, "/Users/"+tara, "jumpcloud/replace-user.json", user(vars{"id": tara, "title": "Staff engineer", "familyName": "Tran"})).Expect(t, http.StatusOK)
-		if r.Str("title") != "Staff engineer" || r.Str("displayName") != "Tara Tran" || r.Str("id") != tara {
+		if r.Str("title") != "Staff engineer" || r.Str("displayName") != "Tara Tran" || r.Str("id") != tara || tc(r, "role") != "supervisor" {
 			t.Fatalf("replaced user: %s", r.Raw)
 		}
 	})
@@ -104,10 +108,11 @@ func TestJumpCloud(t *testing.T) {
 		if u := jc.get(t, "/Users/"+tara).Expect(t, http.StatusOK); u.At("groups") != nil {
 			t.Fatalf("groups of the member who left: %s", u.Raw)
 		}
-		// A PUT replaces the group as a whole (RFC 7644 §3.5.1): the grant
-		// the administrator added goes with it (docs/jumpcloud.md).
-		if r.At(timecampGroupURN+".grantsRole") != nil {
-			t.Fatalf("a PUT kept the TimeCamp grant: %s", r.Raw)
+		// JumpCloud's PUT does not assert the TimeCamp extension (it is not
+		// in its "schemas"): the grant the administrator added in TimeCamp
+		// stays (RFC 7644 §3.5.1, docs/jumpcloud.md).
+		if r.At(timecampGroupURN+".grantsRole") != "supervisor" {
+			t.Fatalf("a PUT without the TimeCamp extension dropped its grant: %s", r.Raw)
 		}
 		// Renamed, and the last member gone: an empty list.
 		r = jc.send(t, http.MethodPut, "/Groups/"+team, group("Platform team")).Expect(t, http.StatusOK)

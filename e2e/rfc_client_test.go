@@ -132,7 +132,7 @@ func TestPlainRFCClient(t *testing.T) {
 
 	step("Bulk PUTs: each one stands alone; conflicts and foreign references are refused", func(t *testing.T) {
 		res := bulk(t,
-			obj{"method": "PUT", "path": "/Users/" + ids["bob"], "data": obj{"schemas": arr{userURN}, "userName": "bob@rfc.example", "title": "Engineer"}},
+			obj{"method": "PUT", "path": "/Users/" + ids["bob"], "data": obj{"schemas": arr{userURN, enterpriseURN}, "userName": "bob@rfc.example", "title": "Engineer"}},
 			obj{"method": "PUT", "path": "/Users/" + ids["ann"], "data": obj{"schemas": arr{userURN}, "userName": "ann@rfc.example",
 				timecampUserURN: obj{"timeTrackingAdmin": true, "canViewRates": false}}},
 			obj{"method": "PUT", "path": "/Projects/" + ids["lander"], "data": obj{"schemas": arr{projectURN}, "displayName": "Lander",

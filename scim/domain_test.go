@@ -111,8 +111,18 @@ func TestUserDefaultsAndTrackingPermissions(t *testing.T) {
 	}
 	body[tcUser] = map[string]any{"timeTrackingAdmin": true, "canCreateProjects": false}
 	expectConflict(t, c.Put(t, "/Users/"+id, body), "canCreateProjects")
-	// PUT without them sets them back to their defaults.
+	// A PUT that does not assert the extension (neither in "schemas" nor
+	// with any of its attributes) leaves it as it is: the client knows
+	// nothing of TimeCamp's settings.
 	put = c.Put(t, "/Users/"+id, scimtest.UserBody("plain@acme.test")).Expect(t, http.StatusOK)
+	if tcAttr(put, "timeTrackingAdmin") != true || tcAttr(put, "canViewRates") != true {
+		t.Fatalf("a PUT without the extension changed its settings: %s", put.Raw)
+	}
+	// One that lists it in "schemas" replaces it: what it leaves out
+	// returns to its default.
+	body = scimtest.UserBody("plain@acme.test")
+	body["schemas"] = []string{"urn:ietf:params:scim:schemas:core:2.0:User", tcUser}
+	put = c.Put(t, "/Users/"+id, body).Expect(t, http.StatusOK)
 	if tcAttr(put, "timeTrackingAdmin") != false || tcAttr(put, "canViewRates") != false || tcAttr(put, "notifyDailySummary") != true {
 		t.Fatalf("PUT did not reset settings: %s", put.Raw)
 	}
@@ -427,7 +437,7 @@ func TestAccountOwner(t *testing.T) {
 	for name, r := range map[string]*scimtest.Response{
 		"deactivate": c.Patch(t, "/Users/"+oid, scimtest.Op("replace", "active", false)),
 		"demote":     c.Patch(t, "/Users/"+oid, scimtest.Op("replace", tcUser+":role", "user")),
-		"put":        c.Put(t, "/Users/"+oid, scimtest.UserBody("boss@acme.test")),
+		"put":        c.Put(t, "/Users/"+oid, scimtest.UserBody("boss@acme.test", map[string]any{tcUser: map[string]any{"role": "user"}})),
 		"delete":     c.Delete(t, "/Users/"+oid),
 	} {
 		if r.Status != http.StatusForbidden || !strings.Contains(r.Str("detail"), "account owner") {
