@@ -68,8 +68,10 @@ func strict(s string) optional.String { return desc(s + " " + StrictCanonicalMar
 // default says what a PATCH "remove" does (RFC 7644 §3.5.2.2): the
 // attribute is unassigned, no longer returned, and TimeCamp applies its
 // default. A POST or PUT that leaves the attribute out gets the default as
-// a value (RFC 7644 §3.3 lets the service provider assign defaults).
-const Unassigned = "Left out of a POST or PUT: %s. Removed (PATCH remove, or replace with null): unassigned — not returned, absent to filters — and TimeCamp applies %s."
+// a value (RFC 7644 §3.3 lets the service provider assign defaults) — but a
+// PUT that does not assert the attribute's schema (an extension neither in
+// its "schemas" nor with any attribute sent) keeps what is stored.
+const Unassigned = "Left out of a POST, or of a PUT that asserts this attribute's schema (lists it in \"schemas\" or sends any of its attributes): %s; a PUT that does not assert the schema keeps the stored value. Removed (PATCH remove, or replace with null): unassigned — not returned, absent to filters — and TimeCamp applies %s."
 
 func setting(name, description, def string) schema.CoreAttribute {
 	return boolAttr(name, description+" "+fmt.Sprintf(Unassigned, def, def))
