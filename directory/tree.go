@@ -53,7 +53,7 @@ func newTree(acct *store.Account, groups []*store.Resource) *tree {
 
 func nodeOf(g *store.Resource) *node {
 	tc := extension(g.Attributes, schemas.TimeCampGroupURN)
-	n := &node{id: g.ID, name: str(g.Attributes["displayName"]), parent: str(tc["parent"]), grantsRole: str(tc["grantsRole"])}
+	n := &node{id: g.ID, name: str(g.Attributes["displayName"]), parent: RefValue(tc["parent"]), grantsRole: str(tc["grantsRole"])}
 	for _, el := range asList(tc["projects"]) {
 		if m, ok := el.(map[string]any); ok {
 			n.projects = append(n.projects, projectGrant{project: str(m["value"]), role: str(m["role"])})
@@ -273,12 +273,12 @@ func str(v any) string {
 
 // entries is a user's groups attribute for the groups with these ids (of
 // the tree: their names come from it).
-func (t *tree) entries(groups []string) []any {
+func (t *tree) entries(ctx context.Context, groups []string) []any {
 	names := make(map[string]string, len(groups))
 	for _, id := range groups {
 		if n := t.groups[id]; n != nil {
 			names[id] = n.name
 		}
 	}
-	return membershipEntries(schemas.User, groups, names)
+	return membershipEntries(ctx, schemas.User, groups, names)
 }

@@ -29,33 +29,11 @@ func (s *Server) representation(r *http.Request, res *store.Resource) map[string
 		"location":     location(base, rt, res.ID),
 		"version":      directory.ETag(res.Version),
 	}
-	addRefs(out["members"], base)
-	addRefs(out["groups"], base)
 	return out
 }
 
 func location(base string, rt *schemas.ResourceType, id string) string {
 	return base + rt.Endpoint + "/" + id
-}
-
-// addRefs sets "$ref" on member and group references.
-func addRefs(v any, base string) {
-	list, _ := v.([]any)
-	for _, el := range list {
-		m, ok := el.(map[string]any)
-		if !ok {
-			continue
-		}
-		id, _ := m["value"].(string)
-		switch m["type"] {
-		case "Group":
-			m["$ref"] = location(base, schemas.Group, id)
-		case "User":
-			m["$ref"] = location(base, schemas.User, id)
-		case "direct", "indirect":
-			m["$ref"] = location(base, schemas.Group, id)
-		}
-	}
 }
 
 // projection is the attribute selection of a request (RFC 7644 §3.9):

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timecamp/timecamp-scim/store"
 	"github.com/timecamp/timecamp-scim/store/mongodb"
 	"github.com/timecamp/timecamp-scim/store/storetest"
 )
@@ -19,11 +20,11 @@ func TestRevokedTokenStopsWorking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	here, tokHere, err := st.CreateToken(ctx, a.ID, "here")
+	here, tokHere, err := st.CreateToken(ctx, a.ID, store.TokenSpec{Name: "here", CreatedBy: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	there, tokThere, err := st.CreateToken(ctx, a.ID, "there")
+	there, tokThere, err := st.CreateToken(ctx, a.ID, store.TokenSpec{Name: "there", CreatedBy: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,13 +33,13 @@ func TestRevokedTokenStopsWorking(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := st.RevokeToken(ctx, a.ID, tokHere.ID); err != nil {
+	if err := st.RevokeToken(ctx, a.ID, tokHere.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Authenticate(ctx, here); err == nil {
 		t.Fatal("a token revoked through this store still works")
 	}
-	if err := other.RevokeToken(ctx, a.ID, tokThere.ID); err != nil {
+	if err := other.RevokeToken(ctx, a.ID, tokThere.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
 	revoked := time.Now()

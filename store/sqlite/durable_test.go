@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
+
+	filter "github.com/scim2/filter-parser/v2"
 
 	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/store"
@@ -168,14 +171,8 @@ func TestLogStartsOverUnderSteadyWrites(t *testing.T) {
 func TestUpgradeFromLayout1(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, Config{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	acc, err := s.CreateAccount(ctx, "old", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, acc := openWithAccount(t, dir)
+	var err error
 	user := func(name string) *store.Resource {
 		return &store.Resource{Type: schemas.User, ID: store.NewID(), Account: acc.ID, Attributes: map[string]any{"userName": name}}
 	}
@@ -184,12 +181,7 @@ func TestUpgradeFromLayout1(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Back to layout 1, as an earlier version left it.
-	for _, stmt := range []string{"DROP TRIGGER resources_counted", "DROP TRIGGER resources_uncounted", "DROP TABLE resource_counts", "PRAGMA user_version = 1"} {
-		if _, err := s.w.ExecContext(ctx, stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
+	downgrade(t, s, 1) // as an earlier version left it
 	if err := s.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -207,5 +199,144 @@ func TestUpgradeFromLayout1(t *testing.T) {
 	var layout int
 	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&layout); err != nil || layout != schemaVersion {
 		t.Fatalf("layout %d, %v; want %d", layout, err, schemaVersion)
+	}
+}
+
+// downgrade takes a database back to an earlier layout, as the version
+// that wrote it left it.
+func downgrade(t *testing.T, s *Store, to int) {
+	t.Helper()
+	undo := map[int][]string{ // layout → what takes it back to the one before
+		2: {"DROP TRIGGER resources_counted", "DROP TRIGGER resources_uncounted", "DROP TABLE resource_counts"},
+		3: {"DROP TABLE bindings", "ALTER TABLE tokens DROP COLUMN created_by", "ALTER TABLE tokens DROP COLUMN creator_subject",
+			"ALTER TABLE tokens DROP COLUMN expires", "ALTER TABLE tokens DROP COLUMN revoked", "ALTER TABLE tokens DROP COLUMN revoked_by"},
+		4: {`UPDATE resources SET attrs = json_set(attrs, '$."` + schemas.TimeCampGroupURN + `".parent', json_extract(attrs, '$."` + schemas.TimeCampGroupURN + `".parent.value'))
+				WHERE type = 'Group' AND json_type(attrs, '$."` + schemas.TimeCampGroupURN + `".parent.value') = 'text'`,
+			`UPDATE resources SET attrs = json_set(attrs, '$.parent', json_extract(attrs, '$.parent.value'))
+				WHERE type = 'Project' AND json_type(attrs, '$.parent.value') = 'text'`},
+	}
+	if len(undo) != schemaVersion-1 {
+		t.Fatalf("downgrade knows %d layouts after the first, the store %d: teach it the new one", len(undo), schemaVersion-1)
+	}
+	for v := schemaVersion; v > to; v-- {
+		for _, stmt := range undo[v] {
+			if _, err := s.w.ExecContext(context.Background(), stmt); err != nil {
+				t.Fatalf("back to layout %d: %s: %v", v-1, stmt, err)
+			}
+		}
+	}
+	if _, err := s.w.ExecContext(context.Background(), fmt.Sprintf("PRAGMA user_version = %d", to)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Tokens of a database of layout 2 (before creators, expiry and
+// revocations that keep the hash) work after the upgrade: they
+// authenticate, expire never, and can be revoked for good.
+func TestUpgradeFromLayout2(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, acc := openWithAccount(t, dir)
+	secret, tok, err := s.CreateToken(ctx, acc.ID, store.TokenSpec{Name: "okta"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const boot = "an-old-bootstrap-secret-0123456789abcdef"
+	if err := s.PutToken(ctx, acc.ID, "bootstrap", boot); err != nil {
+		t.Fatal(err)
+	}
+	downgrade(t, s, 2)
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(ctx, Config{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	got, err := s.Authenticate(ctx, secret)
+	if err != nil || got.ID != tok.ID || got.CreatedBy != "" || !got.Expires.IsZero() || !got.Revoked.IsZero() {
+		t.Fatalf("an old token after the upgrade: %+v, %v", got, err)
+	}
+	if err := s.PutToken(ctx, acc.ID, "bootstrap", boot); err != nil { // the next start
+		t.Fatal(err)
+	}
+	if list, err := s.Tokens(ctx, acc.ID); err != nil || len(list) != 2 {
+		t.Fatalf("tokens after the upgrade: %+v, %v", list, err)
+	}
+	if err := s.RevokeToken(ctx, acc.ID, tok.ID, "ada@old.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, secret); err == nil {
+		t.Fatal("a revoked old token authenticates")
+	}
+	if err := s.Bind(ctx, &store.Binding{Account: acc.ID, User: "u1", Subject: "iss sub"}); err != nil {
+		t.Fatalf("bindings after the upgrade: %v", err)
+	}
+}
+
+// openWithAccount opens a new database in dir, with an account "old".
+func openWithAccount(t *testing.T, dir string) (*Store, *store.Account) {
+	t.Helper()
+	s, err := Open(context.Background(), Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := s.CreateAccount(context.Background(), "old", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, acc
+}
+
+// A database of layout 3 stored a group's and a project's parent as the
+// id alone; opened, its parents are references {"value": id}, found by
+// the lookups as before.
+func TestUpgradeParentsToReferences(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, acc := openWithAccount(t, dir)
+	top := &store.Resource{Type: schemas.Group, ID: store.NewID(), Account: acc.ID, Attributes: map[string]any{"displayName": "Top"}}
+	sub := &store.Resource{Type: schemas.Group, ID: store.NewID(), Account: acc.ID, Attributes: map[string]any{"displayName": "Sub",
+		schemas.TimeCampGroupURN: map[string]any{"parent": map[string]any{"value": top.ID}, "path": "old/Top/Sub"}}}
+	apollo := &store.Resource{Type: schemas.Project, ID: store.NewID(), Account: acc.ID, Attributes: map[string]any{"displayName": "Apollo"}}
+	lander := &store.Resource{Type: schemas.Project, ID: store.NewID(), Account: acc.ID, Attributes: map[string]any{"displayName": "Lander", "parent": map[string]any{"value": apollo.ID}}}
+	for _, r := range []*store.Resource{top, sub, apollo, lander} {
+		if err := s.Insert(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	downgrade(t, s, 3)
+	if g, err := s.Get(ctx, schemas.Group, acc.ID, sub.ID); err != nil || g.Attributes[schemas.TimeCampGroupURN].(map[string]any)["parent"] != top.ID {
+		t.Fatalf("layout 3's form: %v, %v", g, err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	g, err := s.Get(ctx, schemas.Group, acc.ID, sub.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, _ := g.Attributes[schemas.TimeCampGroupURN].(map[string]any)
+	if p, _ := tc["parent"].(map[string]any); p["value"] != top.ID || tc["path"] != "old/Top/Sub" || g.Attributes["displayName"] != "Sub" {
+		t.Fatalf("group after the upgrade: %v", g.Attributes)
+	}
+	if p, err := s.Get(ctx, schemas.Project, acc.ID, lander.ID); err != nil || !reflect.DeepEqual(p.Attributes["parent"], map[string]any{"value": apollo.ID}) {
+		t.Fatalf("project after the upgrade: %v, %v", p, err)
+	}
+	if t2, err := s.Get(ctx, schemas.Group, acc.ID, top.ID); err != nil || t2.Attributes[schemas.TimeCampGroupURN] != nil {
+		t.Fatalf("a group without a parent: %v, %v", t2, err)
+	}
+	f, err := filter.ParseFilter([]byte(`parent eq "` + apollo.ID + `"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.Find(ctx, schemas.Project, acc.ID, store.Query{Filter: f, Count: 10})
+	if err != nil || page.Total != 1 || page.Resources[0].ID != lander.ID {
+		t.Fatalf("projects under Apollo: %v, %v", page, err)
 	}
 }
