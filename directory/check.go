@@ -467,19 +467,23 @@ func (s *Service) repair(ctx context.Context, found *CheckResult, recount bool) 
 			return fmt.Errorf("invitation of user %s: %w", id, err)
 		}
 	}
-	// Last: the steps above may have moved seats. Not while operations
-	// are recorded: their seats are theirs (check again once they ended).
+	// Last: the steps above may have moved seats. The counter is set to
+	// the recount plus what the operations still recorded hold (checked
+	// again: the steps above recorded and ended operations of their own).
 	if !recount {
 		return nil
 	}
-	acct, err := s.store.Account(ctx, account)
+	again, err := s.Check(ctx, account)
 	if err != nil {
 		return err
 	}
-	if len(acct.Operations) > 0 {
+	if !slices.ContainsFunc(again.Problems, func(p Problem) bool { return p.Kind == ProblemSeats }) {
 		return nil
 	}
 	if _, err := s.store.RecountSeats(ctx, account); err != nil {
+		return fmt.Errorf("recount seats: %w", err)
+	}
+	if err := s.store.AdjustSeats(ctx, account, again.SeatsHeld); err != nil {
 		return fmt.Errorf("recount seats: %w", err)
 	}
 	return nil
