@@ -45,8 +45,11 @@ type seats struct {
 	Unlimited         bool
 }
 
-func seatsOf(a *store.Account) seats {
-	return seats{Used: a.SeatsUsed, Total: a.Seats, Free: max(a.Seats-a.SeatsUsed, 0), Unlimited: a.Seats == 0}
+// seatsOf returns what the account has free (an unlimited account keeps
+// no seat counter: its seats in use are counted).
+func (c *Console) seatsOf(ctx context.Context, a *store.Account) (seats, error) {
+	used, err := c.dir.SeatsInUse(ctx, a)
+	return seats{Used: used, Total: a.Seats, Free: max(a.Seats-used, 0), Unlimited: a.Seats == 0}, err
 }
 
 // enough says whether n more seats fit, and otherwise why not.
@@ -96,7 +99,11 @@ func (c *Console) showInvite(w http.ResponseWriter, r *http.Request, status int,
 		d.Projects = append(d.Projects, projectChoice{ID: p.ID, Name: str(p.Attributes["displayName"]), Role: role, On: on})
 	}
 	d.Groups, d.Roles, d.ProjectRoles = groupOptions(tree, ""), schemas.Roles, schemas.ProjectRoles
-	d.Seats, d.InvitationsOff = seatsOf(acct), acct.InvitationsOff
+	if d.Seats, err = c.seatsOf(r.Context(), acct); err != nil {
+		c.internalError(w, r, err)
+		return
+	}
+	d.InvitationsOff = acct.InvitationsOff
 	c.renderView(w, r, status, "invite", &view{Title: "Invite people", Nav: "invite", Data: d})
 }
 
@@ -142,7 +149,12 @@ func (c *Console) invite(w http.ResponseWriter, r *http.Request) {
 			c.internalError(w, r, err)
 			return
 		}
-		if ok, why := seatsOf(acct).enough(len(addrs)); !ok {
+		free, err := c.seatsOf(ctx, acct)
+		if err != nil {
+			c.internalError(w, r, err)
+			return
+		}
+		if ok, why := free.enough(len(addrs)); !ok {
 			d.Problems = append(d.Problems, why)
 		}
 	}
@@ -298,7 +310,10 @@ func (c *Console) runCSV(w http.ResponseWriter, r *http.Request, name, data stri
 		c.internalError(w, r, err)
 		return
 	}
-	d.Seats = seatsOf(acct)
+	if d.Seats, err = c.seatsOf(ctx, acct); err != nil {
+		c.internalError(w, r, err)
+		return
+	}
 	actor := store.Actor{Kind: store.ActorAdmin, ID: s.user.ID, Name: s.sess.Email}
 	opts := csvimport.Options{URL: "http://in-process", Token: "in-process", DryRun: true, HTTPClient: c.cfg.SCIMClient(acct, actor)}
 	rep, err := csvimport.Import(ctx, name, strings.NewReader(data), opts)

@@ -58,7 +58,12 @@ func (c *Console) users(w http.ResponseWriter, r *http.Request) {
 	d := usersData{
 		Q: strings.TrimSpace(q.Get("q")), Role: q.Get("role"), Status: q.Get("status"),
 		Roles: schemas.Roles, Statuses: userStatuses, Back: r.URL.RequestURI(),
-		Seats: s.account.Seats, SeatsUsed: s.account.SeatsUsed, InvitationsOff: s.account.InvitationsOff,
+		Seats: s.account.Seats, InvitationsOff: s.account.InvitationsOff,
+	}
+	var err error
+	if d.SeatsUsed, err = c.dir.SeatsInUse(r.Context(), s.account); err != nil {
+		c.internalError(w, r, err)
+		return
 	}
 	page, _ := strconv.Atoi(q.Get("page"))
 	page = max(page, 1)

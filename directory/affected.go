@@ -52,7 +52,7 @@ func (s *Service) planUsers(ctx context.Context, acct *store.Account, t *tree, i
 		if acct.Owner == u.ID && st.effectiveRole != schemas.RoleAdministrator {
 			return nil, failure.Forbiddenf("this change would take the administrator role away from %s, the account owner; transfer the ownership first (timecamp-scim accounts transfer-owner)", str(u.Attributes["userName"]))
 		}
-		if d := boolInt(st.counts) - boolInt(countsTowardSeats(u)); d != 0 {
+		if d := boolInt(st.counts) - boolInt(countsTowardSeats(u)); d != 0 && keepsSeats(acct) {
 			seats[u.ID] = d
 		}
 	}
@@ -97,7 +97,11 @@ func (s *Service) syncUsers(ctx context.Context, account string, ids []string) e
 			if reflect.DeepEqual(next.Attributes, u.Attributes) {
 				continue
 			}
-			if d := boolInt(st.counts) - boolInt(countsTowardSeats(u)); d != 0 || op.Seats[u.ID].Delta != 0 {
+			d := boolInt(st.counts) - boolInt(countsTowardSeats(u))
+			if !keepsSeats(acct) {
+				d = 0
+			}
+			if d != 0 || op.Seats[u.ID].Delta != 0 {
 				op.SetSeat(u.ID, store.SeatChange{Delta: d})
 				if d != 0 {
 					store.MarkSeatOp(&next, op.ID)

@@ -179,12 +179,15 @@ func (s *Service) check(ctx context.Context, account string) (*CheckResult, erro
 		return nil, err
 	}
 	// Operations in flight hold seats for writes that have not landed, and
-	// count seats freed by writes that have until they end.
-	held := 0
+	// count seats freed by writes that have until they end. An unlimited
+	// account keeps no counter; nor is it compared while a recount is due
+	// (the account became limited a moment ago: see SetSeats).
+	held, recounting := 0, false
 	for id, op := range acct.Operations {
 		if op == nil {
 			continue
 		}
+		recounting = recounting || op.Recount
 		for u, c := range op.Seats {
 			cu := users[u]
 			landed := (c.Delete && cu == nil) || (!c.Delete && cu != nil && slices.Contains(cu.seatOps, id))
@@ -192,13 +195,13 @@ func (s *Service) check(ctx context.Context, account string) (*CheckResult, erro
 				held += max(c.Delta, -c.Delta)
 			}
 		}
-		if op.Until.Add(store.ClockSkew).Before(time.Now()) { // leases run in real time
+		if !op.Recount && op.Until.Add(store.ClockSkew).Before(time.Now()) { // leases run in real time
 			add(Problem{Kind: ProblemOperation, Detail: fmt.Sprintf("operation %s of a server that stopped (lease ran out %s) is not recovered yet: a running server recovers it within %s, or accounts check --repair",
 				id, schemas.FormatTime(op.Until), RecoverEvery)})
 		}
 	}
 	res.SeatsHeld, res.Operations = held, len(acct.Operations)
-	if acct.SeatsUsed != res.SeatsInUse+held {
+	if keepsSeats(acct) && !recounting && acct.SeatsUsed != res.SeatsInUse+held {
 		detail := fmt.Sprintf("the seat counter says %d seats in use; %d users use a seat", acct.SeatsUsed, res.SeatsInUse)
 		if held > 0 {
 			detail += fmt.Sprintf(", and operations in flight hold %d", held)
@@ -477,13 +480,19 @@ func (s *Service) repair(ctx context.Context, found *CheckResult, recount bool) 
 	if err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(again.Problems, func(p Problem) bool { return p.Kind == ProblemSeats }) {
-		return nil
+	if slices.ContainsFunc(again.Problems, func(p Problem) bool { return p.Kind == ProblemSeats }) {
+		return s.recountSeats(ctx, account, again.SeatsHeld)
 	}
+	return nil
+}
+
+// recountSeats sets the account's seat counter to its users' seats plus
+// those operations in flight hold.
+func (s *Service) recountSeats(ctx context.Context, account string, held int) error {
 	if _, err := s.store.RecountSeats(ctx, account); err != nil {
 		return fmt.Errorf("recount seats: %w", err)
 	}
-	if err := s.store.AdjustSeats(ctx, account, again.SeatsHeld); err != nil {
+	if err := s.store.AdjustSeats(ctx, account, held); err != nil {
 		return fmt.Errorf("recount seats: %w", err)
 	}
 	return nil

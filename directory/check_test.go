@@ -33,7 +33,8 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	st := storetest.New(t)
-	a, err := st.CreateAccount(ctx, "Acme", 0)
+	// Limited: only such an account keeps a seat counter to check.
+	a, err := st.CreateAccount(ctx, "Acme", 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

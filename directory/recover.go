@@ -97,7 +97,38 @@ func (s *Service) recoverAccount(ctx context.Context, account string, ops []*sto
 	if err := s.repair(ctx, found, false); err != nil {
 		return err
 	}
+	var recounts []*store.Operation
 	for _, op := range ops {
+		if op.Recount {
+			recounts = append(recounts, op)
+			continue
+		}
+		op.EndNow = true
+		if err := s.store.EndOperation(ctx, op); err != nil {
+			return err
+		}
+	}
+	if len(recounts) == 0 {
+		return nil
+	}
+	// A recount due (the account became limited a moment ago): the counter
+	// is set to the count once no other operation is recorded (their seats
+	// are theirs); until then the recount waits for its next turn.
+	acct, err := s.store.Account(ctx, account)
+	if err != nil {
+		return err
+	}
+	for _, rec := range acct.Operations {
+		if !rec.Recount {
+			return nil
+		}
+	}
+	if keepsSeats(acct) {
+		if err := s.recountSeats(ctx, account, 0); err != nil {
+			return err
+		}
+	}
+	for _, op := range recounts {
 		op.EndNow = true
 		if err := s.store.EndOperation(ctx, op); err != nil {
 			return err

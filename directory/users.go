@@ -45,7 +45,7 @@ func (s *Service) createUser(ctx context.Context, account string, r *store.Resou
 // tries again); an account not seen yet is read first.
 func (s *Service) accountForCreate(ctx context.Context, account string, r *store.Resource) (*store.Account, error) {
 	seats, seen := s.seats.Load(account)
-	if !deriveUser(schemas.CopyAttributes(r.Attributes), nil, &tree{}, false).counts || !seen {
+	if !seen || seats.(int) == 0 || !deriveUser(schemas.CopyAttributes(r.Attributes), nil, &tree{}, false).counts {
 		acct, err := s.store.Account(ctx, account)
 		if err == nil {
 			s.seats.Store(account, acct.Seats)
@@ -96,7 +96,7 @@ func ownProjectIDs(r *store.Resource) []string {
 // invitation — without writing anything.
 func (s *Service) newUserChange(acct *store.Account, t *tree, r *store.Resource, invReq invitationRequests) (*change, error) {
 	st := deriveUser(r.Attributes, nil, t, false)
-	c := &change{next: r, seats: seatsOf(r.ID, boolInt(st.counts))}
+	c := &change{next: r, seats: seatsOf(acct, r.ID, boolInt(st.counts))}
 	var err error
 	if c.outbox, err = s.createInvitation(acct, r, invReq, s.now()); err != nil {
 		return nil, err
@@ -182,7 +182,7 @@ func (s *Service) userChange(ctx context.Context, acct *store.Account, cur, next
 			return nil, ownerProtected(cur, "demoted")
 		}
 	}
-	c := &change{seats: seatsOf(cur.ID, boolInt(st.counts)-boolInt(countsTowardSeats(cur))), computed: map[string][]any{"groups": t.entries(ctx, groups)}}
+	c := &change{seats: seatsOf(acct, cur.ID, boolInt(st.counts)-boolInt(countsTowardSeats(cur))), computed: map[string][]any{"groups": t.entries(ctx, groups)}}
 	if c.outbox, c.voided, err = s.invitationChange(acct, cur, next, invReq, s.now()); err != nil {
 		return nil, err
 	}
@@ -224,14 +224,15 @@ func (s *Service) deleteUser(ctx context.Context, acct *store.Account, cur *stor
 	}
 	op := operation(ctx, acct.ID)
 	op.AddGroups(groups...)
-	if countsTowardSeats(cur) {
+	frees := countsTowardSeats(cur) && keepsSeats(acct)
+	if frees {
 		op.SetSeat(cur.ID, store.SeatChange{Delta: -1, Delete: true})
 	}
 	if acct, err = s.record(ctx, acct); err != nil {
 		return err
 	}
 	err = s.deleteDocument(ctx, cur)
-	if countsTowardSeats(cur) {
+	if frees {
 		landed(ctx, cur.ID, err)
 	}
 	if err != nil {

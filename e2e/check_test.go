@@ -22,6 +22,10 @@ import (
 func TestAccountsCheckCommand(t *testing.T) {
 	smtp := mailtest.Start(t)
 	s := startServer(t, "SCIM_SMTP_URL=smtp://"+smtp.Addr)
+	// Limited: only such an account keeps a seat counter.
+	if out, err := s.run("accounts", "set-seats", "default", "100"); err != nil {
+		t.Fatalf("set-seats: %v\n%s", err, out)
+	}
 	c := s.Client
 	owner := c.Post(t, "/Users", scimtest.UserBody("owner@acme.test", obj{tcUser: obj{"role": "administrator"}, "emails": arr{obj{"value": "owner@acme.test"}}})).Expect(t, http.StatusCreated).Str("id")
 	lost := c.Post(t, "/Users", invitee("lost@acme.test")).Expect(t, http.StatusCreated).Str("id")
@@ -30,7 +34,7 @@ func TestAccountsCheckCommand(t *testing.T) {
 
 	crun := &crashRun{t: t, s: s}
 	out, code := crun.runCode("accounts", "check", "default")
-	if code != 0 || !strings.Contains(out, "default: 2 users (2 use a seat, of unlimited), 1 group, 1 membership") || !strings.Contains(out, "no problems found") {
+	if code != 0 || !strings.Contains(out, "default: 2 users (2 use a seat, of 100), 1 group, 1 membership") || !strings.Contains(out, "no problems found") {
 		t.Fatalf("check of a consistent account: exit %d\n%s", code, out)
 	}
 

@@ -75,7 +75,10 @@ type Operation struct {
 	// members or groups change); GroupsOf are users whose groups it
 	// advances, MembersOf groups whose members it advances. AllUsers stands
 	// for users too many to list.
-	Users     []string `bson:"users,omitempty"`
+	Users []string `bson:"users,omitempty"`
+	// Recount marks a seat recount due once Until passed, rather than an
+	// operation: an unlimited account became limited (see SeatsSettle).
+	Recount   bool     `bson:"recount,omitempty"`
 	Groups    []string `bson:"groups,omitempty"`
 	GroupsOf  []string `bson:"groupsOf,omitempty"`
 	MembersOf []string `bson:"membersOf,omitempty"`
@@ -117,6 +120,12 @@ const (
 	WriteMargin = 16 * time.Second
 	// ClockSkew is how far apart the clocks of two servers may be.
 	ClockSkew = 5 * time.Second
+	// SeatsSettle is how long after an unlimited account became limited
+	// its seat counter is recounted once more: an unlimited account keeps
+	// no counter (see directory), and writes that read it unlimited may
+	// still land for a moment after the change, taking a seat without
+	// counting it.
+	SeatsSettle = time.Minute
 	// SeatOpsKept is how long a user keeps an operation in its SeatOps:
 	// well beyond the longest an operation can wait for its recovery.
 	SeatOpsKept = 15 * time.Minute

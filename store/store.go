@@ -212,6 +212,9 @@ type Seats interface {
 	// RecountSeats sets the account's seat counter from its users.
 	RecountSeats(ctx context.Context, accountID string) (int, error)
 	// SetSeats changes the number of seats of an account (0: unlimited).
+	// When an unlimited account becomes limited, its seat counter is set
+	// from a recount in the same step (the directory keeps no counter for
+	// unlimited accounts).
 	SetSeats(ctx context.Context, accountID string, seats int) error
 	// ClaimOwner makes the user the account's owner if it has none, and
 	// reports whether it did.

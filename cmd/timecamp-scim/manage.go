@@ -174,7 +174,7 @@ func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return usageError{fmt.Sprintf("accounts set-seats: %q is not a number", c.args[1])}
 		}
-		if err := st.SetSeats(ctx, a.ID, n); err != nil {
+		if err := directory.New(st, nil).SetSeats(ctx, a.ID, n); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "%s now has %s seats\n", a.Name, seatsText(n))

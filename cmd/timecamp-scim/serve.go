@@ -221,6 +221,9 @@ func recountSeats(ctx context.Context, st store.Store, shared bool) error {
 		return err
 	}
 	for _, a := range accounts {
+		if a.Seats == 0 {
+			continue // an unlimited account keeps no seat counter (see directory)
+		}
 		if !shared && len(a.Operations) == 0 {
 			if _, err := st.RecountSeats(ctx, a.ID); err != nil {
 				return err

@@ -44,6 +44,9 @@ func (s *Store) BeginOperation(ctx context.Context, acct *store.Account, op *sto
 	for attempt := 0; ; attempt++ {
 		now := store.Now()
 		until := now.Add(store.OperationLease)
+		if op.Recount {
+			until = now.Add(store.SeatsSettle)
+		}
 		q := bson.D{{Key: "_id", Value: op.Account}}
 		set, unset, inc := bson.M{}, bson.M{}, bson.M{}
 		if op.Recorded == nil {

@@ -83,13 +83,28 @@ func (s *Store) SetSeats(ctx context.Context, accountID string, seats int) error
 	if seats < 0 {
 		return failure.InvalidValue("seats must be 0 (unlimited) or more, got %d", seats)
 	}
-	unlock := s.lockWrites()
-	defer unlock()
-	res, err := s.db.Collection(collAccounts).UpdateOne(ctx, bson.M{"_id": accountID}, bson.M{"$set": bson.M{"seats": seats}})
-	if err == nil && res.MatchedCount == 0 {
-		return failure.NotFoundf("no account %q", accountID)
+	for attempt := 0; ; attempt++ {
+		acct, err := s.Account(ctx, accountID)
+		if err != nil {
+			return err
+		}
+		q, set := bson.D{{Key: "_id", Value: accountID}}, bson.M{"seats": seats}
+		if acct.Seats == 0 && seats > 0 && attempt < 10 {
+			// An unlimited account keeps no counter: set from a count,
+			// on condition that it is still unlimited.
+			n, err := s.SeatsInUse(ctx, accountID)
+			if err != nil {
+				return err
+			}
+			q, set["seatsUsed"] = append(q, bson.E{Key: "seats", Value: 0}), n
+		}
+		unlock := s.lockWrites()
+		res, err := s.db.Collection(collAccounts).UpdateOne(ctx, q, bson.M{"$set": set})
+		unlock()
+		if err != nil || res.MatchedCount == 1 {
+			return err
+		}
 	}
-	return err
 }
 
 // ClaimOwner makes the user the account's owner if it has none, and

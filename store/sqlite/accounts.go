@@ -92,7 +92,8 @@ func (s *Store) SetSeats(ctx context.Context, accountID string, seats int) error
 	if err := store.CheckSeats(seats); err != nil {
 		return err
 	}
-	return s.updateAccount(ctx, accountID, "seats = ?", seats)
+	return s.updateAccount(ctx, accountID,
+		"seats_used = CASE WHEN seats = 0 AND ?1 > 0 THEN (SELECT COUNT(*) FROM resources WHERE account = accounts.id AND type = 'User' AND seat = 1) ELSE seats_used END, seats = ?1", seats)
 }
 
 // ReserveSeats takes n more seats, or refuses when that would exceed the

@@ -1116,15 +1116,23 @@ func testSeats(t *testing.T, s store.Store) {
 	if n := used(a.ID); n != 14 {
 		t.Fatalf("%d seats in use, want 14", n)
 	}
-	// Read as unlimited, limited since.
+	// Read as unlimited, limited since. An unlimited account's counter
+	// is not kept (the directory takes no seat there): limiting it sets
+	// the counter from its users (none here).
 	b := mustAccount(t, s, "Unlimited")
-	if err := s.ReserveSeats(bg, b, 3); err != nil {
+	if err := s.ReserveSeats(bg, b, 5); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetSeats(bg, b.ID, 3); err != nil {
 		t.Fatal(err)
 	}
-	refused("a seat of an account limited since it was read", s.ReserveSeats(bg, b, 1), "3 of 3")
+	if n := used(b.ID); n != 0 {
+		t.Fatalf("an unlimited account limited: counter %d, want 0 (its users)", n)
+	}
+	if err := s.ReserveSeats(bg, b, 3); err != nil {
+		t.Fatalf("3 seats of an account limited since it was read: %v", err)
+	}
+	refused("a fourth seat of an account limited since it was read", s.ReserveSeats(bg, b, 1), "3 of 3")
 	if err := s.AdjustSeats(bg, b.ID, -1); err != nil {
 		t.Fatal(err)
 	}
