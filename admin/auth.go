@@ -286,14 +286,31 @@ func (c *Console) requireStepUp(w http.ResponseWriter, r *http.Request, what str
 	return false
 }
 
-// spendStepUp uses the session's fresh authentication up: the next
-// sensitive action needs another.
-func (c *Console) spendStepUp(ctx context.Context) {
+// spendStepUp uses the session's fresh authentication up, before the
+// action it allows (requireStepUp checked it): one conditional write, so
+// that of the requests that read the same fresh sign-in only one goes on;
+// the others get requireStepUp's 403. giveBack returns it when the action
+// then failed (a password too short), so that a mistake does not cost
+// another sign-in.
+func (c *Console) spendStepUp(w http.ResponseWriter, r *http.Request, what string) (giveBack func(), ok bool) {
+	ctx := r.Context()
 	s := sessionOf(ctx)
-	s.sess.ReauthAt = time.Time{}
-	if err := c.store.SaveSession(ctx, s.sess); err != nil && !isNotFound(err) {
-		c.log.WarnContext(ctx, "could not save the session", "error", err)
+	at := s.sess.ReauthAt
+	spent, err := c.store.SwapReauth(ctx, s.sess.ID, at, time.Time{})
+	if err != nil {
+		c.internalError(w, r, err)
+		return nil, false
 	}
+	if !spent || at.IsZero() {
+		s.sess.ReauthAt = time.Time{}
+		return nil, c.requireStepUp(w, r, what)
+	}
+	s.sess.ReauthAt = time.Time{}
+	return func() {
+		if _, err := c.store.SwapReauth(ctx, s.sess.ID, time.Time{}, at); err != nil {
+			c.log.WarnContext(ctx, "could not give the fresh sign-in back", "error", err)
+		}
+	}, true
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
@@ -395,7 +412,9 @@ func (c *Console) currentSession(r *http.Request) (*session, error) {
 	if t.Sub(sess.LastSeen) >= touchEvery {
 		sess.LastSeen = t
 		sess.Expires = c.expiry(sess, t)
-		if err := c.store.SaveSession(ctx, sess); err != nil && !failure.Is(err, failure.NotFound) {
+		// Only the times: the rest of what was read may be stale (a
+		// fresh sign-in spent meanwhile must stay spent).
+		if err := c.store.TouchSession(ctx, sess.ID, sess.LastSeen, sess.Expires); err != nil {
 			return nil, err
 		}
 	}
