@@ -589,9 +589,15 @@ func sealedAs(cookie string) []byte {
 	return []byte("admin-" + cookie)
 }
 
+// gcm is the sealed cookies' cipher. Its key comes from the server-wide
+// secret kept in the database and from SCIM_OIDC_CLIENT_SECRET, which is
+// not in it: the account choice cookie says who signed in at the
+// provider, so a copy of the database alone must not forge one.
 func (c *Console) gcm() (cipher.AEAD, error) {
-	key := sha256.Sum256(append([]byte("timecamp-scim admin login cookie\x00"), c.loginKey...))
-	block, err := aes.NewCipher(key[:])
+	mac := hmac.New(sha256.New, c.loginKey)
+	mac.Write([]byte("timecamp-scim admin cookies\x00"))
+	mac.Write([]byte(c.cfg.ClientSecret))
+	block, err := aes.NewCipher(mac.Sum(nil))
 	if err != nil {
 		return nil, err
 	}
