@@ -27,7 +27,9 @@ package admin
 // needs a fresh authentication (the OIDC form of TimeCamp's "first enter
 // your own Admin password"): the browser goes through the provider again
 // with prompt=login and max_age=0, the ID token must be the same person's,
-// and its auth_time must be within ReauthMaxAge. A provider that sends no
+// and its auth_time must be within ReauthMaxAge; the session then goes on
+// under a new secret (the fresh sign-in is that browser's, not a copied
+// cookie's), and one sensitive action spends it. A provider that sends no
 // auth_time (Dex keeps no login session, so every sign-in there is a fresh
 // one) is judged by the token's iat instead: under prompt=login a provider
 // must authenticate again or refuse.
@@ -238,11 +240,23 @@ func (c *Console) finishReauth(w http.ResponseWriter, r *http.Request, p pending
 			"The identity provider did not ask for your password again (its authentication time is "+formatTime(at)+"). Try again; if it keeps happening, the provider does not support prompt=login.")
 		return
 	}
-	s.sess.ReauthAt = at.UTC()
-	if err := c.store.SaveSession(r.Context(), s.sess); err != nil {
+	// The fresh sign-in belongs to this browser: the session goes on under
+	// a new secret, and the old one, which may have been copied (the
+	// stolen cookie step-up is for), ends. The CSRF token stays, for the
+	// forms of the browser's other tabs.
+	ctx := r.Context()
+	secret, old := randomString(), s.sess.ID
+	fresh := *s.sess
+	fresh.ID, fresh.ReauthAt = store.HashSessionSecret(secret), at.UTC()
+	if err := c.store.CreateSession(ctx, &fresh); err != nil {
 		c.internalError(w, r, err)
 		return
 	}
+	if err := c.store.DeleteSession(ctx, old); err != nil {
+		c.internalError(w, r, err)
+		return
+	}
+	c.setCookie(w, sessionCookie, secret, 0)
 	next := p.Return
 	if next == "" {
 		next = "/admin/users"
