@@ -192,6 +192,9 @@ func (s *Service) Patch(ctx context.Context, account string, rt *schemas.Resourc
 		return nil, failure.TooLargef("the PATCH has %d operations; at most %d are allowed in one request: send several", len(ops), MaxPatchOperations)
 	}
 	return atomically(ctx, s, func(ctx context.Context) (*store.Resource, error) {
+		if rt == schemas.Group {
+			s.foreseeMembers(ctx, account, id, ops)
+		}
 		return s.update(ctx, account, rt, id, ifMatch, func(acct *store.Account, cur *store.Resource) (*change, error) {
 			var members *memberDelta
 			if rt == schemas.Group {
@@ -481,7 +484,7 @@ const maxAttempts = 50
 func (s *Service) update(ctx context.Context, account string, rt *schemas.ResourceType, id, ifMatch string, compute func(*store.Account, *store.Resource) (*change, error)) (*store.Resource, error) {
 	checkedMembers := false
 	for attempt := 0; ; attempt++ {
-		acct, err := s.store.Account(ctx, account)
+		acct, err := s.readAccount(ctx, account)
 		if err != nil {
 			return nil, err
 		}
@@ -580,6 +583,38 @@ func (s *Service) update(ctx context.Context, account string, rt *schemas.Resour
 		result.Computed = c.computed
 		return result, nil
 	}
+}
+
+// foreseeMembers records, in the operation of a group PATCH, the members
+// its operations add or remove, read from them beforehand (Entra ID and
+// Okta send a few ids): the record then goes with the read of the account
+// (readAccount), not in a round trip of its own. A PATCH that replaces or
+// clears the members is recorded when its change is computed.
+func (s *Service) foreseeMembers(ctx context.Context, account, group string, ops []PatchOp) {
+	d := newMemberDelta()
+	p := newPatcher(ctx, schemas.Group, map[string]any{}, d)
+	for _, op := range ops {
+		if p.apply(op) != nil {
+			return // computed with the group, in the change
+		}
+	}
+	if d.replaceAll || d.empty() {
+		return
+	}
+	op := operation(ctx, account)
+	op.AddGroups(group)
+	op.AddUsers(d.adds()...)
+	op.AddUsers(d.removes()...)
+}
+
+// readAccount reads the account an update starts from: with the record of
+// its operation, in one round trip, when the operation has what to record
+// before its change is computed (foreseeMembers).
+func (s *Service) readAccount(ctx context.Context, account string) (*store.Account, error) {
+	if h := holderOf(ctx); h != nil && h.recorded == "" && !h.op.Empty() {
+		return s.record(ctx, &store.Account{ID: account})
+	}
+	return s.store.Account(ctx, account)
 }
 
 // current reads the resource an update starts from. A group is taken from

@@ -32,8 +32,8 @@ func TestRoundTrips(t *testing.T) {
 		{name: "POST a user", most: 3},
 		{name: "GET a page of 100 users", most: 4},
 		{name: "GET a group with its members", most: 3},
-		{name: "PATCH a user", most: 7},
-		{name: "PATCH a group: add one member", most: 7},
+		{name: "PATCH a user", most: 5},
+		{name: "PATCH a group: add one member", most: 6},
 		{name: "DELETE the group", most: 8},
 	}
 	for _, size := range sizes {
