@@ -52,7 +52,7 @@ func (s *Store) AddMembers(ctx context.Context, account, group string, members [
 		if err := s.guardWrite(ctx); err != nil {
 			return added, err
 		}
-		failed, err := s.insertMany(ctx, s.db.Collection(collMemberships), docs)
+		failed, err := s.insertUnordered(ctx, s.db.Collection(collMemberships), docs)
 		if err != nil {
 			return added, err
 		}

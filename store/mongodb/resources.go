@@ -45,7 +45,7 @@ func (s *Store) InsertMany(ctx context.Context, rs []*store.Resource) ([]error, 
 		return nil, err
 	}
 	t := store.Now()
-	docs := make([]any, len(rs))
+	docs := make([]*document, len(rs))
 	for i, r := range rs {
 		r.Version, r.Created, r.Modified = 1, t, t
 		docs[i] = toDocument(r)
@@ -60,11 +60,87 @@ func (s *Store) InsertMany(ctx context.Context, rs []*store.Resource) ([]error, 
 	return errs, nil
 }
 
-// insertMany inserts documents in one unordered command and returns the
-// write error of each document that failed, by index; documents given up
-// for a conflict with a concurrent write (see isWriteConflict) are sent
+// insertMany inserts resources (fresh ids) and returns the write error of
+// each that failed, by index; the others are stored. Ordered inserts, each
+// going on after the document that failed: a batch without conflicts is
+// one command, and an ordered insert is faster than an unordered one
+// (DocumentDB: 2,131 against 1,321 documents a second, 100 per command),
+// which applies each document on its own. An engine may go on past a
+// failure in an ordered insert (FerretDB 1.24 does, sometimes): a document
+// that failed as a duplicate and is found by its id (a fresh one) was
+// stored by an earlier attempt. A document given up for a conflict with a
+// concurrent write (see isWriteConflict) is sent again.
+func (s *Store) insertMany(ctx context.Context, coll *mongo.Collection, docs []*document) (map[int]error, error) {
+	failed := map[int]error{}
+	retries := 0
+	for next := 0; next < len(docs); {
+		batch := make([]any, 0, len(docs)-next)
+		for _, d := range docs[next:] {
+			batch = append(batch, d)
+		}
+		_, err := coll.InsertMany(ctx, batch)
+		if err == nil {
+			break
+		}
+		var bwe mongo.BulkWriteException
+		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+			return nil, err
+		}
+		last := next
+		for _, we := range bwe.WriteErrors {
+			if we.Index < 0 || next+we.Index >= len(docs) {
+				return nil, err
+			}
+			at := next + we.Index
+			werr := mongo.WriteException{WriteErrors: []mongo.WriteError{we.WriteError}}
+			if isWriteConflict(werr) && retries < conflictRetries && len(bwe.WriteErrors) == 1 {
+				retries++
+				last = at - 1 // sent again
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			failed[at] = werr
+			last = max(last, at)
+		}
+		next = last + 1
+	}
+	// Failed as duplicates, yet there: stored by an attempt that went on.
+	var dup []string
+	for i, err := range failed {
+		if isDuplicateKey(err) {
+			dup = append(dup, docs[i].ID)
+		}
+	}
+	if len(dup) > 0 {
+		there := map[string]bool{}
+		cur, err := coll.Find(ctx, bson.D{{Key: "account", Value: docs[0].Account}, {Key: "_id", Value: bson.M{"$in": dup}}}, options.Find().SetProjection(bson.M{"_id": 1}).SetBatchSize(batchSize))
+		if err != nil {
+			return nil, err
+		}
+		var ids []struct {
+			ID string `bson:"_id"`
+		}
+		if err := cur.All(ctx, &ids); err != nil {
+			return nil, err
+		}
+		for _, d := range ids {
+			there[d.ID] = true
+		}
+		for i := range failed {
+			if there[docs[i].ID] {
+				delete(failed, i)
+			}
+		}
+	}
+	return failed, nil
+}
+
+// insertUnordered inserts documents in one unordered command and returns
+// the write error of each that failed, by index (memberships, whose ids
+// are not fresh: one already there is a member already). Documents given
+// up for a conflict with a concurrent write (see isWriteConflict) are sent
 // again.
-func (s *Store) insertMany(ctx context.Context, coll *mongo.Collection, docs []any) (map[int]error, error) {
+func (s *Store) insertUnordered(ctx context.Context, coll *mongo.Collection, docs []any) (map[int]error, error) {
 	failed := map[int]error{}
 	pending := make([]int, len(docs))
 	for i := range docs {
