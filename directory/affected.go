@@ -31,32 +31,35 @@ func (p membershipPlan) groupsAfter(user string, groups []string) []string {
 
 // planUsers computes how a group change would change the users it
 // affects, under the tree as it will be: the seats it takes or frees, by
-// user, and a refusal if it would take administrator away from the account
-// owner.
-func (s *Service) planUsers(ctx context.Context, acct *store.Account, t *tree, ids []string, plan membershipPlan) (map[string]int, error) {
+// user, the users it makes administrators (see newAdministrator), and a
+// refusal if it would take administrator away from the account owner.
+func (s *Service) planUsers(ctx context.Context, acct *store.Account, t *tree, ids []string, plan membershipPlan) (seats map[string]int, administrators []string, err error) {
 	if len(ids) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	users, err := s.store.GetMany(ctx, schemas.User, acct.ID, ids)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	groupsOf, err := s.store.MembershipsOf(ctx, acct.ID, store.MemberSide, ids)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	seats := map[string]int{}
+	seats = map[string]int{}
 	for _, u := range users {
 		attrs := schemas.CopyAttributes(u.Attributes)
 		st := deriveUser(attrs, plan.groupsAfter(u.ID, groupsOf[u.ID]), t, acct.Owner == u.ID)
 		if acct.Owner == u.ID && st.effectiveRole != schemas.RoleAdministrator {
-			return nil, failure.Forbiddenf("this change would take the administrator role away from %s, the account owner; transfer the ownership first (timecamp-scim accounts transfer-owner)", str(u.Attributes["userName"]))
+			return nil, nil, failure.Forbiddenf("this change would take the administrator role away from %s, the account owner; transfer the ownership first (timecamp-scim accounts transfer-owner)", str(u.Attributes["userName"]))
 		}
 		if d := boolInt(st.counts) - boolInt(countsTowardSeats(u)); d != 0 && keepsSeats(acct) {
 			seats[u.ID] = d
 		}
+		if newAdministrator(u.Attributes, attrs) {
+			administrators = append(administrators, str(u.Attributes["userName"]))
+		}
 	}
-	return seats, nil
+	return seats, administrators, nil
 }
 
 // syncUsers recomputes the derived attributes of users from the current

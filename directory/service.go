@@ -319,6 +319,10 @@ type change struct {
 	// computed are attributes computed from other records that the
 	// change read anyway (a user's groups), for the response.
 	computed map[string][]any
+	// administrators are the userNames of the users the write makes
+	// administrators (see newAdministrator): the context's gate is asked
+	// before anything is written.
+	administrators []string
 }
 
 func (c *change) empty() bool {
@@ -386,6 +390,9 @@ func (s *Service) SetSeats(ctx context.Context, account string, seats int) error
 // are given back when the operation ends (see endOperation).
 func (s *Service) commit(ctx context.Context, acct *store.Account, id string, c *change, write func() error) error {
 	account := acct.ID
+	if err := admitAdministrators(ctx, account, c.administrators); err != nil {
+		return err
+	}
 	op := operation(ctx, account)
 	for u, d := range c.seats {
 		op.SetSeat(u, store.SeatChange{Delta: d})
