@@ -165,6 +165,51 @@ func (s *Store) Members(ctx context.Context, account, group string) ([]string, e
 	return s.membershipSide(ctx, bson.D{{Key: "account", Value: account}, {Key: "group", Value: group}}, "member")
 }
 
+// EachMember calls fn with each member of a group and its display name,
+// in the order of the members' ids: one query of the group's memberships
+// (sorted by member, as Members reads them), and for each batch of
+// idChunk members one query of their users' names.
+func (s *Store) EachMember(ctx context.Context, account, group string, fn func(id, display string) error) error {
+	cur, err := s.db.Collection(collMemberships).Find(ctx, bson.D{{Key: "account", Value: account}, {Key: "group", Value: group}},
+		options.Find().SetProjection(bson.M{"member": 1, "_id": 0}).SetSort(bson.D{{Key: "member", Value: 1}}).SetBatchSize(batchSize))
+	if err != nil {
+		return err
+	}
+	defer cur.Close(ctx)
+	batch := make([]string, 0, idChunk)
+	emit := func() error {
+		names, err := s.DisplayNames(ctx, schemas.User, account, batch)
+		if err != nil {
+			return err
+		}
+		for _, id := range batch {
+			if err := fn(id, names[id]); err != nil {
+				return err
+			}
+		}
+		batch = batch[:0]
+		return nil
+	}
+	for cur.Next(ctx) {
+		var m membership
+		if err := cur.Decode(&m); err != nil {
+			return err
+		}
+		if batch = append(batch, m.Member); len(batch) == idChunk {
+			if err := emit(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return err
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	return emit()
+}
+
 // GroupsOf returns the ids of the groups a user is a member of.
 func (s *Store) GroupsOf(ctx context.Context, account, member string) ([]string, error) {
 	return s.membershipSide(ctx, bson.D{{Key: "account", Value: account}, {Key: "member", Value: member}}, "group")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -184,12 +185,7 @@ func TestUpgradeFromLayout1(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Back to layout 1, as an earlier version left it.
-	for _, stmt := range []string{"DROP TRIGGER resources_counted", "DROP TRIGGER resources_uncounted", "DROP TABLE resource_counts", "PRAGMA user_version = 1"} {
-		if _, err := s.w.ExecContext(ctx, stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
+	backToLayout(t, s, 1)
 	if err := s.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -207,5 +203,81 @@ func TestUpgradeFromLayout1(t *testing.T) {
 	var layout int
 	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&layout); err != nil || layout != schemaVersion {
 		t.Fatalf("layout %d, %v; want %d", layout, err, schemaVersion)
+	}
+}
+
+// backToLayout takes a database back to an earlier layout, as an earlier
+// version left it.
+func backToLayout(t *testing.T, s *Store, layout int) {
+	t.Helper()
+	undo := map[int][]string{
+		// 3 → 2
+		3: {"DROP TRIGGER memberships_renamed", "ALTER TABLE memberships DROP COLUMN display"},
+		// 2 → 1
+		2: {"DROP TRIGGER resources_counted", "DROP TRIGGER resources_uncounted", "DROP TABLE resource_counts"},
+	}
+	for v := schemaVersion; v > layout; v-- {
+		for _, stmt := range append(undo[v], fmt.Sprintf("PRAGMA user_version = %d", v-1)) {
+			if _, err := s.w.ExecContext(context.Background(), stmt); err != nil {
+				t.Fatalf("back to layout %d: %s: %v", v-1, stmt, err)
+			}
+		}
+	}
+}
+
+// A database of layout 2 (memberships without their member's name) is
+// upgraded when opened: each membership takes its user's name, and keeps
+// it current from then on.
+func TestUpgradeFromLayout2(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := s.CreateAccount(ctx, "old", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 3 {
+		u := &store.Resource{Type: schemas.User, ID: store.NewID(), Account: acc.ID, Attributes: map[string]any{"userName": fmt.Sprint("u", i)}}
+		if err := s.Insert(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, u.ID)
+	}
+	group := store.NewID()
+	backToLayout(t, s, 2)
+	// As layout 2 wrote memberships.
+	for _, id := range ids {
+		if _, err := s.w.ExecContext(ctx, "INSERT INTO memberships (account, group_id, member) VALUES (?, ?, ?)", acc.ID, group, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(ctx, Config{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	u0, err := s.Get(ctx, schemas.User, acc.ID, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	u0.Attributes["userName"] = "renamed"
+	if err := s.Replace(ctx, u0, u0.Version); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := s.EachMember(ctx, acc.ID, group, func(id, display string) error {
+		got = append(got, display)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"renamed", "u1", "u2"}; !slices.Equal(got, want) {
+		t.Fatalf("members' names after the upgrade: %v, want %v", got, want)
 	}
 }

@@ -55,6 +55,9 @@ type Config struct {
 	// default) or SyncCommit; see durable.go.
 	Sync   string
 	Logger *slog.Logger
+	// Trace, when set, is called with each statement the store runs
+	// ("BEGIN" and "COMMIT" for its transactions): tests count them.
+	Trace func(query string)
 }
 
 // Store is the embedded store. It is safe for concurrent use, and several
@@ -78,6 +81,8 @@ type Store struct {
 	checkpoints, logRestarts checkpoints
 	restartAfter             atomic.Int64 // see restartAfterFrames
 	log                      *slog.Logger
+	trace                    func(query string) // Config.Trace, or nothing
+	members                  memberCache        // see EachMember
 }
 
 var _ store.Store = (*Store)(nil)
@@ -127,7 +132,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("sync mode %q: want %s or %s", cfg.Sync, SyncInterval, SyncCommit)
 	}
-	s := &Store{path: path, log: log, writer: make(chan struct{}, 1), flush: newFlusher(path + "-wal"), syncEachCommit: cfg.Sync == SyncCommit}
+	s := &Store{path: path, log: log, writer: make(chan struct{}, 1), flush: newFlusher(path + "-wal"), syncEachCommit: cfg.Sync == SyncCommit, trace: cfg.Trace}
+	if s.trace == nil {
+		s.trace = func(string) {}
+	}
 	// The writer keeps 8 MB of pages. A reader keeps 2 MB: SQLite empties
 	// a connection's page cache whenever another one wrote, so a large
 	// one is refilled (and freed, page by page) on nearly every read of a
@@ -233,6 +241,20 @@ var upgrades = [][]string{
 		END`,
 		`CREATE TRIGGER resources_uncounted AFTER DELETE ON resources BEGIN
 			UPDATE resource_counts SET n = n - 1 WHERE account = old.account AND type = old.type;
+		END`,
+	},
+	// 3: each membership keeps its member's display name, so that a GET
+	// of a group reads its members, names included, from one range of
+	// the memberships' primary key (one row per member) rather than
+	// looking each member up among the resources. A trigger keeps the
+	// name current when a user's changes; AddMembers and Import copy it.
+	{
+		`ALTER TABLE memberships ADD COLUMN display TEXT NOT NULL DEFAULT ''`,
+		`UPDATE memberships SET display = COALESCE((SELECT r.display FROM resources r
+			WHERE r.account = memberships.account AND r.type = 'User' AND r.id = memberships.member), '')`,
+		`CREATE TRIGGER memberships_renamed AFTER UPDATE OF display ON resources
+			WHEN new.type = 'User' AND new.display <> old.display BEGIN
+			UPDATE memberships SET display = new.display WHERE account = new.account AND member = new.id;
 		END`,
 	},
 }
@@ -373,7 +395,7 @@ func (s *Store) read(ctx context.Context) *conn {
 	if c, ok := ctx.Value(txKey{s}).(*conn); ok {
 		return c
 	}
-	return &conn{plain: s.r, stmts: s.rstmts}
+	return &conn{plain: s.r, stmts: s.rstmts, trace: s.trace}
 }
 
 // write runs fn in the transaction of ctx, or in a transaction of its own
@@ -393,6 +415,7 @@ func (s *Store) write(ctx context.Context, fn func(c *conn) error) (err error) {
 			<-s.writer
 		}
 	}()
+	s.trace("BEGIN")
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -406,9 +429,10 @@ func (s *Store) write(ctx context.Context, fn func(c *conn) error) (err error) {
 			_ = tx.Rollback()
 		}
 	}()
-	if err = fn(&conn{tx: tx, stmts: s.wstmts}); err != nil {
+	if err = fn(&conn{tx: tx, stmts: s.wstmts, trace: s.trace}); err != nil {
 		return err
 	}
+	s.trace("COMMIT")
 	if err = tx.Commit(); err != nil {
 		return err
 	}
@@ -442,6 +466,7 @@ type conn struct {
 	tx    *sql.Tx
 	plain *sql.DB
 	stmts *stmtCache
+	trace func(query string)
 }
 
 // stmt returns the prepared statement of a query, bound to the
@@ -458,6 +483,7 @@ func (c *conn) stmt(ctx context.Context, query string) *sql.Stmt {
 }
 
 func (c *conn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	c.trace(query)
 	if st := c.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -468,6 +494,7 @@ func (c *conn) ExecContext(ctx context.Context, query string, args ...any) (sql.
 }
 
 func (c *conn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	c.trace(query)
 	if st := c.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -499,6 +526,7 @@ func queryAll[T any](ctx context.Context, c *conn, scan func(rowScanner) (T, err
 type rowScanner interface{ Scan(...any) error }
 
 func (c *conn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	c.trace(query)
 	if st := c.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
