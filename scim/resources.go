@@ -178,6 +178,9 @@ func (h *resourceHandler) respond(w http.ResponseWriter, r *http.Request, res *s
 		return err
 	}
 	w.Header().Set("ETag", directory.ETag(res.Version))
+	if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok && r.Method != http.MethodGet {
+		info.written = displayOf(res.Attributes)
+	}
 	body := proj.apply(h.s.representation(r, res))
 	if streamMembers {
 		h.s.writeWithMembers(w, r, status, body, res, proj)

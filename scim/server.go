@@ -279,6 +279,10 @@ type requestInfo struct {
 	// (for the activity log).
 	token *store.Token
 	body  map[string]any
+	// written names the resource a write answered with (its userName or
+	// displayName), for the activity log, which otherwise reads it back
+	// from the response.
+	written string
 }
 
 type requestInfoKey struct{}

@@ -82,7 +82,11 @@ type Store struct {
 	restartAfter             atomic.Int64 // see restartAfterFrames
 	log                      *slog.Logger
 	trace                    func(query string) // Config.Trace, or nothing
-	members                  memberCache        // see EachMember
+	// queue holds the writes waiting for the writing connection (see
+	// write).
+	queueMu sync.Mutex
+	queue   []*writeOp
+	members memberCache // see EachMember
 }
 
 var _ store.Store = (*Store)(nil)
@@ -398,56 +402,182 @@ func (s *Store) read(ctx context.Context) *conn {
 	return &conn{plain: s.r, stmts: s.rstmts, trace: s.trace}
 }
 
-// write runs fn in the transaction of ctx, or in a transaction of its own
-// on the writing connection, which it waits for (FIFO) while ctx lasts.
-func (s *Store) write(ctx context.Context, fn func(c *conn) error) (err error) {
+// write runs fn in the transaction of ctx, or else in a transaction on
+// the writing connection, and returns once that transaction is committed
+// (and, with SyncCommit, flushed to disk).
+//
+// Writes that wait for the connection at the same time are committed
+// together (group commit): the first of them to get the connection runs
+// every write waiting then, each inside a savepoint of one transaction —
+// a write that fails is rolled back to its savepoint, the others stay —
+// and commits once. Each write is still all-or-nothing and is answered
+// only after the commit, but the cost of a commit (the pages it writes to
+// the log: a page shared by the writes, such as the tail of the index by
+// modification time or the account's row, is written once) is shared.
+func (s *Store) write(ctx context.Context, fn func(c *conn) error) error {
 	if c, ok := ctx.Value(txKey{s}).(*conn); ok {
 		return fn(c)
 	}
+	op := &writeOp{ctx: ctx, fn: fn, done: make(chan writeResult, 1)}
+	s.queueMu.Lock()
+	s.queue = append(s.queue, op)
+	s.queueMu.Unlock()
+	var res writeResult
 	select {
+	case res = <-op.done: // a write that had the connection ran it
 	case s.writer <- struct{}{}:
+		s.runQueued()
+		res = <-op.done // ran by this or an earlier batch
 	case <-ctx.Done():
-		return ctx.Err()
-	}
-	released := false
-	defer func() {
-		if !released {
-			<-s.writer
+		if op.state.CompareAndSwap(opQueued, opAbandoned) {
+			return ctx.Err()
 		}
-	}()
-	s.trace("BEGIN")
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
+		res = <-op.done // already running: its outcome counts
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			_ = tx.Rollback()
-			panic(p)
-		}
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	if err = fn(&conn{tx: tx, stmts: s.wstmts, trace: s.trace}); err != nil {
-		return err
+	if res.panicked != nil {
+		panic(res.panicked)
 	}
-	s.trace("COMMIT")
-	if err = tx.Commit(); err != nil {
-		return err
+	if res.err != nil || !s.syncEachCommit {
+		return res.err
 	}
-	s.wstmts.prepareWanted(ctx)
-	n := s.flush.committedOne()
-	// The next transaction may start while this one's commit is flushed.
-	<-s.writer
-	released = true
-	if !s.syncEachCommit {
-		return nil
-	}
-	if err := s.flush.wait(n); err != nil {
+	if err := s.flush.wait(res.commit); err != nil {
 		return &flushError{err}
 	}
 	return nil
+}
+
+// writeOp is a write waiting for the writing connection.
+type writeOp struct {
+	ctx   context.Context
+	fn    func(c *conn) error
+	state atomic.Int32 // opQueued, then opTaken (by a batch) or opAbandoned (by its caller)
+	done  chan writeResult
+}
+
+const (
+	opQueued int32 = iota
+	opTaken
+	opAbandoned
+)
+
+// writeResult is how a write ended: its error, or the panic of its fn,
+// and the commit that holds it (for the flusher).
+type writeResult struct {
+	err      error
+	panicked any
+	commit   uint64
+}
+
+// maxBatch bounds the writes committed together.
+const maxBatch = 64
+
+// runQueued runs the queued writes in one transaction, by the caller
+// holding the writing connection, and then releases the connection.
+// Writes queued while it runs wait for the next batch (run by one of
+// them), so that a write never waits for more than the batch it is in.
+func (s *Store) runQueued() {
+	defer func() { <-s.writer }()
+	s.queueMu.Lock()
+	var batch []*writeOp
+	for len(s.queue) > 0 && len(batch) < maxBatch {
+		op := s.queue[0]
+		s.queue[0] = nil
+		s.queue = s.queue[1:]
+		if op.state.CompareAndSwap(opQueued, opTaken) {
+			batch = append(batch, op)
+		}
+	}
+	s.queueMu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	results := s.runBatch(batch)
+	for i, op := range batch {
+		op.done <- results[i]
+	}
+}
+
+// runBatch runs writes in one transaction, each in a savepoint when there
+// are several, and commits it.
+func (s *Store) runBatch(batch []*writeOp) []writeResult {
+	results := make([]writeResult, len(batch))
+	failAll := func(err error) []writeResult {
+		for i := range results {
+			if results[i].err == nil && results[i].panicked == nil {
+				results[i].err = err
+			}
+		}
+		return results
+	}
+	// Not the context of one write: a write whose caller gives up must not
+	// roll back the others (its own statements see its context).
+	ctx := context.WithoutCancel(batch[0].ctx)
+	s.trace("BEGIN")
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return failAll(err)
+	}
+	c := &conn{tx: tx, stmts: s.wstmts, trace: s.trace, batch: true}
+	savepoints := len(batch) > 1
+	exec := func(q string) error {
+		s.trace(q)
+		_, err := tx.ExecContext(ctx, q)
+		return err
+	}
+	ok := 0
+	for i, op := range batch {
+		if savepoints {
+			if err := exec("SAVEPOINT write"); err != nil {
+				_ = tx.Rollback()
+				return failAll(err)
+			}
+		}
+		results[i] = runOne(op, c)
+		if !savepoints {
+			break
+		}
+		failed := results[i].err != nil || results[i].panicked != nil
+		if failed {
+			if err := exec("ROLLBACK TO write"); err != nil {
+				_ = tx.Rollback()
+				return failAll(err)
+			}
+		} else {
+			ok++
+		}
+		if err := exec("RELEASE write"); err != nil {
+			_ = tx.Rollback()
+			return failAll(err)
+		}
+	}
+	if !savepoints && (results[0].err != nil || results[0].panicked != nil) {
+		_ = tx.Rollback()
+		return results
+	}
+	if savepoints && ok == 0 {
+		_ = tx.Rollback()
+		return results
+	}
+	s.trace("COMMIT")
+	if err := tx.Commit(); err != nil {
+		return failAll(err)
+	}
+	s.wstmts.prepareWanted(ctx)
+	n := s.flush.committedOne()
+	for i := range results {
+		results[i].commit = n
+	}
+	return results
+}
+
+// runOne runs one write's fn, catching its panic for its caller.
+func runOne(op *writeOp, c *conn) (res writeResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			res = writeResult{panicked: p}
+		}
+	}()
+	return writeResult{err: op.fn(c)}
 }
 
 // exec runs one writing statement (in the transaction of ctx, if any).
@@ -467,6 +597,20 @@ type conn struct {
 	plain *sql.DB
 	stmts *stmtCache
 	trace func(query string)
+	// batch: the transaction of a batch of writes (see write). Its
+	// statements do not end with their request's context: SQLite rolls a
+	// whole transaction back when a write statement in it is interrupted,
+	// which would undo the other writes of the batch; a write that has
+	// begun is finished, and its caller waits for it.
+	batch bool
+}
+
+// stmtContext is the context a statement runs with (see conn.batch).
+func (c *conn) stmtContext(ctx context.Context) context.Context {
+	if c.batch {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // stmt returns the prepared statement of a query, bound to the
@@ -484,6 +628,7 @@ func (c *conn) stmt(ctx context.Context, query string) *sql.Stmt {
 
 func (c *conn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	c.trace(query)
+	ctx = c.stmtContext(ctx)
 	if st := c.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -495,6 +640,7 @@ func (c *conn) ExecContext(ctx context.Context, query string, args ...any) (sql.
 
 func (c *conn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	c.trace(query)
+	ctx = c.stmtContext(ctx)
 	if st := c.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -527,6 +673,7 @@ type rowScanner interface{ Scan(...any) error }
 
 func (c *conn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	c.trace(query)
+	ctx = c.stmtContext(ctx)
 	if st := c.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
