@@ -2,6 +2,7 @@ package scim
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"strings"
 
@@ -11,11 +12,17 @@ import (
 	"github.com/timecamp/timecamp-scim/store"
 )
 
-// representation renders a stored resource as its full SCIM JSON.
+// representation renders a stored resource as its full SCIM JSON. The
+// result shares the attribute values below the top level with res (a
+// resource read for this request, rendered once): they are not copied,
+// and projection.apply copies those it changes.
 func (s *Server) representation(r *http.Request, res *store.Resource) map[string]any {
 	rt := res.Type
 	base := s.base(r)
-	out := schemas.CopyAttributes(res.Attributes)
+	out := make(map[string]any, len(res.Attributes)+3)
+	for k, v := range res.Attributes {
+		out[k] = v
+	}
 	ids := []string{rt.Schema.ID}
 	for _, e := range rt.Extensions {
 		if _, ok := out[e.Schema.ID]; ok {
@@ -73,7 +80,10 @@ func addRefs(v any, base string) {
 // never one that looks complete.
 func (s *Server) writeWithMembers(w http.ResponseWriter, r *http.Request, status int, body map[string]any, res *store.Resource, proj projection) {
 	fields := memberFieldsOf(proj)
-	userBase := location(s.base(r), schemas.User, "")
+	// "$ref" is the users' location followed by the id: the location is
+	// escaped once, without its closing quote.
+	refPrefix := jsonvalue.AppendString(nil, location(s.base(r), schemas.User, ""))
+	refPrefix = refPrefix[:len(refPrefix)-1]
 	buf, _ := jsonvalue.Append(make([]byte, 0, 64<<10), body, jsonvalue.Options{}) // an object: ends with '}'
 	buf = buf[:len(buf)-1]
 	w.Header().Set("Content-Type", contentType)
@@ -86,7 +96,7 @@ func (s *Server) writeWithMembers(w http.ResponseWriter, r *http.Request, status
 			buf = append(buf, ',')
 		}
 		n++
-		buf = fields.appendMember(buf, userBase, id, display)
+		buf = fields.appendMember(buf, refPrefix, id, display)
 		if len(buf) >= 64<<10 {
 			if _, err := w.Write(buf); err != nil {
 				return errClientGone
@@ -137,7 +147,7 @@ func memberFieldsOf(p projection) memberFields {
 
 // appendMember writes one member, its keys sorted as jsonvalue writes a
 // map's (the form of members in a list of groups).
-func (f memberFields) appendMember(b []byte, userBase, id, display string) []byte {
+func (f memberFields) appendMember(b, refPrefix []byte, id, display string) []byte {
 	b = append(b, '{')
 	comma := false
 	field := func(key string) {
@@ -149,7 +159,10 @@ func (f memberFields) appendMember(b []byte, userBase, id, display string) []byt
 	}
 	if f.ref {
 		field(`"$ref":`)
-		b = jsonvalue.AppendString(b, userBase+id)
+		b = append(b, refPrefix...)
+		start := len(b)
+		b = jsonvalue.AppendString(b, id)
+		b = append(b[:start], b[start+1:]...) // drop the id's opening quote
 	}
 	if f.display && display != "" {
 		field(`"display":`)
@@ -292,19 +305,29 @@ func removePath(dst map[string]any, a schemas.Attr) {
 	if c == nil {
 		return
 	}
+	// The values below the top level are the stored resource's (see
+	// representation): what changes is changed in a copy.
+	if a.Ext != nil {
+		c = maps.Clone(c)
+		dst[a.Ext.Schema.ID] = c
+	}
 	if a.Sub == nil {
 		delete(c, a.Def.Name())
 		return
 	}
 	switch x := c[a.Def.Name()].(type) {
 	case map[string]any:
+		x = schemas.CopyAttributes(x)
 		delete(x, a.Sub.Name())
+		c[a.Def.Name()] = x
 	case []any:
+		x = schemas.Copy(x).([]any)
 		for _, el := range x {
 			if m, ok := el.(map[string]any); ok {
 				delete(m, a.Sub.Name())
 			}
 		}
+		c[a.Def.Name()] = x
 	}
 }
 

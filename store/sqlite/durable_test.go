@@ -300,7 +300,14 @@ func backToLayout(t *testing.T, s *Store, layout int) {
 	t.Helper()
 	undo := map[int][]string{
 		// 3 → 2
-		3: {"DROP TRIGGER memberships_renamed", "ALTER TABLE memberships DROP COLUMN display"},
+		3: {"DROP TRIGGER memberships_renamed", "ALTER TABLE memberships DROP COLUMN display",
+			"DROP TRIGGER resources_counted", "DROP TRIGGER resources_uncounted", "ALTER TABLE resource_counts DROP COLUMN gen",
+			`CREATE TRIGGER resources_counted AFTER INSERT ON resources BEGIN
+				INSERT INTO resource_counts VALUES (new.account, new.type, 1) ON CONFLICT (account, type) DO UPDATE SET n = n + 1;
+			END`,
+			`CREATE TRIGGER resources_uncounted AFTER DELETE ON resources BEGIN
+				UPDATE resource_counts SET n = n - 1 WHERE account = old.account AND type = old.type;
+			END`},
 		// 2 → 1
 		2: {"DROP TRIGGER resources_counted", "DROP TRIGGER resources_uncounted", "DROP TABLE resource_counts"},
 	}

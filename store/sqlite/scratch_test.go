@@ -3,42 +3,52 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"os"
+	"strings"
 	"testing"
-
-	"github.com/timecamp/timecamp-scim/schemas"
-	"github.com/timecamp/timecamp-scim/store"
 )
 
-func TestScratchIndexUpdates(t *testing.T) {
+func TestScratchPlans(t *testing.T) {
 	ctx := context.Background()
 	s, err := Open(ctx, Config{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	acct, _ := s.CreateAccount(ctx, "acme", 0)
-	var rs []*store.Resource
-	for i := 0; i < 5000; i++ {
-		rs = append(rs, &store.Resource{Type: schemas.User, ID: store.NewID(), Account: acct.ID, Attributes: map[string]any{
-			"userName": fmt.Sprintf("user%d@acme.test", i), "active": true, "externalId": fmt.Sprint("ext-", i),
-			"emails": []any{map[string]any{"value": fmt.Sprintf("user%d@acme.test", i), "type": "work", "primary": true}},
-		}, Invitation: &store.Invitation{ID: store.NewID(), Hash: fmt.Sprint("h", i), Status: "pending"}})
-	}
-	s.InsertMany(ctx, rs)
-	s.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-	walSize := func() int64 { fi, _ := os.Stat(s.path + "-wal"); return fi.Size() }
-	run := func(name, q string, args ...any) {
-		before := walSize()
-		if _, err := s.w.Exec(q, args...); err != nil {
-			t.Fatal(err)
+	for _, q := range []string{
+		"SELECT r.id, r.version, r.created, r.modified, r.attrs, r.password, r.invitation FROM resources r WHERE r.rowid IN (SELECT r.rowid FROM resources r WHERE r.account = ? AND r.type = ? AND (r.created, r.id) >= (?, ?) ORDER BY r.created ASC, r.id ASC LIMIT ? OFFSET ?) ORDER BY r.created ASC, r.id ASC",
+		"SELECT r.id, r.version, r.created, r.modified, r.attrs, r.password, r.invitation FROM resources r WHERE r.account = ? AND r.type = ? AND (r.created, r.id) >= (?, ?) ORDER BY r.created ASC, r.id ASC LIMIT ?",
+		"SELECT id, account, name, hash, created, last_used FROM tokens WHERE hash = ? AND account IN (SELECT id FROM accounts)",
+		"SELECT r.id, r.version, r.created, r.modified, r.attrs, r.password, r.invitation FROM resources r WHERE r.rowid IN (SELECT r.rowid FROM resources r WHERE r.account = ? AND r.type = ? AND (r.unique_key IN (?)) ORDER BY r.created ASC, r.id ASC LIMIT ? OFFSET ?) ORDER BY r.created ASC, r.id ASC",
+		"SELECT r.id, r.version, r.created, r.modified, r.attrs, r.password, r.invitation FROM resources r WHERE r.rowid IN (SELECT r.rowid FROM resources r WHERE r.account = ? AND r.type = ? ORDER BY r.created ASC, r.id ASC LIMIT ? OFFSET ?) ORDER BY r.created ASC, r.id ASC",
+		"SELECT COALESCE((SELECT n FROM resource_counts WHERE account = ? AND type = ?), 0)",
+		"SELECT member, group_id FROM memberships WHERE account = ? AND member IN (?, ?) ORDER BY member, group_id",
+		"SELECT r.id, r.display FROM resources r WHERE r.account = ? AND r.type = ? AND r.id IN (?)",
+		"SELECT id, name, name_key, seats, seats_used, owner, invitations_off, created FROM accounts WHERE id = ?",
+		"SELECT r.id, r.version, r.created, r.modified, r.attrs, r.password, r.invitation FROM resources r WHERE r.account = ? AND r.type = ? AND r.id = ?",
+		"SELECT r.id, r.version, r.created, r.modified, r.attrs, r.password, r.invitation FROM resources r WHERE r.account = ? AND r.type = ? ORDER BY r.created, r.id",
+		`SELECT r.display, r.unique_key, r.external_id, r.seat, r.password, r.invitation, r.inv_hash, r.inv_status, r.inv_expires, (SELECT json_group_array(json_array(l.key, l.value)) FROM lookups l WHERE l.account = r.account AND l.type = r.type AND l.id = r.id) FROM resources r WHERE r.account = ? AND r.type = ? AND r.id = ? AND r.version = ?`,
+		"UPDATE resources SET version = ?, modified = ?, attrs = ?, seat = ? WHERE account = ? AND type = ? AND id = ?",
+		"UPDATE outbox SET state = ?, last_error = ?, finished = ?, token = '' WHERE id = ? AND state = 'pending' AND claimed_until <= ?",
+		"UPDATE accounts SET seats_used = seats_used + ? WHERE id = ? AND (seats = 0 OR seats_used + ? <= seats)",
+		"SELECT version FROM resources WHERE account = ? AND type = 'Group' AND id = ?",
+		"SELECT member, display FROM memberships WHERE account = ? AND group_id = ? ORDER BY member LIMIT ?",
+		"SELECT member, display FROM memberships WHERE account = ? AND group_id = ? AND member > ? ORDER BY member LIMIT ?",
+		"INSERT OR IGNORE INTO memberships (account, group_id, member, display) SELECT ?1, ?2, j.value, COALESCE((SELECT r.display FROM resources r WHERE r.account = ?1 AND r.type = 'User' AND r.id = j.value), '') FROM json_each(?3) j RETURNING member",
+		"UPDATE OR FAIL resources SET version = version + 1, modified = ? WHERE account = ? AND type = ? AND id IN (SELECT value FROM json_each(?))",
+	} {
+		rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, make([]any, strings.Count(q, "?")-strings.Count(q, "?1")-strings.Count(q, "?2")-strings.Count(q, "?3")+boolInt(strings.Contains(q, "?1"))*3)...)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
 		}
-		t.Logf("%s: %d bytes of WAL (%d frames)", name, walSize()-before, (walSize()-before)/(4096+24))
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			rows.Scan(&id, &parent, &notused, &detail)
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		fmt.Printf("%.110s\n    %s\n", q, strings.Join(plan, "\n    "))
 	}
-	r := rs[2500]
-	run("all columns, same values", `UPDATE resources SET version = version + 1, modified = modified + 1, display = display, unique_key = unique_key, external_id = external_id, seat = seat, attrs = attrs, password = password, invitation = invitation, inv_hash = inv_hash, inv_status = inv_status, inv_expires = inv_expires WHERE account = ? AND type = 'User' AND id = ?`, acct.ID, r.ID)
-	run("version, modified, attrs", `UPDATE resources SET version = version + 1, modified = modified + 1, attrs = attrs WHERE account = ? AND type = 'User' AND id = ?`, acct.ID, r.ID)
-	run("version, attrs", `UPDATE resources SET version = version + 1, attrs = attrs WHERE account = ? AND type = 'User' AND id = ?`, acct.ID, r.ID)
-	run("delete lookups", `DELETE FROM lookups WHERE account = ? AND type = 'User' AND id = ?`, acct.ID, r.ID)
-	run("insert lookups", `INSERT INTO lookups VALUES (?, 'User', 'emails', 'user2500@acme.test', ?)`, acct.ID, r.ID)
-	run("seats", `UPDATE accounts SET seats_used = seats_used + 1 WHERE id = ?`, acct.ID)
 }
+
+func boolInt(b bool) int { if b { return 1 }; return 0 }

@@ -84,9 +84,10 @@ type Store struct {
 	trace                    func(query string) // Config.Trace, or nothing
 	// queue holds the writes waiting for the writing connection (see
 	// write).
-	queueMu sync.Mutex
-	queue   []*writeOp
-	members memberCache // see EachMember
+	queueMu   sync.Mutex
+	queue     []*writeOp
+	members   memberCache // see EachMember
+	bookmarks bookmarks   // see bookmarkedPage
 }
 
 var _ store.Store = (*Store)(nil)
@@ -256,6 +257,19 @@ var upgrades = [][]string{
 		`ALTER TABLE memberships ADD COLUMN display TEXT NOT NULL DEFAULT ''`,
 		`UPDATE memberships SET display = COALESCE((SELECT r.display FROM resources r
 			WHERE r.account = memberships.account AND r.type = 'User' AND r.id = memberships.member), '')`,
+		// gen counts the inserts and deletes of an account's resources of a
+		// type: while it stays, every resource keeps its place in the list
+		// (see bookmarks).
+		`ALTER TABLE resource_counts ADD COLUMN gen INTEGER NOT NULL DEFAULT 0`,
+		`DROP TRIGGER resources_counted`,
+		`DROP TRIGGER resources_uncounted`,
+		`CREATE TRIGGER resources_counted AFTER INSERT ON resources BEGIN
+			INSERT INTO resource_counts (account, type, n, gen) VALUES (new.account, new.type, 1, 1)
+				ON CONFLICT (account, type) DO UPDATE SET n = n + 1, gen = gen + 1;
+		END`,
+		`CREATE TRIGGER resources_uncounted AFTER DELETE ON resources BEGIN
+			UPDATE resource_counts SET n = n - 1, gen = gen + 1 WHERE account = old.account AND type = old.type;
+		END`,
 		`CREATE TRIGGER memberships_renamed AFTER UPDATE OF display ON resources
 			WHEN new.type = 'User' AND new.display <> old.display BEGIN
 			UPDATE memberships SET display = new.display WHERE account = new.account AND member = new.id;
