@@ -265,14 +265,53 @@ func (s *Store) InsertMany(ctx context.Context, rs []*store.Resource) ([]error, 
 	return errs, err
 }
 
-// Get returns a resource of the account.
+// Get returns a resource of the account. In a transaction of writes it
+// also notes the row's stored columns for a Replace of the resource (see
+// replace).
 func (s *Store) Get(ctx context.Context, rt *schemas.ResourceType, account, id string) (*store.Resource, error) {
-	r, err := scanResource(rt, account, s.read(ctx).QueryRowContext(ctx,
-		"SELECT "+resourceColumns+" FROM resources r WHERE r.account = ? AND r.type = ? AND r.id = ?", account, rt.Name, id))
+	c := s.read(ctx)
+	var r *store.Resource
+	var err error
+	if c.batch {
+		var raw rawResource
+		old := &storedRow{}
+		err = c.QueryRowContext(ctx, "SELECT "+resourceColumns+", "+storedColumns+" FROM resources r WHERE r.account = ? AND r.type = ? AND r.id = ?",
+			account, rt.Name, id).Scan(append(raw.dest(), old.dest()...)...)
+		if err == nil {
+			if r, err = raw.resource(rt, account); err == nil {
+				c.noteStored(storedKey{rt.Name, id, r.Version}, old)
+			}
+		}
+	} else {
+		r, err = scanResource(rt, account, c.QueryRowContext(ctx,
+			"SELECT "+resourceColumns+" FROM resources r WHERE r.account = ? AND r.type = ? AND r.id = ?", account, rt.Name, id))
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.NotFound(rt, id)
 	}
 	return r, err
+}
+
+// storedColumns are a resource's columns besides its attributes, and its
+// lookups (a JSON list of [key, value]), as replace compares them.
+const storedColumns = `r.display, r.unique_key, r.external_id, r.seat, r.password, r.invitation, r.inv_hash, r.inv_status, r.inv_expires,
+	(SELECT json_group_array(json_array(l.key, l.value)) FROM lookups l WHERE l.account = r.account AND l.type = r.type AND l.id = r.id)`
+
+// storedRow holds storedColumns as read.
+type storedRow struct {
+	row
+	password string
+	lookups  []byte
+}
+
+func (o *storedRow) dest() []any {
+	return []any{&o.display, &o.uniqueKey, &o.externalID, &o.seat, &o.password, &o.invitation, &o.invHash, &o.invStatus, &o.invExpires, &o.lookups}
+}
+
+// storedKey names a resource at a version.
+type storedKey struct {
+	typ, id string
+	version int64
 }
 
 // eachByID calls visit for each row of the account's resources with the
@@ -359,21 +398,22 @@ func (s *Store) replace(ctx context.Context, c *conn, r *store.Resource, expect 
 	// The row as stored, to write only what changed: SQLite rewrites the
 	// entry of every index on a column an UPDATE sets, even to the value
 	// it had (a user's PATCH wrote 9 pages of its row and indexes, 2 with
-	// only the columns that changed), and the lookups rarely change.
-	var old row
-	var oldPassword string
-	var oldLookups []byte
-	err = c.QueryRowContext(ctx, `SELECT r.display, r.unique_key, r.external_id, r.seat, r.password, r.invitation, r.inv_hash, r.inv_status, r.inv_expires,
-		(SELECT json_group_array(json_array(l.key, l.value)) FROM lookups l WHERE l.account = r.account AND l.type = r.type AND l.id = r.id)
-		FROM resources r WHERE r.account = ? AND r.type = ? AND r.id = ? AND r.version = ?`,
-		r.Account, r.Type.Name, r.ID, expect).Scan(&old.display, &old.uniqueKey, &old.externalID, &old.seat, &oldPassword, &old.invitation,
-		&old.invHash, &old.invStatus, &old.invExpires, &oldLookups)
-	if errors.Is(err, sql.ErrNoRows) {
-		return s.whyNotMatched(ctx, c, r.Type, r.Account, r.ID)
+	// only the columns that changed), and the lookups rarely change. A
+	// Get of the resource in this transaction noted it (conn.stored);
+	// otherwise it is read here.
+	old, ok := c.stored[storedKey{r.Type.Name, r.ID, expect}]
+	if !ok {
+		old = &storedRow{}
+		err = c.QueryRowContext(ctx, "SELECT "+storedColumns+" FROM resources r WHERE r.account = ? AND r.type = ? AND r.id = ? AND r.version = ?",
+			r.Account, r.Type.Name, r.ID, expect).Scan(old.dest()...)
+		if errors.Is(err, sql.ErrNoRows) {
+			return s.whyNotMatched(ctx, c, r.Type, r.Account, r.ID)
+		}
+		if err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		return err
-	}
+	delete(c.stored, storedKey{r.Type.Name, r.ID, expect})
 	set := "version = ?, modified = ?, attrs = ?"
 	args := []any{r.Version, millis(r.Modified), w.attrs}
 	column := func(changed bool, name string, v any) {
@@ -386,20 +426,23 @@ func (s *Store) replace(ctx context.Context, c *conn, r *store.Resource, expect 
 	column(old.uniqueKey != w.uniqueKey, "unique_key", w.uniqueKey)
 	column(old.externalID != w.externalID, "external_id", w.externalID)
 	column(old.seat != w.seat, "seat", w.seat)
-	column(oldPassword != r.PasswordHash, "password", r.PasswordHash)
+	column(old.password != r.PasswordHash, "password", r.PasswordHash)
 	column(!bytes.Equal(old.invitation, w.invitation), "invitation", w.invitation)
 	column(old.invHash != w.invHash, "inv_hash", w.invHash)
 	column(old.invStatus != w.invStatus, "inv_status", w.invStatus)
 	column(old.invExpires != w.invExpires, "inv_expires", w.invExpires)
-	_, err = c.ExecContext(ctx, "UPDATE resources SET "+set+" WHERE account = ? AND type = ? AND id = ?",
-		append(args, r.Account, r.Type.Name, r.ID)...)
+	res, err := c.ExecContext(ctx, "UPDATE resources SET "+set+" WHERE account = ? AND type = ? AND id = ? AND version = ?",
+		append(args, r.Account, r.Type.Name, r.ID, expect)...)
 	if isUniqueViolation(err) {
 		return store.UniquenessFailure(r)
 	}
 	if err != nil {
 		return err
 	}
-	return s.updateLookups(ctx, c, r, oldLookups)
+	if n, _ := res.RowsAffected(); n == 0 {
+		return s.whyNotMatched(ctx, c, r.Type, r.Account, r.ID)
+	}
+	return s.updateLookups(ctx, c, r, old.lookups)
 }
 
 // updateLookups makes the lookup rows of a resource those of its new

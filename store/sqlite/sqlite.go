@@ -617,6 +617,17 @@ type conn struct {
 	// which would undo the other writes of the batch; a write that has
 	// begun is finished, and its caller waits for it.
 	batch bool
+	// stored are rows a Get of the batch read, for replace: a resource at
+	// a version is the same row until it is written, which advances the
+	// version.
+	stored map[storedKey]*storedRow
+}
+
+func (c *conn) noteStored(k storedKey, o *storedRow) {
+	if c.stored == nil {
+		c.stored = map[storedKey]*storedRow{}
+	}
+	c.stored[k] = o
 }
 
 // stmtContext is the context a statement runs with (see conn.batch).
