@@ -24,9 +24,11 @@ func decodeJSON(data []byte) (any, error) {
 	return jsonvalue.Decode(data)
 }
 
-// decodeObject reads a stored JSON object.
+// decodeObject reads a stored JSON object. data is the store's own copy
+// of the column, which nothing changes: the strings of the result share
+// its memory (jsonvalue.DecodeOwned).
 func decodeObject(data []byte) (map[string]any, error) {
-	v, err := decodeJSON(data)
+	v, err := jsonvalue.DecodeOwned(data)
 	if err != nil {
 		return nil, err
 	}
