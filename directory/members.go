@@ -320,8 +320,14 @@ func (s *Service) expandMemberships(ctx context.Context, rs []*store.Resource, w
 		ids[i] = r.ID
 	}
 	account := rs[0].Account
-	links, err := s.store.MembershipsOf(ctx, account, side, ids)
-	if err != nil {
+	var links map[string][]string
+	var err error
+	if rt == schemas.User && !slices.ContainsFunc(rs, func(r *store.Resource) bool { return r.Groups == nil }) {
+		links = map[string][]string{} // read by the operation that returned them
+		for _, r := range rs {
+			links[r.ID] = r.Groups
+		}
+	} else if links, err = s.store.MembershipsOf(ctx, account, side, ids); err != nil {
 		return err
 	}
 	var otherIDs []string

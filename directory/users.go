@@ -114,6 +114,9 @@ func (s *Service) userChange(ctx context.Context, acct *store.Account, cur, next
 		if groups, err = s.store.GroupsOf(ctx, acct.ID, cur.ID); err != nil {
 			return nil, err
 		}
+		next.Groups = groups
+	} else if len(t.groups) == 0 {
+		next.Groups = []string{} // an account without groups: the response need not look
 	}
 	isOwner := acct.Owner == cur.ID
 	st := deriveUser(next.Attributes, groups, t, isOwner)

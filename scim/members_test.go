@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/timecamp/timecamp-scim/scim/scimtest"
 	"github.com/timecamp/timecamp-scim/store"
@@ -228,4 +229,37 @@ func TestGroupMembersFailureCutsTheResponse(t *testing.T) {
 	}
 	// The group is fine apart from its members.
 	c.Get(t, "/Groups/"+gid+"?excludedAttributes=members").Expect(t, http.StatusOK)
+}
+
+// A PATCH of a user answers with the user's groups as its operation read
+// them (when a group grants something) or knew them (an account without
+// groups), and reads them when it did neither: the same groups every way.
+func TestPatchedUserShowsItsGroups(t *testing.T) {
+	c := scimtest.New(t).Client
+	u := c.Post(t, "/Users", scimtest.UserBody("alone@acme.test")).Expect(t, http.StatusCreated).Str("id")
+	patch := func() *scimtest.Response {
+		return c.Patch(t, "/Users/"+u, scimtest.Op("replace", "title", fmt.Sprint("t", time.Now().UnixNano()))).Expect(t, http.StatusOK)
+	}
+	if r := patch(); r.Body["groups"] != nil {
+		t.Fatalf("a user of an account without groups: %s", r.Raw)
+	}
+	plain := newGroup(t, c, "Plain", nil, u).Expect(t, http.StatusCreated).Str("id")
+	granting := newGroup(t, c, "Granting", map[string]any{"grantsRole": "supervisor"}).Expect(t, http.StatusCreated).Str("id")
+	for _, want := range [][]string{{plain}, {plain, granting}} {
+		if len(want) == 2 {
+			c.Patch(t, "/Groups/"+granting, scimtest.Op("add", "members", members(u))).Expect(t, http.StatusNoContent)
+		}
+		r := patch()
+		got := map[string]string{}
+		for _, g := range r.At("groups").([]any) {
+			m := g.(map[string]any)
+			got[m["value"].(string)] = m["display"].(string)
+		}
+		if len(got) != len(want) || got[plain] != "Plain" || (len(want) == 2 && got[granting] != "Granting") {
+			t.Fatalf("groups of the patched user: %v, want %v", got, want)
+		}
+		if fmt.Sprint(r.At("groups")) != fmt.Sprint(c.Get(t, "/Users/"+u).Expect(t, http.StatusOK).At("groups")) {
+			t.Fatalf("the PATCH answered other groups than a GET")
+		}
+	}
 }

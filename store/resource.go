@@ -24,6 +24,11 @@ type Resource struct {
 	// invitation attributes from it). Nil for users created before
 	// invitations existed, and for other resource types.
 	Invitation *Invitation
+	// Groups, when not nil, are the ids of the groups a user is in, as
+	// the operation that returned the user read them (in its
+	// transaction), so that its response shows them without reading them
+	// again; nil when not read. Stores neither read nor write it.
+	Groups []string
 	// Version counts the writes to the resource; it is the ETag.
 	Version  int64
 	Created  time.Time

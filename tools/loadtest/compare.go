@@ -72,6 +72,7 @@ func compareCmd(args []string) error {
 	fs.Var(&oursEnv, "ours-env", "KEY=VALUE for timecamp-scim's environment (repeatable), e.g. SCIM_DATA_SYNC=commit")
 	only := fs.String("sides", "ours,elimity", "sides to run")
 	logs := fs.String("logs", "", "keep each server's output in this folder")
+	check := fs.Bool("check", true, "first ask each side the questions of \"loadtest check\" (on a server of its own)")
 	var cfg config
 	wl := cfg.flags(fs)
 	_ = fs.Parse(args)
@@ -122,6 +123,33 @@ func compareCmd(args []string) error {
 		}
 	}
 	fmt.Printf("# loadtest compare: %d rounds, users %s, concurrency %d, %s\n", *rounds, *sizes, cfg.concurrency, machine())
+	if *check {
+		answers := map[string][]checkResult{}
+		for _, sd := range sides {
+			rs, err := checkSide(sd, tmp)
+			if err != nil {
+				return fmt.Errorf("%s: check: %w", sd.name, err)
+			}
+			answers[sd.name] = rs
+		}
+		fmt.Printf("\n# answers (right = as the RFC says)\n| question | RFC |")
+		for _, sd := range sides {
+			fmt.Printf(" %s |", sd.name)
+		}
+		fmt.Println()
+		for i, q := range answers[sides[0].name] {
+			fmt.Printf("| %s | %s |", q.name, q.rfc)
+			for _, sd := range sides {
+				a := answers[sd.name][i]
+				v := "right"
+				if !a.ok {
+					v = "WRONG: " + a.got
+				}
+				fmt.Printf(" %s |", v)
+			}
+			fmt.Println()
+		}
+	}
 	// all[size][workload][side] = one result per round
 	all := map[int]map[string]map[string][]*result{}
 	for round := 1; round <= *rounds; round++ {
@@ -204,14 +232,30 @@ func fmtRange(v []float64, format string) string {
 // runSide starts a server on a fresh folder, runs the workloads against
 // it and stops it; it returns the results and the server's peak RSS (KiB).
 func runSide(sd side, tmp, logs, tag string, cfg config) ([]*result, int, error) {
+	var rs []*result
+	rss := 0
+	err := withServer(sd, tmp, logs, tag, func(c *client) error {
+		err := runWorkloads(c, cfg, func(r *result) {
+			fmt.Println(r)
+			rs = append(rs, r)
+		})
+		rss = c.peakRSS()
+		return err
+	})
+	return rs, rss, err
+}
+
+// withServer starts a side's server on a fresh folder and a free port,
+// runs fn with a client of it, and stops it.
+func withServer(sd side, tmp, logs, tag string, fn func(*client) error) error {
 	dir, err := os.MkdirTemp(tmp, sd.name+"-")
 	if err != nil {
-		return nil, 0, err
+		return err
 	}
 	defer os.RemoveAll(dir)
 	addr, err := freeAddr()
 	if err != nil {
-		return nil, 0, err
+		return err
 	}
 	token := randomToken()
 	cmd := sd.start(sd.bin, dir, addr, token)
@@ -221,12 +265,12 @@ func runSide(sd side, tmp, logs, tag string, cfg config) ([]*result, int, error)
 		out, err = os.Create(filepath.Join(logs, sd.name+"-"+tag+".log"))
 	}
 	if err != nil {
-		return nil, 0, err
+		return err
 	}
 	defer out.Close()
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		return nil, 0, err
+		return err
 	}
 	stopped := false
 	stop := func() {
@@ -246,16 +290,22 @@ func runSide(sd side, tmp, logs, tag string, cfg config) ([]*result, int, error)
 	}
 	defer stop()
 	if err := waitReady(sd.ready(addr), 60*time.Second); err != nil {
-		return nil, 0, fmt.Errorf("%s did not start (its output: %s): %w", sd.name, out.Name(), err)
+		return fmt.Errorf("%s did not start (its output: %s): %w", sd.name, out.Name(), err)
 	}
-	var rs []*result
-	err = runWorkloads(newClient(sd.base(addr), token, cfg.concurrency), cfg, func(r *result) {
-		fmt.Println(r)
-		rs = append(rs, r)
+	c := newClient(sd.base(addr), token, 16)
+	c.pid = cmd.Process.Pid
+	return fn(c)
+}
+
+// checkSide asks a fresh server of one side the check questions.
+func checkSide(sd side, tmp string) ([]checkResult, error) {
+	var out []checkResult
+	err := withServer(sd, tmp, "", "check", func(c *client) error {
+		var err error
+		out, err = runChecks(c)
+		return err
 	})
-	rss := peakRSS(cmd.Process.Pid)
-	stop()
-	return rs, rss, err
+	return out, err
 }
 
 func build(dir, pkg, out, tags string) error {
@@ -324,9 +374,13 @@ func waitReady(url string, timeout time.Duration) error {
 	}
 }
 
-// peakRSS reads a process's peak resident set (KiB) on Linux; 0 elsewhere.
-func peakRSS(pid int) int {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+// peakRSS reads the server's peak resident set (KiB) on Linux; 0
+// elsewhere, or when the client did not start the server.
+func (c *client) peakRSS() int {
+	if c.pid == 0 {
+		return 0
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", c.pid))
 	if err != nil {
 		return 0
 	}

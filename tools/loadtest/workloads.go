@@ -22,6 +22,7 @@ type client struct {
 	base  string // e.g. http://127.0.0.1:8080/scim/v2
 	token string
 	http  *http.Client
+	pid   int // the server's process, when compare started it
 }
 
 func newClient(base, token string, concurrency int) *client {
