@@ -12,13 +12,18 @@
 // process. Each change is written to the account's activity log.
 //
 // Sign-in (auth.go): the authorization-code flow with PKCE, state and
-// nonce (go-oidc and golang.org/x/oauth2). Only a verified email that is
-// an active user whose effective role is administrator gets in. Sessions
-// live in the store, so that several server instances share them; the
-// browser holds a random secret whose hash is the session's id.
+// nonce (go-oidc and golang.org/x/oauth2), against a provider discovered
+// in the background (provider.go). Only a verified email that is an
+// active user whose effective role is administrator gets in, and the
+// identity (issuer and subject) is bound to that user at the first
+// sign-in (identity.go). Sessions live in the store, so that several
+// server instances share them; the browser holds a random secret whose
+// hash is the session's id. Setting a password and creating a SCIM token
+// need a fresh sign-in (step-up).
 package admin
 
 import (
+	"context"
 	"embed"
 	"fmt"
 	"html/template"
@@ -27,7 +32,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -52,7 +56,8 @@ type Config struct {
 	// SCIMClient returns a client of the SCIM API served in process as the
 	// account (scim.Server.InProcessClient), for the CSV import.
 	SCIMClient func(*store.Account, store.Actor) *http.Client
-	// HTTPClient talks to the provider (default http.DefaultClient).
+	// HTTPClient talks to the provider (default: a client of its own);
+	// every call through it is bounded by a timeout.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
 
@@ -79,9 +84,9 @@ type Console struct {
 	secure bool
 	// loginKey encrypts the sign-in cookie (state, nonce, PKCE verifier).
 	loginKey []byte
-
-	mu  sync.Mutex
-	oid *oidcClient // discovered on first use
+	// provider is the OpenID Connect provider, discovered in the
+	// background (provider.go).
+	provider *provider
 }
 
 // New returns the console. loginSecret is a server-wide secret shared by
@@ -90,9 +95,7 @@ func New(cfg Config, loginSecret []byte) *Console {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = http.DefaultClient
-	}
+	cfg.HTTPClient = clientWithTimeout(cfg.HTTPClient)
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -109,6 +112,16 @@ func New(cfg Config, loginSecret []byte) *Console {
 		cfg: cfg, dir: cfg.Directory, store: cfg.Directory.Store(), log: cfg.Logger,
 		secure:   strings.HasPrefix(cfg.RedirectURL, "https://"),
 		loginKey: loginSecret,
+		provider: newProvider(cfg, cfg.Logger),
+	}
+}
+
+// Start discovers the OpenID Connect provider in the background, for as
+// long as ctx lasts (retrying with backoff while it cannot be reached).
+// Without it, the first sign-in starts discovery.
+func (c *Console) Start(ctx context.Context) {
+	if c.cfg.Configured() {
+		c.provider.start(ctx)
 	}
 }
 
@@ -134,6 +147,7 @@ func (c *Console) Routes(r *mux.Router) {
 	a.Use(c.headers)
 	a.HandleFunc("/login", c.login).Methods(http.MethodGet)
 	a.HandleFunc("/callback", c.callback).Methods(http.MethodGet)
+	a.HandleFunc("/choose", c.choose).Methods(http.MethodPost)
 	a.HandleFunc("/signed-out", c.signedOut).Methods(http.MethodGet)
 
 	s := a.NewRoute().Subrouter()

@@ -8,12 +8,14 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/timecamp/timecamp-scim/admin"
 	"github.com/timecamp/timecamp-scim/directory"
+	"github.com/timecamp/timecamp-scim/failure"
 	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/scim"
 	"github.com/timecamp/timecamp-scim/store"
@@ -72,12 +74,16 @@ func (e *env) user(account, email, role string) *store.Resource {
 
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-// signIn stores a session for the user, as a sign-in does, and returns a
-// client holding its cookie, and the session's CSRF token.
+// signIn stores a session for the user (and binds the user to the
+// session's identity), as a sign-in does, and returns a client holding its
+// cookie, and the session's CSRF token.
 func (e *env) signIn(u *store.Resource, email string, expires time.Time) (*http.Client, string) {
 	e.t.Helper()
 	secret, csrf := "secret-of-"+u.ID, "csrf-"+u.ID
 	now := time.Now()
+	if err := e.st.Bind(bg, &store.Binding{Account: u.Account, User: u.ID, Subject: "iss " + email, Email: email}); err != nil && !failure.Is(err, failure.Conflict) {
+		e.t.Fatal(err)
+	}
 	if err := e.st.CreateSession(bg, &store.Session{
 		ID: store.HashSessionSecret(secret), Account: u.Account, User: u.ID, Email: email, Subject: "iss " + email,
 		CSRF: csrf, Created: now, LastSeen: now, Expires: expires,
@@ -269,5 +275,110 @@ func TestSwitchAccount(t *testing.T) {
 	}
 	if st, body, _ := do(t, c, "GET", e.srv.URL+"/admin/users", nil); st != http.StatusOK || !strings.Contains(body, "yan@globex.test") || strings.Contains(body, "carol@") {
 		t.Fatalf("users after switching: %d\n%s", st, body)
+	}
+}
+
+// Issue 18: the profile form is refused, naming both settings, when it
+// makes a user a time-tracking admin who may not see rates; nothing is
+// saved. A setting removed through SCIM shows as what applies.
+func TestProfileTrackingConflict(t *testing.T) {
+	e := newEnv(t, true)
+	carol := e.user(e.account.ID, "carol@acme.test", schemas.RoleUser)
+	c, csrf := e.signIn(e.admin, "ada@acme.test", time.Now().Add(time.Hour))
+	page := e.srv.URL + "/admin/users/" + carol.ID
+	st, _, h := do(t, c, "POST", page, url.Values{"csrf": {csrf}, "role": {"user"}, "givenName": {"Carol"}, "timeTrackingAdmin": {"on"}, "canCreateProjects": {"on"}})
+	if st != http.StatusSeeOther {
+		t.Fatalf("save: %d", st)
+	}
+	_, body, _ := do(t, c, "GET", e.srv.URL+h.Get("Location"), nil)
+	if !strings.Contains(body, "timeTrackingAdmin") || !strings.Contains(body, "canViewRates") {
+		t.Fatalf("the form's conflict is not explained:\n%s", body)
+	}
+	u, err := e.dir.Get(bg, e.account.ID, schemas.User, carol.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if directory.Setting(u.Attributes, "timeTrackingAdmin") != false || u.Version != carol.Version {
+		t.Fatalf("a refused form changed the user: %v", u.Attributes)
+	}
+	// Unassigned through SCIM: the box shows what applies.
+	if _, err := e.dir.Patch(bg, e.account.ID, schemas.User, carol.ID, []directory.PatchOp{{Op: "remove", Path: schemas.TimeCampUserURN + ":notifyBudget"}}, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, body, _ = do(t, c, "GET", page, nil)
+	if !strings.Contains(body, `name="notifyBudget" checked`) {
+		t.Fatalf("an unassigned notification shows off:\n%s", body)
+	}
+}
+
+// Creating a SCIM token mints a credential (a token can set any user's
+// password through SCIM): it needs a fresh sign-in, which it uses up. The
+// token records who made it, the page and the activity log show it, and
+// it may expire.
+func TestCreatingATokenNeedsAFreshSignIn(t *testing.T) {
+	e := newEnv(t, true)
+	c, csrf := e.signIn(e.admin, "ada@acme.test", time.Now().Add(time.Hour))
+	create := func(form url.Values) (int, string) {
+		form.Set("csrf", csrf)
+		st, body, _ := do(t, c, "POST", e.srv.URL+"/admin/tokens", form)
+		return st, body
+	}
+	count := func() int {
+		list, err := e.st.Tokens(bg, e.account.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(list)
+	}
+	// Without one: 403, no token; the page offers the fresh sign-in.
+	if st, body := create(url.Values{"name": {"okta"}}); st != http.StatusForbidden || !strings.Contains(body, "fresh sign-in") || count() != 0 {
+		t.Fatalf("token without a fresh sign-in: %d, %d tokens\n%s", st, count(), body)
+	}
+	if st, body, _ := do(t, c, "GET", e.srv.URL+"/admin/tokens", nil); st != http.StatusOK || !strings.Contains(body, `id="reauth"`) ||
+		!strings.Contains(body, "/admin/reauth?return=%2Fadmin%2Ftokens") || strings.Contains(body, `id="create-token"`) {
+		t.Fatalf("tokens page without a fresh sign-in: %d\n%s", st, body)
+	}
+
+	// With one (as the provider's re-authentication leaves the session).
+	reauth := func(at time.Time) {
+		s, err := e.st.Session(bg, store.HashSessionSecret("secret-of-"+e.admin.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.ReauthAt = at
+		if err := e.st.SaveSession(bg, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reauth(time.Now().Add(-10 * time.Minute)) // too long ago
+	if st, _ := create(url.Values{"name": {"okta"}}); st != http.StatusForbidden || count() != 0 {
+		t.Fatalf("token on a stale re-authentication: %d", st)
+	}
+	reauth(time.Now())
+	expires := time.Now().UTC().AddDate(0, 0, 30).Format(time.DateOnly)
+	st, body := create(url.Values{"name": {"okta"}, "expires": {expires}})
+	secret := regexp.MustCompile(`tcscim_[A-Za-z0-9_-]+`).FindString(body)
+	if st != http.StatusOK || secret == "" || count() != 1 {
+		t.Fatalf("token with a fresh sign-in: %d, %d tokens\n%s", st, count(), body)
+	}
+	tok, err := e.st.Authenticate(bg, secret)
+	if err != nil || tok.CreatedBy != "ada@acme.test" || tok.CreatorSubject != "iss ada@acme.test" || tok.Expires.Format(time.DateOnly) != time.Now().UTC().AddDate(0, 0, 31).Format(time.DateOnly) {
+		t.Fatalf("the new token: %+v, %v", tok, err)
+	}
+	if !strings.Contains(body, `<td class="created-by">ada@acme.test</td>`) {
+		t.Fatalf("the tokens page does not say who made the token:\n%s", body)
+	}
+	log, _, _ := e.st.Activity(bg, store.ActivityQuery{Account: e.account.ID, ResourceType: "Token"})
+	if len(log) != 1 || log[0].Actor.Name != "ada@acme.test" || log[0].Operation != "create" || log[0].Resource != "okta" {
+		t.Fatalf("activity: %+v", log)
+	}
+	// Used up: the next token needs another fresh sign-in.
+	if st, _ := create(url.Values{"name": {"entra"}}); st != http.StatusForbidden || count() != 1 {
+		t.Fatalf("a second token on one re-authentication: %d", st)
+	}
+	// An expiry in the past is refused with a reason.
+	reauth(time.Now())
+	if st, body := create(url.Values{"name": {"entra"}, "expires": {"2001-01-01"}}); st != http.StatusSeeOther || count() != 1 {
+		t.Fatalf("a token expiring in the past: %d\n%s", st, body)
 	}
 }

@@ -9,25 +9,28 @@ package admin
 // Back at /admin/callback the state must match, the code is exchanged with
 // the verifier, and the ID token's signature, issuer, audience, expiry and
 // nonce are checked (go-oidc). Then the email must be verified
-// (email_verified true) and be an active user whose effective role is
-// administrator in some account; anyone else gets a 403 page saying why.
+// (email_verified true), and the identity (issuer and subject) bound to,
+// or the email an unbound, active administrator in some account (see
+// identity.go); anyone else gets a 403 page saying why. The provider is
+// discovered in the background (provider.go): while it cannot be reached
+// the sign-in pages say so at once.
 //
 // A session is a random secret in an HttpOnly, SameSite=Lax cookie (Secure
 // with the __Host- prefix over https); the store keeps its hash. It ends
 // after IdleTimeout without use, AbsoluteTimeout after sign-in, at logout,
 // and as soon as its user is no longer an active administrator of the
-// account (checked on every request). Every POST carries the session's
-// CSRF token, and one whose Origin or Sec-Fetch-Site says it comes from
-// another site is refused.
+// account or bound to the identity (checked on every request). Every POST
+// carries the session's CSRF token, and one whose Origin or Sec-Fetch-Site
+// says it comes from another site is refused.
 //
-// Setting a password needs a fresh authentication (the OIDC form of
-// TimeCamp's "first enter your own Admin password"): the browser goes
-// through the provider again with prompt=login and max_age=0, the ID
-// token must be the same person's, and its auth_time must be within
-// ReauthMaxAge. A provider that sends no auth_time (Dex keeps no login
-// session, so every sign-in there is a fresh one) is judged by the token's
-// iat instead: under prompt=login a provider must authenticate again or
-// refuse.
+// Every path to a credential (setting a password, creating a SCIM token)
+// needs a fresh authentication (the OIDC form of TimeCamp's "first enter
+// your own Admin password"): the browser goes through the provider again
+// with prompt=login and max_age=0, the ID token must be the same person's,
+// and its auth_time must be within ReauthMaxAge. A provider that sends no
+// auth_time (Dex keeps no login session, so every sign-in there is a fresh
+// one) is judged by the token's iat instead: under prompt=login a provider
+// must authenticate again or refuse.
 
 import (
 	"context"
@@ -52,7 +55,6 @@ import (
 
 	"github.com/timecamp/timecamp-scim/failure"
 	"github.com/timecamp/timecamp-scim/schemas"
-	"github.com/timecamp/timecamp-scim/scimfilter"
 	"github.com/timecamp/timecamp-scim/store"
 )
 
@@ -70,49 +72,33 @@ const loginTTL = 10 * time.Minute
 // touchEvery is how often a session's last use is written at most.
 const touchEvery = time.Minute
 
-// oidcClient is the discovered provider.
-type oidcClient struct {
-	provider  *oidc.Provider
-	oauth     *oauth2.Config
-	verifier  *oidc.IDTokenVerifier
-	logoutURL string // end_session_endpoint, if the provider has one
-}
-
-// client discovers the provider on first use (and again after a failure,
-// so a provider that was down at start-up does not need a restart).
-func (c *Console) client(ctx context.Context) (*oidcClient, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.oid != nil {
-		return c.oid, nil
-	}
-	// The provider keeps the context for fetching its keys later: not the
-	// request's, which ends with the request.
-	pctx := oidc.ClientContext(context.WithoutCancel(ctx), c.cfg.HTTPClient)
-	p, err := oidc.NewProvider(pctx, c.cfg.Issuer)
+// client returns the discovered provider; when there is none it answers
+// that sign-in is unavailable, at once, and returns false.
+func (c *Console) client(w http.ResponseWriter, r *http.Request) (*oidcClient, bool) {
+	oc, err := c.provider.get(r.Context())
 	if err != nil {
-		return nil, err
+		c.signInUnavailable(w, r, err)
+		return nil, false
 	}
-	var meta struct {
-		EndSession string `json:"end_session_endpoint"`
-	}
-	_ = p.Claims(&meta)
-	c.oid = &oidcClient{
-		provider: p,
-		oauth: &oauth2.Config{
-			ClientID: c.cfg.ClientID, ClientSecret: c.cfg.ClientSecret, RedirectURL: c.cfg.RedirectURL,
-			Endpoint: p.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "email", "profile"},
-		},
-		verifier:  p.Verifier(&oidc.Config{ClientID: c.cfg.ClientID}),
-		logoutURL: meta.EndSession,
-	}
-	return c.oid, nil
+	return oc, true
 }
 
-func (c *Console) providerDown(w http.ResponseWriter, r *http.Request, err error) {
-	c.log.WarnContext(r.Context(), "identity provider not reachable", "issuer", c.cfg.Issuer, "error", err)
-	c.errorPage(w, r, http.StatusBadGateway, "Identity provider not reachable",
-		"The console could not reach the identity provider at "+c.cfg.Issuer+". Try again in a minute; if it persists, check SCIM_OIDC_ISSUER.")
+// signInUnavailable answers 503 with Retry-After (when discovery tries
+// again) and a page that says why nobody can sign in.
+func (c *Console) signInUnavailable(w http.ResponseWriter, r *http.Request, err error) {
+	secs := 1 // the first attempt is under way
+	var ue *unavailableError
+	if errors.As(err, &ue) && !ue.next.IsZero() {
+		secs = max(1, int(math.Ceil(time.Until(ue.next).Seconds())))
+	}
+	why := unavailableReason(err)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	c.renderView(w, r, http.StatusServiceUnavailable, "message", &view{Title: "Sign-in unavailable", Data: messageData{
+		Title: "Sign-in unavailable",
+		Message: fmt.Sprintf("The admin console cannot reach the identity provider at %s, so nobody can sign in right now (%s). "+
+			"The server keeps trying by itself, next in about %d s; SCIM provisioning is not affected. If this lasts, check SCIM_OIDC_ISSUER and the provider.",
+			c.cfg.Issuer, why, secs),
+	}})
 }
 
 // pendingLogin is what the sign-in cookie holds while the browser is at
@@ -138,13 +124,12 @@ func (c *Console) reauth(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) startLogin(w http.ResponseWriter, r *http.Request, p pendingLogin) {
-	oc, err := c.client(r.Context())
-	if err != nil {
-		c.providerDown(w, r, err)
+	oc, ok := c.client(w, r)
+	if !ok {
 		return
 	}
 	p.State, p.Nonce, p.Verifier, p.Started = randomString(), randomString(), oauth2.GenerateVerifier(), time.Now().UTC()
-	sealed, err := c.seal(p)
+	sealed, err := c.seal(loginCookie, p)
 	if err != nil {
 		c.internalError(w, r, err)
 		return
@@ -181,7 +166,7 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 	var p pendingLogin
 	ck, err := r.Cookie(c.cookieName(loginCookie))
 	if err == nil {
-		err = c.open(ck.Value, &p)
+		err = c.open(loginCookie, ck.Value, &p)
 	}
 	c.setCookie(w, loginCookie, "", -1)
 	q := r.URL.Query()
@@ -199,11 +184,12 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 		c.renderView(w, r, http.StatusForbidden, "message", &view{Title: "Not signed in", Data: messageData{Title: "Not signed in", Message: msg, SignIn: true}})
 		return
 	}
-	oc, err := c.client(ctx)
-	if err != nil {
-		c.providerDown(w, r, err)
+	oc, ok := c.client(w, r)
+	if !ok {
 		return
 	}
+	// The exchange and the key fetch are the request's: cancelled with it,
+	// and bounded by the client's timeout.
 	pctx := oidc.ClientContext(ctx, c.cfg.HTTPClient)
 	tok, err := oc.oauth.Exchange(pctx, q.Get("code"), oauth2.VerifierOption(p.Verifier))
 	if err != nil {
@@ -229,53 +215,6 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.finishLogin(w, r, p, subject, cl, oc)
-}
-
-func (c *Console) finishLogin(w http.ResponseWriter, r *http.Request, p pendingLogin, subject string, cl idClaims, oc *oidcClient) {
-	ctx := r.Context()
-	refuse := func(msg string) {
-		c.renderView(w, r, http.StatusForbidden, "message", &view{Title: "No access", Data: messageData{
-			Title: "No access to the admin console", Message: msg, LogoutURL: oc.logoutURL,
-		}})
-	}
-	switch {
-	case cl.Email == "":
-		refuse("The identity provider sent no email address, so the console cannot tell who you are. Ask your identity provider's administrator to release the email claim to this application.")
-		return
-	case !cl.verified():
-		refuse(fmt.Sprintf("The email address %s is not verified at your identity provider. Only verified addresses may sign in to the admin console.", cl.Email))
-		return
-	}
-	admins, err := c.adminAccounts(ctx, cl.Email)
-	if err != nil {
-		c.internalError(w, r, err)
-		return
-	}
-	if len(admins) == 0 {
-		refuse(fmt.Sprintf("%s is not an active administrator of any TimeCamp account. Only administrators manage users; ask an administrator of your account to make you one.", cl.Email))
-		return
-	}
-	secret := randomString()
-	t := time.Now().UTC()
-	sess := &store.Session{
-		ID: store.HashSessionSecret(secret), Account: admins[0].account.ID, User: admins[0].user.ID,
-		Email: cl.Email, Subject: subject, CSRF: randomString(), Created: t, LastSeen: t,
-	}
-	sess.Expires = c.expiry(sess, t)
-	if err := c.store.CreateSession(ctx, sess); err != nil {
-		c.internalError(w, r, err)
-		return
-	}
-	c.setCookie(w, sessionCookie, secret, 0)
-	c.log.InfoContext(ctx, "administrator signed in", "account", sess.Account, "user", sess.User)
-	next := p.Return
-	switch {
-	case len(admins) > 1:
-		next = "/admin/accounts"
-	case next == "" || next == "/admin":
-		next = "/admin/users"
-	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (c *Console) finishReauth(w http.ResponseWriter, r *http.Request, p pendingLogin, subject string, cl idClaims) {
@@ -311,10 +250,50 @@ func (c *Console) finishReauth(w http.ResponseWriter, r *http.Request, p pending
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
+// Step-up: every path that mints, shows or changes a credential (setting
+// a password, creating a SCIM token) needs a fresh authentication at the
+// provider (reauth, finishReauth), and uses it up.
+
 // freshReauth reports whether the session re-authenticated recently enough
 // for a sensitive action.
 func (c *Console) freshReauth(s *session) bool {
 	return !s.sess.ReauthAt.IsZero() && time.Since(s.sess.ReauthAt) <= c.cfg.ReauthMaxAge
+}
+
+// stepUp is what a page needs to offer a sensitive action: whether the
+// session may take it now, and otherwise the way to a fresh sign-in that
+// comes back to the page.
+type stepUp struct {
+	Fresh  bool
+	URL    string // /admin/reauth, back to the page
+	MaxAge string
+	What   string // "set the password", "create a token"
+}
+
+func (c *Console) stepUpFor(s *session, page, what string) stepUp {
+	return stepUp{Fresh: c.freshReauth(s), URL: "/admin/reauth?return=" + url.QueryEscape(page), MaxAge: c.cfg.ReauthMaxAge.String(), What: what}
+}
+
+// requireStepUp lets a sensitive POST through after a fresh
+// authentication; otherwise it answers 403 and returns false. what names
+// the action for the message ("Creating a SCIM token").
+func (c *Console) requireStepUp(w http.ResponseWriter, r *http.Request, what string) bool {
+	if c.freshReauth(sessionOf(r.Context())) {
+		return true
+	}
+	c.errorPage(w, r, http.StatusForbidden, "Confirm it's you first",
+		what+" needs a fresh sign-in at your identity provider, within the last "+c.cfg.ReauthMaxAge.String()+". Nothing was changed. Open the page again and confirm your identity.")
+	return false
+}
+
+// spendStepUp uses the session's fresh authentication up: the next
+// sensitive action needs another.
+func (c *Console) spendStepUp(ctx context.Context) {
+	s := sessionOf(ctx)
+	s.sess.ReauthAt = time.Time{}
+	if err := c.store.SaveSession(ctx, s.sess); err != nil && !isNotFound(err) {
+		c.log.WarnContext(ctx, "could not save the session", "error", err)
+	}
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
@@ -325,7 +304,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	c.setCookie(w, sessionCookie, "", -1)
 	next := "/admin/signed-out"
-	if oc, err := c.client(r.Context()); err == nil && oc.logoutURL != "" {
+	if oc, err := c.provider.current(); err == nil && oc.logoutURL != "" {
 		u, err := url.Parse(oc.logoutURL)
 		if err == nil {
 			q := u.Query()
@@ -342,58 +321,6 @@ func (c *Console) signedOut(w http.ResponseWriter, r *http.Request) {
 	c.renderView(w, r, http.StatusOK, "message", &view{Title: "Signed out", Data: messageData{
 		Title: "Signed out", Message: "You are signed out of the admin console.", SignIn: true,
 	}})
-}
-
-// adminOf is an account in which an email is an active administrator.
-type adminOf struct {
-	account store.Account
-	user    *store.Resource
-}
-
-// adminAccounts finds the accounts in which the email is an active user
-// (userName or one of their emails, without regard to case) whose
-// effective role is administrator.
-func (c *Console) adminAccounts(ctx context.Context, email string) ([]adminOf, error) {
-	accounts, err := c.store.Accounts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	q, _ := json.Marshal(email)
-	f, err := scimfilter.Parse(fmt.Sprintf("userName eq %s or emails.value eq %s", q, q))
-	if err != nil {
-		return nil, err
-	}
-	var out []adminOf
-	for _, a := range accounts {
-		page, err := c.dir.List(ctx, a.ID, schemas.User, store.Query{Filter: f, Count: 10})
-		if err != nil {
-			return nil, err
-		}
-		for _, u := range page.Resources {
-			if isAdmin(u, email) {
-				out = append(out, adminOf{account: a, user: u})
-				break
-			}
-		}
-	}
-	return out, nil
-}
-
-// isAdmin reports whether a user is active, has the effective role of
-// administrator, and still has the email (as userName or an email).
-func isAdmin(u *store.Resource, email string) bool {
-	if u.Attributes["active"] != true || tcAttr(u, "effectiveRole") != schemas.RoleAdministrator {
-		return false
-	}
-	if strings.EqualFold(str(u.Attributes["userName"]), email) {
-		return true
-	}
-	for _, e := range list(u.Attributes["emails"]) {
-		if m, ok := e.(map[string]any); ok && strings.EqualFold(str(m["value"]), email) {
-			return true
-		}
-	}
-	return false
 }
 
 // session is a signed-in request's session, account and administrator.
@@ -417,8 +344,9 @@ var errNoSession = errors.New("admin: no session")
 var errNotAdmin = errors.New("admin: no longer an administrator")
 
 // currentSession reads and checks the request's session: it exists, has
-// not expired, and its user is still an active administrator of the
-// account with the session's email. A session that fails is deleted.
+// not expired, its user is still bound to the identity that signed in, and
+// is still an active administrator of the account. A session that fails
+// is deleted.
 func (c *Console) currentSession(r *http.Request) (*session, error) {
 	ck, err := r.Cookie(c.cookieName(sessionCookie))
 	if err != nil || ck.Value == "" {
@@ -445,11 +373,22 @@ func (c *Console) currentSession(r *http.Request) (*session, error) {
 		}
 		return nil, err
 	}
+	// The administrator is still bound to the identity that signed in (an
+	// operator's unbind ends the session)...
+	b, err := c.store.BindingOfUser(ctx, sess.Account, sess.User)
+	if err != nil && !isNotFound(err) {
+		return nil, err
+	}
+	if err != nil || b.Subject != sess.Subject {
+		_ = c.store.DeleteSession(ctx, sess.ID)
+		return nil, errNoSession
+	}
+	// ... and still an active administrator.
 	u, err := c.dir.Get(ctx, sess.Account, schemas.User, sess.User)
 	if err != nil && !failure.Is(err, failure.NotFound) {
 		return nil, err
 	}
-	if err != nil || !isAdmin(u, sess.Email) {
+	if err != nil || !activeAdmin(u) {
 		_ = c.store.DeleteSession(ctx, sess.ID)
 		return &session{sess: sess, account: acct}, errNotAdmin
 	}
@@ -584,9 +523,10 @@ func (c *Console) setCookie(w http.ResponseWriter, name, value string, maxAge in
 	})
 }
 
-// seal encrypts and authenticates v for a cookie (AES-256-GCM under a key
-// derived from the server secret).
-func (c *Console) seal(v any) (string, error) {
+// seal encrypts and authenticates v for the cookie named (AES-256-GCM
+// under a key derived from the server secret; the name is authenticated
+// too, so one cookie's value is never accepted as another's).
+func (c *Console) seal(cookie string, v any) (string, error) {
 	plain, err := json.Marshal(v)
 	if err != nil {
 		return "", err
@@ -599,10 +539,10 @@ func (c *Console) seal(v any) (string, error) {
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
-	return base64.RawURLEncoding.EncodeToString(gcm.Seal(nonce, nonce, plain, []byte("admin-login"))), nil
+	return base64.RawURLEncoding.EncodeToString(gcm.Seal(nonce, nonce, plain, sealedAs(cookie))), nil
 }
 
-func (c *Console) open(s string, v any) error {
+func (c *Console) open(cookie, s string, v any) error {
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return err
@@ -614,11 +554,20 @@ func (c *Console) open(s string, v any) error {
 	if len(raw) < gcm.NonceSize() {
 		return errors.New("admin: sealed value too short")
 	}
-	plain, err := gcm.Open(nil, raw[:gcm.NonceSize()], raw[gcm.NonceSize():], []byte("admin-login"))
+	plain, err := gcm.Open(nil, raw[:gcm.NonceSize()], raw[gcm.NonceSize():], sealedAs(cookie))
 	if err != nil {
 		return err
 	}
 	return json.Unmarshal(plain, v)
+}
+
+// sealedAs is the additional data a cookie's value is sealed with: the
+// sign-in cookie keeps the one it always had.
+func sealedAs(cookie string) []byte {
+	if cookie == loginCookie {
+		return []byte("admin-login")
+	}
+	return []byte("admin-" + cookie)
 }
 
 func (c *Console) gcm() (cipher.AEAD, error) {

@@ -45,11 +45,11 @@ func (c *Console) groupTree(ctx context.Context) ([]*groupNode, error) {
 		ids[g.ID] = true
 	}
 	for _, g := range page.Resources {
-		n := &groupNode{ID: g.ID, Name: str(g.Attributes["displayName"]), Parent: str(tcAttr(g, "parent")),
+		n := &groupNode{ID: g.ID, Name: str(g.Attributes["displayName"]), Parent: directory.RefValue(tcAttr(g, "parent")),
 			GrantsRole: str(tcAttr(g, "grantsRole")), Path: str(tcAttr(g, "path"))}
 		for _, p := range list(tcAttr(g, "projects")) {
 			m, _ := p.(map[string]any)
-			n.Projects = append(n.Projects, projectChoice{ID: str(m["value"]), Role: str(m["role"]), On: true})
+			n.Projects = append(n.Projects, projectChoice{ID: str(m["value"]), Role: orMember(str(m["role"])), On: true})
 		}
 		parent := n.Parent
 		if !ids[parent] {

@@ -16,11 +16,21 @@ import (
 )
 
 type tokensData struct {
-	Tokens    []store.Token
+	Tokens    []tokenRow
 	TenantURL string
 	// New is the token just created, with its secret: shown once.
 	New    *store.Token
 	Secret string
+	// StepUp: creating a token needs a fresh sign-in.
+	StepUp stepUp
+	// MinExpiry is the earliest expiry date the form offers (tomorrow).
+	MinExpiry string
+}
+
+// tokenRow is a token as the page lists it.
+type tokenRow struct {
+	store.Token
+	Expired bool
 }
 
 func (c *Console) tenantURL() string { return c.cfg.BaseURL + "/scim/v2" }
@@ -36,21 +46,38 @@ func (c *Console) showTokens(w http.ResponseWriter, r *http.Request, d tokensDat
 		c.internalError(w, r, err)
 		return
 	}
-	d.Tokens, d.TenantURL = list, c.tenantURL()
+	now := time.Now()
+	for _, t := range list {
+		d.Tokens = append(d.Tokens, tokenRow{Token: t, Expired: !t.Expires.IsZero() && !now.Before(t.Expires)})
+	}
+	d.TenantURL, d.MinExpiry = c.tenantURL(), now.UTC().AddDate(0, 0, 1).Format(time.DateOnly)
+	d.StepUp = c.stepUpFor(s, "/admin/tokens", "create a token")
 	c.renderView(w, r, http.StatusOK, "tokens", &view{Title: "SCIM tokens", Nav: "tokens", Data: d})
 }
 
 // createToken makes a token and shows its secret on this response only
-// (it is stored hashed and cannot be shown again).
+// (it is stored hashed and cannot be shown again). A token can set any
+// user's password through SCIM, so making one needs a fresh sign-in, which
+// it uses up; the token records who made it.
 func (c *Console) createToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	s := sessionOf(ctx)
+	if !c.requireStepUp(w, r, "Creating a SCIM token") {
+		return
+	}
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	if name == "" {
 		c.redirectWith(w, r, "/admin/tokens", flash{Error: true, Message: "Name the token after the identity provider that will use it, e.g. entra-id or okta."})
 		return
 	}
-	secret, tok, err := c.store.CreateToken(ctx, s.account.ID, name)
+	expires, err := store.ParseTokenExpiry(r.PostFormValue("expires"), time.Now())
+	if err != nil {
+		c.failed(w, r, "/admin/tokens", err)
+		return
+	}
+	secret, tok, err := c.store.CreateToken(ctx, s.account.ID, store.TokenSpec{
+		Name: name, CreatedBy: s.sess.Email, CreatorSubject: s.sess.Subject, Expires: expires,
+	})
 	e := &store.ActivityEntry{ResourceType: "Token", Resource: name, Operation: "create"}
 	if tok != nil {
 		e.ResourceID = tok.ID
@@ -60,9 +87,12 @@ func (c *Console) createToken(w http.ResponseWriter, r *http.Request) {
 		c.failed(w, r, "/admin/tokens", err)
 		return
 	}
+	c.spendStepUp(ctx)
 	c.showTokens(w, r, tokensData{New: tok, Secret: secret})
 }
 
+// revokeToken revokes a token for good. It needs no fresh sign-in: it
+// takes access away, and must be quick when a token leaked.
 func (c *Console) revokeToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	s := sessionOf(ctx)
@@ -75,7 +105,7 @@ func (c *Console) revokeToken(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	err := c.store.RevokeToken(ctx, s.account.ID, id)
+	err := c.store.RevokeToken(ctx, s.account.ID, id, s.sess.Email)
 	if isNotFound(err) {
 		c.errorPage(w, r, http.StatusNotFound, "No such token", "This account has no such token; it may have been revoked already.")
 		return
@@ -85,7 +115,7 @@ func (c *Console) revokeToken(w http.ResponseWriter, r *http.Request) {
 		c.failed(w, r, "/admin/tokens", err)
 		return
 	}
-	c.redirectWith(w, r, "/admin/tokens", flash{Message: "Token " + name + " revoked: it stops working at once."})
+	c.redirectWith(w, r, "/admin/tokens", flash{Message: "Token " + name + " revoked: it stops working at once, for good."})
 }
 
 // activityPerPage is the size of a page of the activity log.
@@ -143,55 +173,4 @@ func (c *Console) activity(w http.ResponseWriter, r *http.Request) {
 		d.NextURL = pageURL(page + 1)
 	}
 	c.renderView(w, r, http.StatusOK, "activity", &view{Title: "Activity", Nav: "activity", Data: d})
-}
-
-type accountsData struct {
-	Accounts []accountChoice
-}
-
-type accountChoice struct {
-	ID, Name string
-	Current  bool
-}
-
-// accounts lists the accounts the signed-in person administers.
-func (c *Console) accounts(w http.ResponseWriter, r *http.Request) {
-	s := sessionOf(r.Context())
-	admins, err := c.adminAccounts(r.Context(), s.sess.Email)
-	if err != nil {
-		c.internalError(w, r, err)
-		return
-	}
-	var d accountsData
-	for _, a := range admins {
-		d.Accounts = append(d.Accounts, accountChoice{ID: a.account.ID, Name: a.account.Name, Current: a.account.ID == s.account.ID})
-	}
-	c.renderView(w, r, http.StatusOK, "accounts", &view{Title: "Accounts", Data: d})
-}
-
-// switchAccount moves the session to another account the person
-// administers (checked again now).
-func (c *Console) switchAccount(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	s := sessionOf(ctx)
-	want := r.PostFormValue("account")
-	admins, err := c.adminAccounts(ctx, s.sess.Email)
-	if err != nil {
-		c.internalError(w, r, err)
-		return
-	}
-	for _, a := range admins {
-		if a.account.ID != want {
-			continue
-		}
-		s.sess.Account, s.sess.User = a.account.ID, a.user.ID
-		s.sess.ReauthAt = time.Time{} // a re-authentication is for one account
-		if err := c.store.SaveSession(ctx, s.sess); err != nil {
-			c.internalError(w, r, err)
-			return
-		}
-		c.redirectWith(w, r, "/admin/users", flash{Message: "You are now managing " + a.account.Name + "."})
-		return
-	}
-	c.errorPage(w, r, http.StatusForbidden, "Not an administrator there", "You are not an active administrator of that account.")
 }

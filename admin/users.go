@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gorilla/mux"
 	filter "github.com/scim2/filter-parser/v2"
@@ -143,12 +142,9 @@ func quote(s string) string {
 
 func rowOf(u *store.Resource) userRow {
 	row := userRow{
-		ID: u.ID, Name: fullName(u), Email: primaryEmail(u), Active: u.Attributes["active"] == true,
-		Role: str(tcAttr(u, "role")), EffectiveRole: str(tcAttr(u, "effectiveRole")),
+		ID: u.ID, Name: fullName(u), Email: primaryEmail(u), Active: store.Active(u.Attributes),
+		Role: str(directory.Setting(u.Attributes, "role")), EffectiveRole: str(tcAttr(u, "effectiveRole")),
 		Invitation: str(tcAttr(u, "invitationStatus")), Owner: tcAttr(u, "accountOwner") == true,
-	}
-	if row.Role == "" {
-		row.Role = schemas.RoleUser
 	}
 	row.CanResend = row.Active && (row.Invitation == store.InvitationPending || row.Invitation == store.InvitationExpired)
 	for _, g := range list(u.Attributes["groups"]) {
@@ -156,7 +152,7 @@ func rowOf(u *store.Resource) userRow {
 			row.Groups = append(row.Groups, str(m["display"]))
 		}
 	}
-	if tcAttr(u, "allProjects") == true {
+	if directory.Setting(u.Attributes, "allProjects") == true {
 		row.Projects = "All projects"
 	} else {
 		var names []string
@@ -327,16 +323,16 @@ func (c *Console) profile(w http.ResponseWriter, r *http.Request) {
 	d := profileData{
 		User: rowOf(u), UserName: str(u.Attributes["userName"]), Roles: schemas.Roles, ProjectRoles: schemas.ProjectRoles,
 		ReauthFresh: c.freshReauth(s), Created: formatTime(u.Created), Modified: formatTime(u.Modified),
-		AllProjects: tcAttr(u, "allProjects") == true,
+		AllProjects: directory.Setting(u.Attributes, "allProjects") == true,
 		InvitedAt:   str(tcAttr(u, "invitedAt")), Accepted: str(tcAttr(u, "acceptedAt")),
 	}
 	name, _ := u.Attributes["name"].(map[string]any)
 	d.GivenName, d.Family = str(name["givenName"]), str(name["familyName"])
 	for _, n := range schemas.NotificationAttributes {
-		d.Notifications = append(d.Notifications, checkbox{n, notificationLabels[n], tcAttr(u, n) != false})
+		d.Notifications = append(d.Notifications, checkbox{n, notificationLabels[n], directory.Setting(u.Attributes, n) == true})
 	}
 	for _, n := range schemas.TrackingPermissions {
-		d.Tracking = append(d.Tracking, checkbox{n, trackingLabels[n], tcAttr(u, n) == true})
+		d.Tracking = append(d.Tracking, checkbox{n, trackingLabels[n], directory.Setting(u.Attributes, n) == true})
 	}
 	groups, err := c.groupTree(ctx)
 	if err != nil {
@@ -359,7 +355,7 @@ func (c *Console) profile(w http.ResponseWriter, r *http.Request) {
 			d.Inherited = append(d.Inherited, fmt.Sprintf("%s (%s)", str(m["display"]), str(m["role"])))
 			continue
 		}
-		own[str(m["value"])] = str(m["role"])
+		own[str(m["value"])] = orMember(str(m["role"]))
 	}
 	projects, err := c.allProjects(ctx)
 	if err != nil {
@@ -477,10 +473,8 @@ func (c *Console) moveToGroup(ctx context.Context, u *store.Resource, group stri
 }
 
 type passwordData struct {
-	User        userRow
-	ReauthFresh bool
-	ReauthURL   string
-	MaxAge      string
+	User   userRow
+	StepUp stepUp
 }
 
 // passwordForm shows the password form after a fresh authentication, and
@@ -492,10 +486,7 @@ func (c *Console) passwordForm(w http.ResponseWriter, r *http.Request) {
 		c.userFailed(w, r, "/admin/users", err)
 		return
 	}
-	d := passwordData{
-		User: rowOf(u), ReauthFresh: c.freshReauth(s), MaxAge: c.cfg.ReauthMaxAge.String(),
-		ReauthURL: "/admin/reauth?return=" + url.QueryEscape("/admin/users/"+u.ID+"/password"),
-	}
+	d := passwordData{User: rowOf(u), StepUp: c.stepUpFor(s, "/admin/users/"+u.ID+"/password", "set the password")}
 	c.renderView(w, r, http.StatusOK, "password", &view{Title: "Set password", Nav: "users", Data: d})
 }
 
@@ -503,12 +494,9 @@ func (c *Console) passwordForm(w http.ResponseWriter, r *http.Request) {
 // re-authentication at the provider, which it then uses up.
 func (c *Console) setPassword(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	s := sessionOf(ctx)
 	id := mux.Vars(r)["id"]
 	to := "/admin/users/" + url.PathEscape(id) + "/password"
-	if !c.freshReauth(s) {
-		c.errorPage(w, r, http.StatusForbidden, "Confirm it's you first",
-			"Setting a password needs a fresh sign-in at your identity provider, within the last "+c.cfg.ReauthMaxAge.String()+". Nothing was changed. Open the password page again and confirm your identity.")
+	if !c.requireStepUp(w, r, "Setting a password") {
 		return
 	}
 	pw, confirm := r.PostFormValue("password"), r.PostFormValue("confirm")
@@ -521,9 +509,14 @@ func (c *Console) setPassword(w http.ResponseWriter, r *http.Request) {
 		c.userFailed(w, r, to, err)
 		return
 	}
-	s.sess.ReauthAt = time.Time{} // used up: the next password needs another
-	if err := c.store.SaveSession(ctx, s.sess); err != nil && !isNotFound(err) {
-		c.log.WarnContext(ctx, "could not save the session", "error", err)
-	}
+	c.spendStepUp(ctx) // the next password needs another
 	c.redirectWith(w, r, "/admin/users/"+url.PathEscape(id), flash{Message: "The password of " + displayName(u) + " is set."})
+}
+
+// orMember is a project role as it applies: member when none is given.
+func orMember(role string) string {
+	if role == "" {
+		return "member"
+	}
+	return role
 }

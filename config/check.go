@@ -17,21 +17,27 @@ var oidcTimeout = 5 * time.Second
 
 // CheckServe checks what the server needs beyond well-formed settings,
 // so that a mistake stops it at start with a message that names it: the
-// TLS files are read and must hold a matching certificate and key, and the
-// OIDC issuer's discovery document must answer within oidcTimeout.
-// Validate must have succeeded first.
+// TLS files are read and must hold a matching certificate and key.
+// Validate must have succeeded first. The OIDC issuer is not asked: the
+// server starts, and serves SCIM, while the sign-in provider is down (the
+// console discovers it in the background); see CheckIssuer.
 func (c *Config) CheckServe(ctx context.Context) error {
 	if c.TLSCert != "" {
 		if _, err := LoadKeyPair(c.TLSCert, c.TLSKey); err != nil {
 			return err
 		}
 	}
-	if c.OIDCIssuer != "" {
-		if err := checkIssuer(ctx, c.OIDCIssuer); err != nil {
-			return err
-		}
-	}
 	return nil
+}
+
+// CheckIssuer asks the OIDC issuer, if one is set, for its discovery
+// document, which must answer within oidcTimeout and name the issuer as
+// configured ("timecamp-scim config check").
+func (c *Config) CheckIssuer(ctx context.Context) error {
+	if c.OIDCIssuer == "" {
+		return nil
+	}
+	return checkIssuer(ctx, c.OIDCIssuer)
 }
 
 // LoadKeyPair reads a certificate and its key, naming the file at fault.

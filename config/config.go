@@ -22,6 +22,9 @@ import (
 	"github.com/timecamp/timecamp-scim/mail"
 )
 
+// MinBootstrapToken is the shortest SCIM_BOOTSTRAP_TOKEN accepted.
+const MinBootstrapToken = 32
+
 // Config holds every setting of the server and the management commands.
 type Config struct {
 	Addr           string // listen address
@@ -53,6 +56,7 @@ type Config struct {
 
 	RateLimit     string // SCIM requests per second per token (bursts of as many); 0: none
 	MaxConcurrent string // SCIM requests served at once, a quarter per account; 0: no bound
+	AuthFailures  string // failed SCIM authentications a minute per client address; 0: no limit
 	ShutdownGrace string // how long in-flight requests may finish after SIGTERM
 
 	// Filled by Register and load (file.go): where each value came from.
@@ -62,7 +66,7 @@ type Config struct {
 	loaded  bool
 }
 
-// Setting describes one setting, for flags and the README's table.
+// Setting describes one setting, for flags and docs/configuration.md.
 type Setting struct {
 	Flag, Env, Default, Usage string
 	target                    *string
@@ -79,10 +83,10 @@ func (c *Config) Settings() []Setting {
 		{"mongodb-database", "SCIM_MONGODB_DATABASE", "timecamp_scim", "database name", &c.Database, false},
 		{"data-dir", "SCIM_DATA_DIR", "./data", "folder of the embedded database", &c.DataDir, false},
 		{"data-sync", "SCIM_DATA_SYNC", "interval", "when the embedded database's writes reach the disk: interval (within 0.1 s, in the background; a crash of the server loses nothing, a power cut the last 0.1 s) or commit (before each write is answered, about 2 ms more per write)", &c.DataSync, false},
-		{"bootstrap-token", "SCIM_BOOTSTRAP_TOKEN", "", "make account \"default\" accept this SCIM token (prefer the environment variable: flags show in process lists)", &c.BootstrapToken, true},
+		{"bootstrap-token", "SCIM_BOOTSTRAP_TOKEN", "", "make account \"default\" accept this SCIM token: a random secret of at least 32 characters, e.g. from openssl rand -hex 32 (prefer the environment variable: flags show in process lists). A token revoked in the console stays revoked: serve then starts without it and logs an error", &c.BootstrapToken, true},
 		{"log-level", "SCIM_LOG_LEVEL", "info", "log level: debug, info, warn or error", &c.LogLevel, false},
 		{"log-format", "SCIM_LOG_FORMAT", "text", "log format: text or json", &c.LogFormat, false},
-		{"smtp-url", "SCIM_SMTP_URL", "", "SMTP server for invitation emails: smtp://user:password@host:587 (STARTTLS when offered) or smtps://user:password@host:465 (default: emails are written to the log)", &c.SMTPURL, true},
+		{"smtp-url", "SCIM_SMTP_URL", "", "SMTP server for invitation emails: smtps://user:password@host:465 (TLS) or smtp://user:password@host:587 (STARTTLS, required: a server that does not offer it gets no email; a certificate that fails verification is an error). Without TLS only to a loopback address (STARTTLS when offered) or with ?tls=none (a relay on a private network, no credentials; logged at start). Default: emails are written to the log", &c.SMTPURL, true},
 		{"mail-from", "SCIM_MAIL_FROM", "TimeCamp <no-reply@localhost>", "sender of invitation emails, e.g. \"TimeCamp <no-reply@example.com>\"", &c.MailFrom, false},
 		{"invitation-ttl", "SCIM_INVITATION_TTL", "7d", "how long an invitation link works: a duration such as 7d, 48h or 30m", &c.InvitationTTL, false},
 		{"config", "SCIM_CONFIG", "", "YAML file of settings, keyed by flag name (a flag or variable wins over the file)", &c.ConfigFile, false},
@@ -97,6 +101,7 @@ func (c *Config) Settings() []Setting {
 		{"activity-retention", "SCIM_ACTIVITY_RETENTION", "90d", "how long the activity log keeps changes and refused requests: a duration such as 90d or 720h", &c.ActivityRetention, false},
 		{"rate-limit", "SCIM_RATE_LIMIT", "2000", "SCIM requests per second one token may send, in bursts of as many (per server instance); 0 turns the limit off", &c.RateLimit, false},
 		{"max-concurrent-requests", "SCIM_MAX_CONCURRENT_REQUESTS", "64", "SCIM requests served at once (one account may hold a quarter of them); 0 turns the bound off", &c.MaxConcurrent, false},
+		{"auth-failure-limit", "SCIM_AUTH_FAILURE_LIMIT", "20", "failed SCIM authentications (401) one client address may make a minute, in bursts of as many, before it gets 429 with Retry-After (per server instance, whatever SCIM_RATE_LIMIT says; the address is the one SCIM_TRUSTED_PROXIES lets the server believe, an IPv6 client counts by its /64); a token that authenticated recently is never held back. 0 turns the limit off", &c.AuthFailures, false},
 		{"shutdown-timeout", "SCIM_SHUTDOWN_TIMEOUT", "25s", "how long requests in progress may run on after SIGTERM before they are cancelled", &c.ShutdownGrace, false},
 	}
 }
@@ -153,6 +158,9 @@ func (c *Config) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("SCIM_LOG_FORMAT must be text or json, got %q", c.LogFormat)
 	}
+	if n := len(c.BootstrapToken); n > 0 && n < MinBootstrapToken {
+		return fmt.Errorf("SCIM_BOOTSTRAP_TOKEN is %d characters long; it must be a random secret of at least %d characters (anyone who guesses it provisions account \"default\"): generate one with  openssl rand -hex 32", n, MinBootstrapToken)
+	}
 	if c.SMTPURL != "" {
 		if _, err := mail.ParseSMTPURL(c.SMTPURL); err != nil {
 			return err
@@ -179,6 +187,9 @@ func (c *Config) Validate() error {
 	if _, err := c.MaxConcurrentRequests(); err != nil {
 		return err
 	}
+	if _, err := c.AuthFailureLimit(); err != nil {
+		return err
+	}
 	if _, err := c.ShutdownTimeout(); err != nil {
 		return err
 	}
@@ -200,6 +211,15 @@ func (c *Config) MaxConcurrentRequests() (int, error) {
 	n, err := strconv.Atoi(strings.TrimSpace(c.MaxConcurrent))
 	if err != nil || n < 0 {
 		return 0, fmt.Errorf("SCIM_MAX_CONCURRENT_REQUESTS must be a whole number such as 64 (0 turns the bound off), got %q", c.MaxConcurrent)
+	}
+	return n, nil
+}
+
+// AuthFailureLimit is SCIM_AUTH_FAILURE_LIMIT, 0 for no limit.
+func (c *Config) AuthFailureLimit() (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(c.AuthFailures))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("SCIM_AUTH_FAILURE_LIMIT must be a whole number of failed authentications a minute such as 20 (0 turns the limit off), got %q", c.AuthFailures)
 	}
 	return n, nil
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/timecamp/timecamp-scim/mail"
 )
 
 func configWith(t *testing.T, env map[string]string, args ...string) (*Config, *flag.FlagSet) {
@@ -70,7 +72,7 @@ func TestInvitationSettings(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if sc := c.SMTP(); sc == nil || !sc.TLS || sc.Port != "465" || sc.Password != "sekrit" || strings.Contains(sc.Redacted(), "sekrit") {
+	if sc := c.SMTP(); sc == nil || sc.Security != mail.ImplicitTLS || sc.Port != "465" || sc.Password != "sekrit" || strings.Contains(sc.Redacted(), "sekrit") {
 		t.Fatalf("smtps: %+v %s", sc, sc.Redacted())
 	}
 }
@@ -79,7 +81,7 @@ func TestInvitationSettings(t *testing.T) {
 func TestHelpHidesSecrets(t *testing.T) {
 	_, fs := configWith(t, map[string]string{
 		"SCIM_SMTP_URL":           "smtp://u:smtp-secret@mail.test",
-		"SCIM_BOOTSTRAP_TOKEN":    "token-secret",
+		"SCIM_BOOTSTRAP_TOKEN":    "token-secret-0123456789abcdef0123456789",
 		"SCIM_MONGODB_URI":        "mongodb://u:db-secret@db.test",
 		"SCIM_OIDC_CLIENT_SECRET": "oidc-secret",
 	})
@@ -125,17 +127,46 @@ func TestOverloadAndShutdownSettings(t *testing.T) {
 	}
 }
 
-// The README's configuration table lists every setting, with its flag.
-func TestReadmeListsEverySetting(t *testing.T) {
-	raw, err := os.ReadFile("../README.md")
+// docs/configuration.md is what WriteDocs writes from Settings: a setting
+// added or changed without regenerating the file fails here.
+func TestConfigurationDocsUpToDate(t *testing.T) {
+	committed, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
+		t.Fatalf("%v: generate it with %s", err, DocsCommand)
+	}
+	var b strings.Builder
+	if err := WriteDocs(&b); err != nil {
 		t.Fatal(err)
+	}
+	if string(committed) != b.String() {
+		t.Fatalf("docs/configuration.md is out of date with the settings of package config; regenerate it (from the repository's root):\n\t%s", DocsCommand)
 	}
 	var c Config
 	for _, s := range c.Settings() {
 		row := "| `" + s.Env + "` | `--" + s.Flag + "` |"
-		if !strings.Contains(string(raw), row) {
-			t.Errorf("README.md's configuration table has no row %q", row)
+		if !strings.Contains(string(committed), row) {
+			t.Errorf("docs/configuration.md has no row %q", row)
+		}
+	}
+}
+
+// A bootstrap token shorter than 32 characters is refused, with the way
+// to make a good one.
+func TestBootstrapTokenLength(t *testing.T) {
+	for token, ok := range map[string]bool{
+		"":                                 true,
+		"change-me-to-a-long-secret":       false,
+		"0123456789abcdef0123456789abcde":  false, // 31
+		"0123456789abcdef0123456789abcdef": true,  // 32
+		"change-me-to-a-long-random-secret-0123456789": true,
+	} {
+		c, _ := configWith(t, map[string]string{"SCIM_BOOTSTRAP_TOKEN": token})
+		err := c.Validate()
+		if ok != (err == nil) {
+			t.Errorf("%q: %v", token, err)
+		}
+		if err != nil && (!strings.Contains(err.Error(), "openssl rand -hex 32") || !strings.Contains(err.Error(), "SCIM_BOOTSTRAP_TOKEN") || strings.Contains(err.Error(), token)) {
+			t.Errorf("%q: the message does not say how to fix it, or shows the token: %v", token, err)
 		}
 	}
 }

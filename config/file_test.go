@@ -159,7 +159,7 @@ func TestPrintHidesSecrets(t *testing.T) {
 	file := writeFile(t, "scim.yaml", "oidc-client-secret: file-hunter2\nsmtp-url: smtp://mailer:smtp-hunter2@smtp.example.com\n")
 	c, _ := configWith(t, map[string]string{
 		"SCIM_CONFIG":          file,
-		"SCIM_BOOTSTRAP_TOKEN": "token-hunter2",
+		"SCIM_BOOTSTRAP_TOKEN": "token-hunter2-0123456789abcdef01234567",
 		"SCIM_MONGODB_URI":     "mongodb://scim:db-hunter2@db1,db2/?replicaSet=rs0",
 		"SCIM_OIDC_ISSUER":     "https://login.example.com",
 		"SCIM_OIDC_CLIENT_ID":  "scim-console",
@@ -222,7 +222,8 @@ func TestCheckServeTLS(t *testing.T) {
 	}
 }
 
-func TestCheckServeOIDCIssuer(t *testing.T) {
+// config check asks the issuer (serve does not: see TestServeDoesNotAskIssuer).
+func TestCheckIssuer(t *testing.T) {
 	oidcTimeout = 500 * time.Millisecond
 	t.Cleanup(func() { oidcTimeout = 5 * time.Second })
 	var issuerURL string
@@ -254,8 +255,11 @@ func TestCheckServeOIDCIssuer(t *testing.T) {
 		if err := c.Validate(); err != nil {
 			t.Fatal(err)
 		}
+		if err := c.CheckServe(context.Background()); err != nil {
+			t.Errorf("%s: CheckServe asked the issuer: %v", issuer, err)
+		}
 		start := time.Now()
-		err := c.CheckServe(context.Background())
+		err := c.CheckIssuer(context.Background())
 		if took := time.Since(start); took > 2*time.Second {
 			t.Errorf("%s: the check took %v", issuer, took)
 		}

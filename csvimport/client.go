@@ -374,6 +374,15 @@ func text(v any) string {
 	return s
 }
 
+// refID reads the id a reference attribute holds: {"value": id, "$ref":
+// …} (a plain id from servers before references carried $ref).
+func refID(v any) string {
+	if m, ok := v.(map[string]any); ok {
+		return text(lookup(m, "value"))
+	}
+	return text(v)
+}
+
 // quote writes a string as a SCIM filter literal (a JSON string).
 func quote(s string) string {
 	raw, _ := json.Marshal(s)

@@ -277,7 +277,7 @@ func (r *run) resolveGroups(ctx context.Context) error {
 		for _, g := range list {
 			ext, _ := lookup(g, tcGroupURN).(map[string]any)
 			existing[strings.ToLower(text(lookup(g, "displayName")))] = found{
-				id: text(lookup(g, "id")), parent: text(lookup(ext, "parent")), path: text(lookup(ext, "path")),
+				id: text(lookup(g, "id")), parent: refID(lookup(ext, "parent")), path: text(lookup(ext, "path")),
 			}
 		}
 	}

@@ -1,12 +1,15 @@
-// Package deploy holds the Compose file and Kubernetes manifests; its test
-// checks that they name only settings the server knows, and that the
-// settings they give pass the server's own validation.
+// Package deploy holds the Compose file, the Kubernetes manifests and the
+// scheduled backups; its tests check that they name only settings the
+// server knows, that the settings they give pass the server's own
+// validation, and (image_test.go) that the binary the Dockerfile builds
+// runs as the image runs it.
 package deploy_test
 
 import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -96,8 +99,95 @@ func TestDeployFilesNameKnownSettings(t *testing.T) {
 			}
 		})
 	}
+	// The files that are not YAML (the cron file) too.
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(path, ".go") || filepath.Ext(path) == ".yaml" || filepath.Ext(path) == ".yml" {
+			return err
+		}
+		raw, err := os.ReadFile(path)
+		for _, name := range scimName.FindAllString(string(raw), -1) {
+			used++
+			if !known[name] {
+				t.Errorf("%s uses %s, which is no setting of the server", path, name)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if used < 10 {
 		t.Fatalf("only %d SCIM_* names found: is the walk broken?", used)
+	}
+}
+
+// The scheduled backups: the Kubernetes CronJob dumps the database the
+// Deployment uses (the same Secret key), whole and consistent (--oplog),
+// one at a time, into a volume the manifests claim, renaming a dump only
+// once it is complete.
+func TestBackupCronJob(t *testing.T) {
+	ms := loadManifests(t)
+	job := byKind(t, ms, "CronJob")
+	if f := strings.Fields(fmt.Sprint(at(job, "spec", "schedule"))); len(f) != 5 {
+		t.Errorf("schedule %q is not a cron expression", at(job, "spec", "schedule"))
+	}
+	if at(job, "spec", "concurrencyPolicy") != "Forbid" {
+		t.Error("two backups may run at once")
+	}
+	pod := at(job, "spec", "jobTemplate", "spec", "template", "spec")
+	c := at(pod, "containers", 0)
+	script := strings.Join(toStrings(at(c, "command")), " ")
+	for _, want := range []string{"mongodump", "--oplog", `--uri="$SCIM_MONGODB_URI"`, ".partial", "mv "} {
+		if !strings.Contains(script, want) {
+			t.Errorf("the CronJob's command lacks %s: %s", want, script)
+		}
+	}
+	dep := byKind(t, ms, "Deployment")
+	uriRef := func(container any) any {
+		for _, e := range at(container, "env").([]any) {
+			if at(e, "name") == "SCIM_MONGODB_URI" {
+				return at(e, "valueFrom", "secretKeyRef")
+			}
+		}
+		return nil
+	}
+	want := uriRef(at(dep, "spec", "template", "spec", "containers", 0))
+	if got := uriRef(c); got == nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("the CronJob's SCIM_MONGODB_URI comes from %v, the Deployment's from %v", got, want)
+	}
+	claim := at(pod, "volumes", 0, "persistentVolumeClaim", "claimName")
+	pvc := byKind(t, ms, "PersistentVolumeClaim")
+	if claim == nil || at(pvc, "metadata", "name") != claim || at(c, "volumeMounts", 0, "name") != at(pod, "volumes", 0, "name") {
+		t.Errorf("the backups go to claim %v, the manifests claim %v", claim, at(pvc, "metadata", "name"))
+	}
+	if at(pod, "securityContext", "runAsNonRoot") != true || at(c, "securityContext", "allowPrivilegeEscalation") != false {
+		t.Error("the backup pod may run as root or escalate")
+	}
+}
+
+// The host cron line for the embedded database backs the server's data
+// folder up with "store backup" (e2e runs its command).
+func TestBackupCronFile(t *testing.T) {
+	raw, err := os.ReadFile("cron/timecamp-scim-backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env, jobs []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		switch {
+		case strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#"):
+		case regexp.MustCompile(`^[A-Z_]+=`).MatchString(line):
+			env = append(env, line)
+		default:
+			jobs = append(jobs, line)
+		}
+	}
+	if len(jobs) != 1 || !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "SCIM_DATA_DIR=") }) {
+		t.Fatalf("want one job and SCIM_DATA_DIR: jobs %q, environment %q", jobs, env)
+	}
+	f := strings.Fields(jobs[0])
+	if len(f) < 8 || !strings.Contains(jobs[0], "store backup --to ") {
+		t.Fatalf("not a cron.d line (5 fields, a user, a command) running store backup: %q", jobs[0])
 	}
 }
 
@@ -269,6 +359,31 @@ func TestComposeFile(t *testing.T) {
 		t.Errorf("SCIM_MONGODB_URI %q is not the replica set with majority writes", uri)
 	}
 	validate(t, "compose", env)
+
+	// The backup service dumps that replica set, consistently, into a
+	// volume of its own, once the database is up.
+	backup := at(compose, "services", "backup")
+	if at(backup, "depends_on", "mongodb", "condition") != "service_healthy" {
+		t.Error("the backup service does not wait for the replica set")
+	}
+	benv := composeEnv(t, at(backup, "environment").(map[string]any))
+	if uri := benv["SCIM_MONGODB_URI"]; !strings.Contains(uri, "mongodb:27017") || !strings.Contains(uri, "replicaSet=rs0") {
+		t.Errorf("the backup service dumps %q, not the replica set", uri)
+	}
+	script := strings.Join(toStrings(at(backup, "command")), " ")
+	for _, want := range []string{"mongodump", "--oplog", `--uri="$$SCIM_MONGODB_URI"`, ".partial", "sleep"} {
+		if !strings.Contains(script, want) {
+			t.Errorf("the backup service's command lacks %s: %s", want, script)
+		}
+	}
+	mount := toStrings(at(backup, "volumes"))
+	if len(mount) != 1 || !strings.HasSuffix(mount[0], ":/backups") {
+		t.Errorf("the backup service mounts %v", mount)
+	} else if vol, _, _ := strings.Cut(mount[0], ":"); at(compose, "volumes", vol) == nil {
+		if _, declared := at(compose, "volumes").(map[string]any)[vol]; !declared {
+			t.Errorf("volume %s is not declared", vol)
+		}
+	}
 }
 
 func toStrings(v any) []string {

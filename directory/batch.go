@@ -49,6 +49,9 @@ func (s *Service) createUsers(ctx context.Context, account string, bodies []map[
 			errs[i] = err
 			continue
 		}
+		if errs[i] = s.resolveRefs(ctx, account, schemas.User, nil, attrs); errs[i] != nil {
+			continue
+		}
 		r := &store.Resource{Type: schemas.User, ID: store.NewID(), Account: account, Attributes: attrs}
 		if invReqs[i], errs[i] = readNewUser(r); errs[i] == nil {
 			users[i] = r

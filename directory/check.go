@@ -144,7 +144,7 @@ func (s *Service) check(ctx context.Context, account string) (*CheckResult, erro
 		for _, u := range page.Resources {
 			derived := schemas.CopyAttributes(u.Attributes)
 			st := deriveUser(derived, groupsOf[u.ID], t, acct.Owner == u.ID)
-			cu := &checkedUser{name: str(u.Attributes["userName"]), active: u.Attributes["active"] == true, effectiveRole: st.effectiveRole}
+			cu := &checkedUser{name: str(u.Attributes["userName"]), active: store.Active(u.Attributes), effectiveRole: st.effectiveRole}
 			users[u.ID] = cu
 			if mayClaimOwnership(derived, st) {
 				res.candidates = append(res.candidates, u.ID)
@@ -482,7 +482,7 @@ func (s *Service) repairOwner(ctx context.Context, account string, candidates []
 			if err != nil {
 				return err
 			}
-			if attrs != nil && attrs["active"] == true && st.effectiveRole == schemas.RoleAdministrator {
+			if attrs != nil && store.Active(attrs) && st.effectiveRole == schemas.RoleAdministrator {
 				return nil // a valid owner (again)
 			}
 			if err := s.store.ReleaseOwner(ctx, account, acct.Owner); err != nil {

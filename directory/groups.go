@@ -9,10 +9,11 @@ import (
 )
 
 func (s *Service) createGroup(ctx context.Context, acct *store.Account, r *store.Resource) (*store.Resource, error) {
-	members, err := membersFromAttributes(r.Attributes)
+	members, err := membersFromAttributes(ctx, r.Attributes)
 	if err != nil {
 		return nil, err
 	}
+	defaultProjectRoles(schemas.TimeCampGroupURN, nil, r.Attributes)
 	normaliseGroupGrants(r.Attributes)
 	t, err := s.loadTree(ctx, acct)
 	if err != nil {
@@ -70,7 +71,14 @@ func (s *Service) createGroup(ctx context.Context, acct *store.Account, r *store
 // groupChange computes a group's update: its place in the tree, and the
 // users whose role or project access it changes (its members, and those
 // of its descendants when what it grants or where it hangs changes).
-func (s *Service) groupChange(ctx context.Context, acct *store.Account, cur, next *store.Resource, members *memberDelta) (*change, error) {
+func (s *Service) groupChange(ctx context.Context, acct *store.Account, cur, next *store.Resource, members *memberDelta, w *write) (*change, error) {
+	if w != nil {
+		before := cur.Attributes // a PUT gives every entry it has no role for the default
+		if w.replace {
+			before = nil
+		}
+		defaultProjectRoles(schemas.TimeCampGroupURN, before, next.Attributes)
+	}
 	normaliseGroupGrants(next.Attributes)
 	t, err := s.loadTree(ctx, acct)
 	if err != nil {
@@ -222,7 +230,7 @@ func (s *Service) moveGroup(ctx context.Context, account, id, parent string) err
 		if parent == "" {
 			delete(tc, "parent")
 		} else {
-			tc["parent"] = parent
+			tc["parent"] = map[string]any{"value": parent}
 		}
 		return &change{next: &next}, nil
 	})

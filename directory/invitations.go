@@ -136,7 +136,7 @@ func (s *Service) createInvitation(acct *store.Account, r *store.Resource, req i
 	if req.send != nil {
 		invite = *req.send
 	}
-	if r.Attributes["active"] == false || !invite {
+	if !store.Active(r.Attributes) || !invite {
 		r.Invitation = &store.Invitation{Status: store.InvitationNone}
 		deriveInvitation(r.Attributes, r.Invitation, t)
 		return nil, nil
@@ -157,7 +157,7 @@ func (s *Service) createInvitation(acct *store.Account, r *store.Resource, req i
 func (s *Service) invitationChange(acct *store.Account, cur, next *store.Resource, req invitationRequests, t time.Time) (*store.OutboxEntry, []string, error) {
 	inv := next.Invitation.Copy()
 	status := effectiveStatus(inv, t)
-	wasActive, isActive := cur.Attributes["active"] == true, next.Attributes["active"] == true
+	wasActive, isActive := store.Active(cur.Attributes), store.Active(next.Attributes)
 	var entry *store.OutboxEntry
 	var voided []string
 	switch {
@@ -320,7 +320,7 @@ func (s *Service) acceptInvitation(ctx context.Context, token string) (*Invitati
 		next.Invitation = cur.Invitation.Copy()
 		next.Invitation.Status = store.InvitationAccepted
 		next.Invitation.AcceptedAt = t
-		c, err := s.userChange(ctx, acct, cur, &next)
+		c, err := s.userChange(ctx, acct, cur, &next, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -351,7 +351,7 @@ func (s *Service) ExpireInvitations(ctx context.Context, limit int) (int, error)
 				next := *cur
 				next.Attributes = schemas.CopyAttributes(cur.Attributes)
 				next.Invitation = cur.Invitation.Copy()
-				return s.userChange(ctx, acct, cur, &next)
+				return s.userChange(ctx, acct, cur, &next, nil)
 			})
 			return err
 		})

@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 
 	filter "github.com/scim2/filter-parser/v2"
@@ -75,9 +76,9 @@ func (d *memberDelta) removes() []string {
 }
 
 // apply records one PATCH operation on "members".
-func (d *memberDelta) apply(kind string, path filter.Path, value any) error {
+func (d *memberDelta) apply(ctx context.Context, kind string, path filter.Path, value any) error {
 	if path.SubAttribute != nil || path.AttributePath.SubAttribute != nil {
-		return failure.InvalidPath("a member's sub-attributes cannot be changed; remove the member and add it again")
+		return failure.Mutability("a member's sub-attributes cannot be changed (value and $ref are immutable, type and display read-only); remove the member and add it again")
 	}
 	if path.ValueExpression != nil {
 		if kind != "remove" {
@@ -96,20 +97,20 @@ func (d *memberDelta) apply(kind string, path filter.Path, value any) error {
 			d.clear()
 			return nil
 		}
-		ids, err := memberIDs(value)
+		ids, err := memberIDs(ctx, value)
 		if err != nil {
 			return err
 		}
 		d.removeIDs(ids)
 	case "replace":
-		ids, err := memberIDs(value)
+		ids, err := memberIDs(ctx, value)
 		if err != nil {
 			return err
 		}
 		d.clear()
 		d.addIDs(ids)
 	default:
-		ids, err := memberIDs(value)
+		ids, err := memberIDs(ctx, value)
 		if err != nil {
 			return err
 		}
@@ -119,12 +120,16 @@ func (d *memberDelta) apply(kind string, path filter.Path, value any) error {
 }
 
 // memberIDs reads member ids from a value: a list of {"value": id} objects
-// (or one such object, or bare ids).
-func memberIDs(v any) ([]string, error) {
+// (or {"$ref": URI}, or both; one such object; or bare ids).
+func memberIDs(ctx context.Context, v any) ([]string, error) {
 	var ids []string
 	for i, el := range asList(v) {
 		var id any = el
 		if m, ok := el.(map[string]any); ok {
+			m = schemas.CopyAttributes(m)
+			if _, err := readRef(ctx, schemas.User, m, "members["+strconv.Itoa(i)+"]"); err != nil {
+				return nil, err
+			}
 			id = nil
 			for k, sv := range m {
 				if strings.EqualFold(k, "value") {
@@ -134,7 +139,7 @@ func memberIDs(v any) ([]string, error) {
 		}
 		s, ok := id.(string)
 		if !ok || strings.TrimSpace(s) == "" {
-			return nil, failure.InvalidValue("members[%d] needs a \"value\" holding the id of a user", i)
+			return nil, failure.InvalidValue("members[%d] needs a \"value\" holding the id of a user (or a \"$ref\" to one)", i)
 		}
 		ids = append(ids, strings.TrimSpace(s))
 	}
@@ -168,13 +173,13 @@ func memberIDsFromFilter(e filter.Expression) ([]string, error) {
 
 // membersFromAttributes takes "members" out of a POST or PUT body's
 // attributes: members live in their own collection.
-func membersFromAttributes(attrs map[string]any) ([]string, error) {
+func membersFromAttributes(ctx context.Context, attrs map[string]any) ([]string, error) {
 	v, ok := attrs["members"]
 	if !ok {
 		return nil, nil
 	}
 	delete(attrs, "members")
-	return memberIDs(v)
+	return memberIDs(ctx, v)
 }
 
 type knownUsersKey struct{}
@@ -274,6 +279,9 @@ func (s *Service) Expand(ctx context.Context, rs []*store.Resource, want func(at
 	if err := s.expandMemberships(ctx, rs, want); err != nil {
 		return err
 	}
+	if err := s.expandRefs(ctx, rs); err != nil {
+		return err
+	}
 	if rs[0].Type == schemas.User {
 		s.viewInvitations(rs)
 		return s.expandProjectNames(ctx, rs)
@@ -349,6 +357,9 @@ func (s *Service) expandMemberships(ctx context.Context, rs []*store.Resource, w
 				el["type"] = "User"
 			} else {
 				el["type"] = "direct"
+			}
+			if ref := location(ctx, other, id); ref != "" {
+				el["$ref"] = ref
 			}
 			list = append(list, el)
 		}

@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"context"
 	"reflect"
 	"sort"
 	"strings"
@@ -25,16 +26,45 @@ type PatchOp struct {
 // collected as a delta instead, so that a large group is never loaded to
 // add or remove one member.
 type patcher struct {
+	ctx   context.Context // for reading member references ($ref)
 	rt    *schemas.ResourceType
 	attrs map[string]any
 	// members collects membership changes when the resource is a group.
 	members *memberDelta
-	// password holds a new password set by the operations.
-	password *string
+	// password holds a new password set by the operations;
+	// removePassword is set when they remove it.
+	password       *string
+	removePassword bool
+	// touched are the top-level attributes the operations set or removed
+	// (by Attr.Name without a sub-attribute; an extension by its URN).
+	touched map[string]bool
+	// owned are a user's own projects before the operations.
+	owned map[string]bool
 }
 
-func newPatcher(rt *schemas.ResourceType, attrs map[string]any, members *memberDelta) *patcher {
-	return &patcher{rt: rt, attrs: schemas.CopyAttributes(attrs), members: members}
+func newPatcher(ctx context.Context, rt *schemas.ResourceType, attrs map[string]any, members *memberDelta) *patcher {
+	owned := map[string]bool{}
+	for _, id := range projectIDs(asList(extension(attrs, schemas.TimeCampUserURN)["projects"])) {
+		owned[id] = true
+	}
+	return &patcher{ctx: ctx, rt: rt, attrs: schemas.CopyAttributes(attrs), members: members, touched: map[string]bool{}, owned: owned}
+}
+
+// sentSetting reports whether the operations set or removed a TimeCamp
+// user setting (see write).
+func (p *patcher) sentSetting(name string) bool {
+	return p.touched[schemas.TimeCampUserURN] || p.touched[schemas.TimeCampUserURN+":"+name]
+}
+
+// touch records that an operation reaches attribute a.
+func (p *patcher) touch(a schemas.Attr) {
+	if a.WholeExtension {
+		p.touched[a.Ext.Schema.ID] = true
+		return
+	}
+	top := a
+	top.Sub = nil
+	p.touched[top.Name()] = true
 }
 
 func (p *patcher) apply(op PatchOp) error {
@@ -125,10 +155,17 @@ func (p *patcher) applyPath(kind string, path filter.Path, value any, inObject b
 		if inObject {
 			return nil
 		}
-		return failure.Mutability("%s is read-only", a.Name())
+		return failure.Mutability("%s is read-only: the server sets it", a.Name())
+	}
+	if err := checkUnassign(kind, a, path, value); err != nil {
+		return err
+	}
+	p.touch(a)
+	if kind != "remove" && a.Sub == nil && path.ValueExpression == nil && p.rt == schemas.User && a.Name() == schemas.TimeCampUserURN+":projects" {
+		value = withoutEchoedGrants(value, p.owned)
 	}
 	if p.members != nil && a.Is("members") {
-		return p.members.apply(kind, path, value)
+		return p.members.apply(p.ctx, kind, path, value)
 	}
 	if a.Is("password") {
 		return p.setPassword(kind, value)
@@ -142,10 +179,30 @@ func (p *patcher) applyPath(kind string, path filter.Path, value any, inObject b
 	return p.applyAttribute(kind, a, value)
 }
 
+// checkUnassign refuses an operation that would leave a required
+// attribute (or sub-attribute) unassigned: a remove of it, or a replace
+// with null (RFC 7644 §3.5.2.2: 400 mutability).
+func checkUnassign(kind string, a schemas.Attr, path filter.Path, value any) error {
+	required := a.Leaf().Required()
+	if name := path.SubAttributeName(); name != "" && a.Sub == nil {
+		if sub, ok := schemas.SubAttribute(a.Def, name); ok {
+			required = sub.Required()
+		}
+	} else if path.ValueExpression != nil {
+		required = false // removes some values, not the attribute
+	}
+	if !required || (kind != "remove" && value != nil) {
+		return nil
+	}
+	return failure.Mutability("%s is required and cannot be removed; replace it with another value", a.Name())
+}
+
 func (p *patcher) setPassword(kind string, value any) error {
 	if kind == "remove" {
-		return failure.Mutability("the password can be replaced but not removed")
+		p.password, p.removePassword = nil, true
+		return nil
 	}
+	p.removePassword = false
 	s, ok := value.(string)
 	if !ok {
 		return failure.InvalidValue("password must be a string")
@@ -155,6 +212,7 @@ func (p *patcher) setPassword(kind string, value any) error {
 }
 
 func (p *patcher) applyExtension(kind string, a schemas.Attr, value any) error {
+	p.touch(a)
 	if kind == "remove" {
 		delete(p.attrs, a.Ext.Schema.ID)
 		return nil
@@ -228,7 +286,16 @@ func (p *patcher) applyAttribute(kind string, a schemas.Attr, value any) error {
 		if merged == nil {
 			merged = map[string]any{}
 		}
-		for k, sv := range v.(map[string]any) {
+		given := v.(map[string]any)
+		_, hasValue := given["value"]
+		_, hasRef := given["$ref"]
+		if hasValue || hasRef {
+			// A reference's value and $ref name one resource: either
+			// given replaces both.
+			delete(merged, "value")
+			delete(merged, "$ref")
+		}
+		for k, sv := range given {
 			merged[k] = sv
 		}
 		container[name] = merged

@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -22,7 +23,7 @@ func BenchmarkPatchWorstCase(b *testing.B) {
 		ops[i] = PatchOp{Op: "replace", Path: fmt.Sprintf(`emails[value eq "a%d@example.com" or type eq "home"].type`, len(ops)-1-i), Value: "home"}
 	}
 	for i := 0; i < b.N; i++ {
-		p := newPatcher(schemas.User, attrs, nil)
+		p := newPatcher(context.Background(), schemas.User, attrs, nil)
 		for _, op := range ops {
 			if err := p.apply(op); err != nil {
 				b.Fatal(err)

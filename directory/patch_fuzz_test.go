@@ -2,6 +2,7 @@ package directory
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -83,7 +84,7 @@ func FuzzPatch(f *testing.F) {
 			if rt == schemas.User {
 				attrs = ownView(stored)
 			}
-			p := newPatcher(rt, attrs, members)
+			p := newPatcher(context.Background(), rt, attrs, members)
 			var err error
 			for _, op := range ops {
 				if err = p.apply(op); err != nil {

@@ -12,7 +12,7 @@ import (
 )
 
 func (s *Service) createProject(ctx context.Context, acct *store.Account, r *store.Resource) (*store.Resource, error) {
-	if err := s.checkProjectParent(ctx, acct.ID, r.ID, str(r.Attributes["parent"])); err != nil {
+	if err := s.checkProjectParent(ctx, acct.ID, r.ID, RefValue(r.Attributes["parent"])); err != nil {
 		return nil, err
 	}
 	if err := s.store.Insert(ctx, r); err != nil {
@@ -25,7 +25,7 @@ func (s *Service) projectChange(ctx context.Context, acct *store.Account, cur, n
 	if reflect.DeepEqual(cur.Attributes, next.Attributes) {
 		return &change{}, nil
 	}
-	if parent := str(next.Attributes["parent"]); parent != str(cur.Attributes["parent"]) {
+	if parent := RefValue(next.Attributes["parent"]); parent != RefValue(cur.Attributes["parent"]) {
 		if err := s.checkProjectParent(ctx, acct.ID, cur.ID, parent); err != nil {
 			return nil, err
 		}
@@ -85,7 +85,7 @@ func (s *Service) checkProjectParent(ctx context.Context, account, id, parent st
 		if err != nil {
 			return err
 		}
-		p = str(up.Attributes["parent"])
+		p = RefValue(up.Attributes["parent"])
 	}
 	return nil
 }
@@ -113,7 +113,7 @@ func (s *Service) deleteProject(ctx context.Context, acct *store.Account, cur *s
 					delete(tc, "projects")
 				}
 				next.Attributes = attrs
-				return s.changeOf(ctx, a, r, &next, nil)
+				return s.changeOf(ctx, a, r, &next, nil, nil)
 			})
 			return err
 		})

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/timecamp/timecamp-scim/failure"
@@ -62,6 +63,9 @@ func (s *Service) Create(ctx context.Context, account string, rt *schemas.Resour
 		if err != nil {
 			return nil, err
 		}
+		if err := s.resolveRefs(ctx, account, rt, nil, attrs); err != nil {
+			return nil, err
+		}
 		r := &store.Resource{Type: rt, ID: store.NewID(), Account: account, Attributes: attrs}
 		switch rt {
 		case schemas.User:
@@ -87,19 +91,22 @@ func (s *Service) List(ctx context.Context, account string, rt *schemas.Resource
 
 // Replace replaces a resource from a PUT body (RFC 7644 §3.5.1): attributes
 // the body omits are cleared (settings with a default return to it),
-// except the password, which is kept.
+// except the password, which is kept, and the extensions the body does not
+// assert (see keepUnasserted).
 func (s *Service) Replace(ctx context.Context, account string, rt *schemas.ResourceType, id string, body map[string]any, ifMatch string) (*store.Resource, error) {
 	return atomically(ctx, s, func(ctx context.Context) (*store.Resource, error) {
+		var echoed []any
 		if rt == schemas.User {
-			dropInheritedInput(body)
+			echoed = dropInheritedInput(body)
 		}
 		attrs, err := rt.Normalize(body)
 		if err != nil {
 			return nil, err
 		}
+		w := &write{replace: true, sent: sentIn(attrs)}
 		var members *memberDelta
 		if rt == schemas.Group {
-			ids, err := membersFromAttributes(attrs)
+			ids, err := membersFromAttributes(ctx, attrs)
 			if err != nil {
 				return nil, err
 			}
@@ -110,14 +117,63 @@ func (s *Service) Replace(ctx context.Context, account string, rt *schemas.Resou
 		return s.update(ctx, account, rt, id, ifMatch, func(acct *store.Account, cur *store.Resource) (*change, error) {
 			next := *cur
 			next.Attributes = schemas.CopyAttributes(attrs)
+			keepUnasserted(rt, body, cur.Attributes, next.Attributes)
+			if err := keepOwned(cur.Attributes, next.Attributes, echoed); err != nil {
+				return nil, err
+			}
+			if err := s.resolveRefs(ctx, account, rt, cur.Attributes, next.Attributes); err != nil {
+				return nil, err
+			}
 			if rt == schemas.User {
 				if err := takePassword(&next, next.Attributes); err != nil {
 					return nil, err
 				}
 			}
-			return s.changeOf(ctx, acct, cur, &next, members)
+			return s.changeOf(ctx, acct, cur, &next, members, w)
 		})
 	})
+}
+
+// keepUnasserted carries the stored values of each extension a PUT body
+// does not assert — neither listed in its "schemas" nor holding any of its
+// attributes — over to the replaced resource. RFC 7644 §3.5.1 lets a service
+// provider take omitted attributes as "not asserted by the client", and a
+// client that does not know an extension has asserted nothing about it:
+// identity providers that push every change as a PUT of the core resource
+// (JumpCloud) would otherwise reset on each push the roles, permissions and
+// group grants set in TimeCamp. A client that lists the extension in
+// "schemas" replaces it like any attribute: what it leaves out is cleared.
+func keepUnasserted(rt *schemas.ResourceType, body, cur, next map[string]any) {
+	listed := map[string]bool{}
+	for k, v := range body {
+		if !strings.EqualFold(k, schemas.AttrSchemas) {
+			continue
+		}
+		list, _ := v.([]any)
+		for _, urn := range list {
+			if s, ok := urn.(string); ok {
+				listed[strings.ToLower(s)] = true
+			}
+		}
+	}
+	for _, ext := range rt.Extensions {
+		urn := ext.Schema.ID
+		if _, sent := next[urn]; sent || listed[strings.ToLower(urn)] {
+			continue
+		}
+		if v, ok := cur[urn]; ok {
+			next[urn] = schemas.Copy(v)
+		}
+	}
+}
+
+// write is what a client's write says beyond the new attributes, for the
+// rules that depend on it.
+type write struct {
+	// replace: a PUT, whose left-out settings take their defaults.
+	replace bool
+	// sent reports whether the write set a TimeCamp user setting.
+	sent func(name string) bool
 }
 
 // Patch applies PATCH operations (RFC 7644 §3.5.2), all or none.
@@ -138,7 +194,7 @@ func (s *Service) Patch(ctx context.Context, account string, rt *schemas.Resourc
 			if rt == schemas.User {
 				attrs = ownView(attrs) // PATCH edits the user's own project entries
 			}
-			p := newPatcher(rt, attrs, members)
+			p := newPatcher(ctx, rt, attrs, members)
 			for i, op := range ops {
 				if err := p.apply(op); err != nil {
 					return nil, inOperation(err, i, len(ops))
@@ -150,8 +206,17 @@ func (s *Service) Patch(ctx context.Context, account string, rt *schemas.Resourc
 			if err := rt.CheckLimits(p.attrs); err != nil {
 				return nil, err
 			}
+			if err := s.resolveRefs(ctx, account, rt, attrs, p.attrs); err != nil {
+				return nil, err
+			}
 			next := *cur
 			next.Attributes = p.attrs
+			if p.removePassword {
+				if rt != schemas.User {
+					return nil, failure.InvalidPath("a %s has no password", rt.Name)
+				}
+				next.PasswordHash = ""
+			}
 			if p.password != nil {
 				if rt != schemas.User {
 					return nil, failure.InvalidPath("a %s has no password", rt.Name)
@@ -162,7 +227,7 @@ func (s *Service) Patch(ctx context.Context, account string, rt *schemas.Resourc
 				}
 				next.PasswordHash = h
 			}
-			return s.changeOf(ctx, acct, cur, &next, members)
+			return s.changeOf(ctx, acct, cur, &next, members, &write{sent: p.sentSetting})
 		})
 	})
 }
@@ -172,12 +237,12 @@ func (s *Service) Patch(ctx context.Context, account string, rt *schemas.Resourc
 const MaxPatchOperations = 1000
 
 // changeOf computes what replacing cur by next implies, by resource type.
-func (s *Service) changeOf(ctx context.Context, acct *store.Account, cur, next *store.Resource, members *memberDelta) (*change, error) {
+func (s *Service) changeOf(ctx context.Context, acct *store.Account, cur, next *store.Resource, members *memberDelta, w *write) (*change, error) {
 	switch cur.Type {
 	case schemas.User:
-		return s.userChange(ctx, acct, cur, next)
+		return s.userChange(ctx, acct, cur, next, w)
 	case schemas.Group:
-		return s.groupChange(ctx, acct, cur, next, members)
+		return s.groupChange(ctx, acct, cur, next, members, w)
 	case schemas.Project:
 		return s.projectChange(ctx, acct, cur, next)
 	}

@@ -50,7 +50,7 @@ func newTree(acct *store.Account, groups []*store.Resource) *tree {
 
 func nodeOf(g *store.Resource) *node {
 	tc := extension(g.Attributes, schemas.TimeCampGroupURN)
-	n := &node{id: g.ID, name: str(g.Attributes["displayName"]), parent: str(tc["parent"]), grantsRole: str(tc["grantsRole"])}
+	n := &node{id: g.ID, name: str(g.Attributes["displayName"]), parent: RefValue(tc["parent"]), grantsRole: str(tc["grantsRole"])}
 	for _, el := range asList(tc["projects"]) {
 		if m, ok := el.(map[string]any); ok {
 			n.projects = append(n.projects, projectGrant{project: str(m["value"]), role: str(m["role"])})

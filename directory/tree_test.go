@@ -1,6 +1,8 @@
 package directory
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/timecamp/timecamp-scim/failure"
@@ -105,8 +107,14 @@ func TestDeriveUser(t *testing.T) {
 	if st.effectiveRole != schemas.RoleSupervisor || !st.counts || tc["countsTowardSeats"] != true {
 		t.Errorf("state %+v", st)
 	}
-	if tc["canViewRates"] != true || tc["canCreateProjects"] != true || tc["notifyBudget"] != true || tc["allProjects"] != false {
-		t.Errorf("settings %v", tc)
+	// Deriving writes no settings: unassigned ones apply their defaults
+	// (canCreateProjects follows timeTrackingAdmin), and a value given
+	// stays as it is (settleTracking refuses the conflict on a write).
+	if tc["canViewRates"] != false || tc["canCreateProjects"] != nil || tc["notifyBudget"] != nil {
+		t.Errorf("derive wrote settings: %v", tc)
+	}
+	if Setting(attrs, "canCreateProjects") != true || Setting(attrs, "notifyBudget") != true || Setting(attrs, "allProjects") != false || Setting(attrs, "active") != true {
+		t.Errorf("settings as they apply: %v", tc)
 	}
 	projects := tc["projects"].([]any)
 	if len(projects) != 2 {
@@ -147,5 +155,45 @@ func TestRoleFromRoles(t *testing.T) {
 	}}
 	if r, ok := roleFromRoles(old, next); !ok || r != schemas.RoleAdministrator {
 		t.Errorf("added value: %q %v", r, ok)
+	}
+}
+
+func TestSettleTracking(t *testing.T) {
+	user := func(tc map[string]any) map[string]any {
+		return map[string]any{schemas.TimeCampUserURN: tc}
+	}
+	sent := func(names ...string) func(string) bool {
+		return func(n string) bool { return slices.Contains(names, n) }
+	}
+	// Made a time-tracking admin: what the write does not send follows.
+	cur := user(map[string]any{"timeTrackingAdmin": false, "canCreateProjects": false, "canViewRates": false})
+	next := user(map[string]any{"timeTrackingAdmin": true, "canCreateProjects": false, "canViewRates": false})
+	if err := settleTracking(cur, next, sent("timeTrackingAdmin")); err != nil {
+		t.Fatal(err)
+	}
+	if tc := next[schemas.TimeCampUserURN].(map[string]any); tc["canCreateProjects"] != true || tc["canViewRates"] != true {
+		t.Errorf("implied values: %v", tc)
+	}
+	// Sent false beside it: refused, naming both.
+	next = user(map[string]any{"timeTrackingAdmin": true, "canCreateProjects": false, "canViewRates": false})
+	err := settleTracking(cur, next, sent("timeTrackingAdmin", "canViewRates"))
+	if f, ok := failure.As(err); !ok || f.Kind != failure.Invalid || !strings.Contains(f.Detail, "timeTrackingAdmin") || !strings.Contains(f.Detail, "canViewRates") {
+		t.Fatalf("conflict: %v", err)
+	}
+	// Already an admin: turning one off is refused.
+	cur = user(map[string]any{"timeTrackingAdmin": true, "canCreateProjects": true, "canViewRates": true})
+	next = user(map[string]any{"timeTrackingAdmin": true, "canCreateProjects": true, "canViewRates": false})
+	if err := settleTracking(cur, next, sent("canViewRates")); err == nil {
+		t.Fatal("canViewRates false under timeTrackingAdmin was accepted")
+	}
+	// Unassigned beside an admin: the rule applies, nothing to refuse.
+	next = user(map[string]any{"timeTrackingAdmin": true, "canCreateProjects": true})
+	if err := settleTracking(cur, next, sent("canViewRates")); err != nil || Setting(next, "canViewRates") != true {
+		t.Fatalf("unassigned canViewRates: %v %v", err, next)
+	}
+	// Not an admin: anything goes.
+	next = user(map[string]any{"timeTrackingAdmin": false, "canViewRates": false})
+	if err := settleTracking(cur, next, sent("timeTrackingAdmin", "canViewRates")); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -33,14 +33,28 @@ func (s *Service) createUser(ctx context.Context, acct *store.Account, r *store.
 
 // readNewUser takes what a new user's body says beyond its attributes: the
 // invitation requests, the password (hashed) and an account role named by
-// "roles".
+// "roles"; the settings it leaves out take their defaults.
 func readNewUser(r *store.Resource) (invitationRequests, error) {
 	invReq := takeInvitationRequests(r.Attributes)
 	if err := takePassword(r, r.Attributes); err != nil {
 		return invReq, err
 	}
 	applyRoles(nil, r.Attributes)
-	return invReq, nil
+	sent := sentIn(r.Attributes)
+	applyDefaults(r.Attributes)
+	defaultProjectRoles(schemas.TimeCampUserURN, nil, r.Attributes)
+	return invReq, settleTracking(nil, r.Attributes, sent)
+}
+
+// sentIn reports which TimeCamp user settings a POST or PUT body gave
+// (read before the defaults are applied).
+func sentIn(attrs map[string]any) func(string) bool {
+	tc := extension(attrs, schemas.TimeCampUserURN)
+	given := map[string]bool{}
+	for k := range tc {
+		given[k] = true
+	}
+	return func(name string) bool { return given[name] }
 }
 
 func ownProjectIDs(r *store.Resource) []string {
@@ -95,10 +109,24 @@ func (s *Service) insertUser(ctx context.Context, acct *store.Account, t *tree, 
 }
 
 // userChange computes a user's update: derived attributes, seats, and the
-// account owner's protection.
-func (s *Service) userChange(ctx context.Context, acct *store.Account, cur, next *store.Resource) (*change, error) {
+// account owner's protection. w is what the client sent (nil for the
+// server's own updates: a group's grants changed, a project was deleted).
+func (s *Service) userChange(ctx context.Context, acct *store.Account, cur, next *store.Resource, w *write) (*change, error) {
 	invReq := takeInvitationRequests(next.Attributes)
 	applyRoles(cur.Attributes, next.Attributes)
+	if w != nil {
+		if w.replace {
+			applyDefaults(next.Attributes)
+		}
+		var before map[string]any // a PUT gives every entry it has no role for the default
+		if !w.replace {
+			before = ownView(cur.Attributes)
+		}
+		defaultProjectRoles(schemas.TimeCampUserURN, before, next.Attributes)
+		if err := settleTracking(cur.Attributes, next.Attributes, w.sent); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.checkProjects(ctx, acct.ID, newProjectIDs(cur, next)); err != nil {
 		return nil, err
 	}
@@ -121,7 +149,7 @@ func (s *Service) userChange(ctx context.Context, acct *store.Account, cur, next
 	isOwner := acct.Owner == cur.ID
 	st := deriveUser(next.Attributes, groups, t, isOwner)
 	if isOwner {
-		if next.Attributes["active"] != true {
+		if !store.Active(next.Attributes) {
 			return nil, ownerProtected(cur, "deactivated")
 		}
 		if st.effectiveRole != schemas.RoleAdministrator {
@@ -207,7 +235,7 @@ func (s *Service) transferOwner(ctx context.Context, account, userID string) err
 		return err
 	}
 	tc := extension(u.Attributes, schemas.TimeCampUserURN)
-	if tc["role"] != schemas.RoleAdministrator || u.Attributes["active"] != true {
+	if tc["role"] != schemas.RoleAdministrator || !store.Active(u.Attributes) {
 		return failure.InvalidValue("%s must be active and have the administrator role (not only through a group) to own the account", str(u.Attributes["userName"]))
 	}
 	if err := s.store.SetOwner(ctx, account, userID); err != nil {

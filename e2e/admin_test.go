@@ -34,6 +34,7 @@ func TestAdminConsole(t *testing.T) {
 		dexUser{"zed@globex.test", pw, true},     // administrator (owner) of another account
 		dexUser{"wes@globex.test", pw, true},     // its second administrator
 		dexUser{"nobody@nowhere.test", pw, true}, // no user anywhere
+		dexUser{"sam@shared.test", pw, true},     // administrator of both accounts
 	)
 	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), token: randomToken(), env: []string{
 		"SCIM_OIDC_ISSUER=" + d.Issuer, "SCIM_OIDC_CLIENT_ID=" + d.ClientID, "SCIM_OIDC_CLIENT_SECRET=" + d.ClientSecret,
@@ -80,6 +81,11 @@ func TestAdminConsole(t *testing.T) {
 		"schemas": []any{userURN, tcUser}, tcUser: map[string]any{"role": "administrator"},
 	})).Expect(t, http.StatusCreated).Str("id")
 	globexUser := globex.Post(t, "/Users", scimtest.UserBody("yan@globex.test")).Expect(t, http.StatusCreated).Str("id")
+	// Sam administers both accounts.
+	admin("sam@shared.test", "administrator")
+	globex.Post(t, "/Users", scimtest.UserBody("sam@shared.test", map[string]any{
+		"schemas": []any{userURN, tcUser}, tcUser: map[string]any{"role": "administrator"},
+	})).Expect(t, http.StatusCreated)
 
 	ap := b.person(t)
 	ap.logs = func() string { return problems(s.logs.String()) }
@@ -283,11 +289,8 @@ func TestAdminConsole(t *testing.T) {
 			t.Fatalf("password without a fresh login: %d", st)
 		}
 		ap.run("password page", chromedp.Navigate(base+"/admin/users/"+carol+"/password"), chromedp.WaitVisible(chromedp.ID("#reauth-needed")))
-		ap.run("confirm it's you", chromedp.Click(chromedp.ID("#reauth")), chromedp.WaitVisible(chromedp.ID("#login")))
-		ap.run("sign in again",
-			chromedp.SendKeys(chromedp.ID("#login"), "ada@acme.test"),
-			chromedp.SendKeys(chromedp.ID("#password"), pw),
-			chromedp.Click(chromedp.ID("#submit-login")),
+		ap.reauth("ada@acme.test", pw)
+		ap.run("set the password",
 			chromedp.WaitVisible(chromedp.ID("#password-form")),
 			chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "n3w-Passw0rd!"),
 			chromedp.SendKeys(chromedp.CSS(`input[name=confirm]`), "n3w-Passw0rd!"),
@@ -301,18 +304,36 @@ func TestAdminConsole(t *testing.T) {
 		}
 	})
 
+	step(t, "a SCIM token needs a fresh sign-in", func(t *testing.T) {
+		ap.t = t
+		// The finding: with the session alone (its cookie and CSRF token),
+		// POST /admin/tokens minted a token that can set any password.
+		form := url.Values{"csrf": {csrf}, "name": {"stolen-session"}}.Encode()
+		if st := ap.fetchStatus("POST", "/admin/tokens", form); st != http.StatusForbidden {
+			t.Fatalf("token without a fresh sign-in: %d", st)
+		}
+		if id := tokenID(t, s, "default", "stolen-session"); id != "" {
+			t.Fatal("a token was made without a fresh sign-in")
+		}
+		ap.run("tokens page", chromedp.Navigate(base+"/admin/tokens"), chromedp.WaitVisible(chromedp.ID("#reauth-needed")))
+		ap.screenshot("tokens-reauth")
+		ap.reauth("ada@acme.test", pw)
+		ap.run("token form", chromedp.WaitVisible(chromedp.ID("#create-token")))
+	})
+
 	step(t, "Activity names the SCIM token of a change", func(t *testing.T) {
 		ap.t = t
 		ap.run("create a token",
-			chromedp.Navigate(base+"/admin/tokens"),
-			chromedp.WaitVisible(chromedp.ID("#create-token")),
 			chromedp.SendKeys(chromedp.CSS(`#create-token input[name=name]`), "okta-e2e"),
 			navigation(chromedp.Submit(chromedp.ID("#create-token"))),
 			chromedp.WaitVisible(chromedp.ID("#token-secret")),
 		)
 		secret := ap.text("#token-secret")
 		ap.expectText("#tenant-url", base+"/scim/v2")
+		ap.expectText(`tr[data-token="okta-e2e"] .created-by`, "ada@acme.test")
 		ap.screenshot("tokens")
+		// The fresh sign-in is used up: the form is gone again.
+		ap.run("tokens page again", chromedp.Navigate(base+"/admin/tokens"), chromedp.WaitVisible(chromedp.ID("#reauth-needed")))
 		okta := &scimtest.Client{Base: c.Base, Token: secret}
 		okta.Patch(t, "/Users/"+carol, scimtest.Op("replace", "title", "Head of Sales")).Expect(t, http.StatusOK)
 		okta.Get(t, "/Users?filter=bad%20filter").Expect(t, http.StatusBadRequest)
@@ -345,9 +366,17 @@ func TestAdminConsole(t *testing.T) {
 			t.Fatal("the activity page shows a secret")
 		}
 		ap.screenshot("activity")
+		// Who made each token, the bootstrap one included.
+		ap.run("token activity", chromedp.Navigate(base+"/admin/activity?type=Token"), chromedp.WaitVisible(chromedp.ID("#activity")))
+		txt = ap.text("#activity")
+		for _, want := range []string{"ada@acme.test\tcreate Token okta-e2e", "bootstrap (SCIM_BOOTSTRAP_TOKEN)\tcreate Token bootstrap"} {
+			if !strings.Contains(strings.ReplaceAll(txt, "operator ", ""), want) {
+				t.Fatalf("token activity lacks %q:\n%s", want, txt)
+			}
+		}
 		// The token page says when the token was last used.
 		ap.run("tokens", chromedp.Navigate(base+"/admin/tokens"), chromedp.WaitVisible(chromedp.ID("#tokens")))
-		if txt := ap.text(`tr[data-token="okta-e2e"]`); strings.Contains(txt, "never") {
+		if txt := ap.text(`tr[data-token="okta-e2e"] .last-used`); strings.Contains(txt, "never") {
 			t.Fatalf("token row after use: %q", txt)
 		}
 	})
@@ -383,6 +412,86 @@ func TestAdminConsole(t *testing.T) {
 		globex.Patch(t, "/Users/"+wes, scimtest.Op("replace", tcUser+":role", "user")).Expect(t, http.StatusOK)
 		if st := w.fetchStatus("GET", "/admin/users", ""); st != http.StatusForbidden {
 			t.Fatalf("a demoted administrator's session: %d", st)
+		}
+	})
+
+	step(t, "the same email administers two accounts: the person chooses, bound to their identity", func(t *testing.T) {
+		p := b.person(t)
+		p.logs = ap.logs
+		p.signIn(base+"/admin/", "sam@shared.test", pw)
+		p.expectText("#choose-intro", "several accounts")
+		p.screenshot("choose-account")
+		if txt := p.text("#accounts"); !strings.Contains(txt, "default") || !strings.Contains(txt, "Globex") {
+			t.Fatalf("account picker: %q", txt)
+		}
+		// The server picked none: there is no session until Sam chooses.
+		if st := p.fetchStatus("GET", "/admin/users", ""); st == http.StatusOK {
+			t.Fatal("a session before choosing an account")
+		}
+		p.run("choose Globex", navigation(chromedp.Submit(chromedp.CSS(`li[data-account="Globex"] form`))), chromedp.WaitVisible(chromedp.ID("users")))
+		p.expectText("#account-name", "Globex")
+		out, err := s.run("admins", "list", "--account", "Globex")
+		if err != nil || !strings.Contains(out, "sam@shared.test") || !strings.Contains(out, d.Issuer+" ") {
+			t.Fatalf("admins list Globex: %s %v", out, err)
+		}
+		if out, _ := s.run("admins", "list", "--account", "default"); strings.Contains(out, "sam@shared.test") {
+			t.Fatalf("Sam is bound in default without choosing it:\n%s", out)
+		}
+		// Signed in again, the binding decides: Globex, no question.
+		p.run("sign out", navigation(chromedp.Submit(chromedp.CSS("header form"))), chromedp.WaitVisible(chromedp.ID("message")))
+		p.signIn(base+"/admin/", "sam@shared.test", pw)
+		p.expectText("#account-name", "Globex")
+	})
+
+	step(t, "another account's administrator with Ada's email does not capture her sign-in", func(t *testing.T) {
+		// The finding: any account's SCIM client can create an
+		// administrator with someone else's address.
+		evil := s.newAccount(t, "Aaa Evil")
+		evil.Post(t, "/Users", scimtest.UserBody("ada@acme.test", map[string]any{
+			"schemas": []any{userURN, tcUser}, tcUser: map[string]any{"role": "administrator"},
+		})).Expect(t, http.StatusCreated)
+		p := b.person(t)
+		p.logs = ap.logs
+		p.signIn(base+"/admin/", "ada@acme.test", pw)
+		p.expectText("#account-name", "default") // her binding, not the first account by name
+
+		// The operator re-binds Ada (her identity moved): her sessions
+		// end, and her next sign-in asks, as a first one does.
+		out, err := s.run("admins", "unbind", "--account", "default", "ada@acme.test")
+		if err != nil || !strings.Contains(out, "no longer bound") {
+			t.Fatalf("admins unbind: %s %v", out, err)
+		}
+		if st := p.fetchStatus("GET", "/admin/users", ""); st == http.StatusOK {
+			t.Fatal("Ada's session outlived the unbind")
+		}
+		p.signIn(base+"/admin/", "ada@acme.test", pw)
+		p.expectText("#choose-intro", "several accounts")
+		if txt := p.text("#accounts"); !strings.Contains(txt, "default") || !strings.Contains(txt, "Aaa Evil") {
+			t.Fatalf("account picker after the unbind: %q", txt)
+		}
+		p.run("choose default", navigation(chromedp.Submit(chromedp.CSS(`li[data-account="default"] form`))), chromedp.WaitVisible(chromedp.ID("users")))
+		p.expectText("#account-name", "default")
+	})
+
+	step(t, "revoking the bootstrap token in the console survives a restart", func(t *testing.T) {
+		ap.t = t
+		ap.run("revoke bootstrap",
+			chromedp.Navigate(base+"/admin/tokens"),
+			chromedp.WaitVisible(chromedp.CSS(`tr[data-token="bootstrap"]`)),
+			navigation(chromedp.Submit(chromedp.CSS(`tr[data-token="bootstrap"] form`))),
+			chromedp.WaitVisible(chromedp.ID("flash")),
+		)
+		ap.expectText("#flash", "revoked")
+		c.Get(t, "/Users?count=1").Expect(t, http.StatusUnauthorized)
+		s.stop()
+		s.startAt(addr) // the same SCIM_BOOTSTRAP_TOKEN, as any deploy does
+		c.Get(t, "/Users?count=1").Expect(t, http.StatusUnauthorized)
+		if !strings.Contains(s.logs.String(), "SCIM_BOOTSTRAP_TOKEN holds the secret of a revoked token") {
+			t.Fatalf("no error naming SCIM_BOOTSTRAP_TOKEN:\n%s", problems(s.logs.String()))
+		}
+		ap.run("tokens", chromedp.Navigate(base+"/admin/tokens"), chromedp.WaitVisible(chromedp.ID("tokens")))
+		if txt := ap.text("#tokens"); strings.Contains(txt, "bootstrap") {
+			t.Fatalf("the tokens page lists a new bootstrap token:\n%s", txt)
 		}
 	})
 

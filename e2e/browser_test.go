@@ -177,6 +177,20 @@ func (p *page) signIn(url, email, password string) {
 	)
 }
 
+// reauth follows the page's "Confirm it's you" (#reauth) through Dex's
+// password form, back to the console.
+func (p *page) reauth(email, password string) {
+	p.t.Helper()
+	p.run("confirm it's you as "+email,
+		chromedp.Click(chromedp.ID("#reauth")),
+		chromedp.WaitVisible(chromedp.ID("login")),
+		chromedp.SendKeys(chromedp.ID("login"), email),
+		chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.ID("submit-login")),
+		chromedp.WaitReady(chromedp.CSS("body.console")),
+	)
+}
+
 // fetchStatus sends a request from the page (with its cookies) and
 // returns the HTTP status.
 func (p *page) fetchStatus(method, path, form string) int {

@@ -738,7 +738,8 @@ func (c *crashRun) verifyEnd() {
 				if r, _ := gtc["grantsRole"].(string); schemas.RoleRank(r) > schemas.RoleRank(role) {
 					role = r
 				}
-				id, _ = gtc["parent"].(string)
+				parent, _ := gtc["parent"].(map[string]any) // a reference {"value": id}
+				id, _ = parent["value"].(string)
 			}
 		}
 		counts := u["active"] == true && role != "guest"

@@ -110,8 +110,17 @@ type dex struct {
 // redirect, and the users (password database, no approval screen).
 func startDex(t *testing.T, addr, redirect string, users ...dexUser) *dex {
 	t.Helper()
-	bin := dexBinary(t)
-	d := &dex{Issuer: "http://" + addr + "/dex", ClientID: "timecamp-admin", ClientSecret: randomToken(), logs: &bytes.Buffer{}}
+	return startDexWithSecret(t, addr, redirect, randomToken(), users...)
+}
+
+// dexIssuer is the issuer URL of a Dex on addr.
+func dexIssuer(addr string) string { return "http://" + addr + "/dex" }
+
+// startDexWithSecret is startDex with the console's client secret chosen
+// by the caller (a server configured before Dex runs).
+func startDexWithSecret(t *testing.T, addr, redirect, secret string, users ...dexUser) *dex {
+	t.Helper()
+	d := &dex{Issuer: dexIssuer(addr), ClientID: "timecamp-admin", ClientSecret: secret}
 	var passwords []map[string]any
 	for i, u := range users {
 		hash, err := bcrypt.GenerateFromPassword([]byte(u.Password), bcrypt.DefaultCost) // Dex refuses less
@@ -140,8 +149,17 @@ func startDex(t *testing.T, addr, redirect string, users ...dexUser) *dex {
 	if err := os.WriteFile(file, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", file)
-	cmd.Stdout, cmd.Stderr = d.logs, d.logs
+	d.logs = startDexProcess(t, file, d.Issuer)
+	return d
+}
+
+// startDexProcess runs Dex on a configuration file and waits until its
+// issuer answers; it is stopped when the test ends.
+func startDexProcess(t *testing.T, file, issuer string) *bytes.Buffer {
+	t.Helper()
+	logs := &bytes.Buffer{}
+	cmd := exec.Command(dexBinary(t), "serve", file)
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -149,19 +167,19 @@ func startDex(t *testing.T, addr, redirect string, users ...dexUser) *dex {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		if t.Failed() {
-			t.Logf("Dex logs:\n%s", d.logs)
+			t.Logf("Dex logs:\n%s", logs)
 		}
 	})
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		resp, err := http.Get(d.Issuer + "/.well-known/openid-configuration")
+		resp, err := http.Get(issuer + "/.well-known/openid-configuration")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return d
+				return logs
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Dex not ready after 30s: %v\n%s", err, d.logs)
+			t.Fatalf("Dex not ready after 30s: %v\n%s", err, logs)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

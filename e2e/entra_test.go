@@ -21,7 +21,7 @@ import (
 // aadOptscim062020 flag gives them.
 func TestEntraID(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
+	s := startIdPServer(t)
 	base := s.Client.Base
 	entra := idpClient{c: s.Client, contentType: "application/scim+json", accept: "application/scim+json"}
 	// Group requests go out with plain JSON, as Microsoft's own test

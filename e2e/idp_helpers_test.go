@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/timecamp/timecamp-scim/scim/scimtest"
+	"github.com/timecamp/timecamp-scim/store/storetest"
 )
 
 // Helpers for the replayed identity-provider flows (entra_test.go,
@@ -74,6 +75,15 @@ func (p idpClient) do(t *testing.T, method, path, name string, v vars, headers .
 		hs = append(hs, "Content-Type: "+p.contentType)
 	}
 	r := p.c.Do(t, method, path, body, append(hs, headers...)...)
+	checkResponse(t, r)
+	return r
+}
+
+// send is do with a body built in the test (one whose shape varies with
+// the step, such as a group's full member list) rather than a fixture.
+func (p idpClient) send(t *testing.T, method, path string, body any) *scimtest.Response {
+	t.Helper()
+	r := p.c.Do(t, method, path, body, "Accept: "+p.accept, "Content-Type: "+p.contentType)
 	checkResponse(t, r)
 	return r
 }
@@ -218,3 +228,18 @@ func same(got []string, want ...string) bool {
 
 // timecampGroupURN is the TimeCamp group extension.
 const timecampGroupURN = "urn:ietf:params:scim:schemas:extension:timecamp:2.0:Group"
+
+// startIdPServer starts the server a replayed identity-provider flow runs
+// against: on a fresh database of the test MongoDB server when
+// SCIM_TEST_STORE=mongodb, else on the embedded database.
+func startIdPServer(t *testing.T) *server {
+	t.Helper()
+	if storetest.Kind() != "mongodb" {
+		return startServer(t)
+	}
+	uri, err := storetest.URI()
+	if err != nil {
+		t.Fatalf("test MongoDB: %v", err)
+	}
+	return startServer(t, "SCIM_MONGODB_URI="+uri, "SCIM_MONGODB_DATABASE="+storetest.DatabaseName())
+}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -19,7 +20,7 @@ import (
 // added and removed in one PATCH, PUT, DELETE.
 func TestOkta(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
+	s := startIdPServer(t)
 	base := s.Client.Base
 	okta := idpClient{c: s.Client, contentType: "application/scim+json; charset=utf-8", accept: "application/scim+json"}
 	// Some tenants and the Okta SCIM test suite send plain JSON.
@@ -151,9 +152,24 @@ func TestOkta(t *testing.T) {
 
 	step("TimeCamp extension attributes from Okta's profile mappings", func(t *testing.T) {
 		expectEmptyList(t, okta.get(t, lookup("/Users", "userName", "lead.user@okta.local")))
+		// A profile whose mappings contradict TimeCamp's rule (a
+		// time-tracking admin may always see rates) is refused, naming both
+		// attributes: Okta shows the detail on the failed push, and nothing
+		// is created that a later sync would fight over.
 		r := okta.do(t, http.MethodPost, "/Users", "okta/create-user-timecamp.json", vars{
 			"userName": "lead.user@okta.local", "givenName": "Lead", "familyName": "User",
 			"externalId": "00ujl29u0le5T6Aj10h8", "password": "Lead-pass-42", "role": "supervisor",
+			"timeTrackingAdmin": "true", "canCreateProjects": "true", "canViewRates": "false",
+		})
+		expectError(t, r, http.StatusBadRequest, "invalidValue")
+		if d := r.Str("detail"); !strings.Contains(d, "timeTrackingAdmin") || !strings.Contains(d, "canViewRates") {
+			t.Fatalf("conflict detail: %s", r.Raw)
+		}
+		expectEmptyList(t, okta.get(t, lookup("/Users", "userName", "lead.user@okta.local")))
+		r = okta.do(t, http.MethodPost, "/Users", "okta/create-user-timecamp.json", vars{
+			"userName": "lead.user@okta.local", "givenName": "Lead", "familyName": "User",
+			"externalId": "00ujl29u0le5T6Aj10h8", "password": "Lead-pass-42", "role": "supervisor",
+			"timeTrackingAdmin": "true", "canCreateProjects": "true", "canViewRates": "true",
 		})
 		lead = expectCreated(t, r, base, "/Users")
 		noPassword(t, r)
@@ -165,13 +181,14 @@ func TestOkta(t *testing.T) {
 		if r.Str("name.familyName") != "Leader" || tc(r, "role") != "user" || tc(r, "timeTrackingAdmin") != true {
 			t.Fatalf("after the profile PATCH: %s", r.Raw)
 		}
-		// A PUT replaces the whole user: TimeCamp attributes it leaves out
-		// go back to their defaults (docs/okta.md says so).
+		// A PUT that does not assert the TimeCamp extension (Okta sends it
+		// only while TimeCamp attributes are mapped) leaves it as it is
+		// (docs/okta.md says so).
 		r = okta.do(t, http.MethodPut, "/Users/"+lead, "okta/replace-user.json", vars{
 			"id": lead, "userName": "lead.user@okta.local", "givenName": "Lead", "familyName": "Leader",
 			"externalId": "00ujl29u0le5T6Aj10h8", "active": "true", "created": r.Str("meta.created"), "lastModified": r.Str("meta.lastModified"),
 		}).Expect(t, http.StatusOK)
-		if tc(r, "role") != "user" || tc(r, "timeTrackingAdmin") != false || tc(r, "canViewRates") != false || tc(r, "notifyWeeklySummary") != true {
+		if tc(r, "role") != "user" || tc(r, "timeTrackingAdmin") != true || tc(r, "canViewRates") != true || tc(r, "notifyWeeklySummary") != false {
 			t.Fatalf("TimeCamp attributes after a PUT without them: %s", r.Raw)
 		}
 		r = okta.do(t, http.MethodPut, "/Users/"+lead, "okta/replace-user-timecamp.json", vars{
@@ -263,8 +280,9 @@ func TestOkta(t *testing.T) {
 		r := oktaJSON.do(t, http.MethodPut, "/Groups/"+group, "okta/replace-group.json", vars{
 			"id": group, "displayName": "Test SCIMv2", "member": another, "memberDisplay": "another.user@okta.local",
 		}).Expect(t, http.StatusOK)
-		// A PUT replaces the whole group, grants included (docs/okta.md).
-		if r.Str("displayName") != "Test SCIMv2" || !same(memberIDs(r.At("members")), another) || r.At(timecampGroupURN+".grantsRole") != nil {
+		// A PUT replaces the group's members and name; the TimeCamp grant
+		// stays, as Okta's body does not assert the extension (docs/okta.md).
+		if r.Str("displayName") != "Test SCIMv2" || !same(memberIDs(r.At("members")), another) || r.At(timecampGroupURN+".grantsRole") != "supervisor" {
 			t.Fatalf("replaced group: %s", r.Raw)
 		}
 	})

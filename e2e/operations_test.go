@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -123,34 +122,13 @@ func TestHTTPSWithCertificateRotation(t *testing.T) {
 }
 
 // A configuration mistake stops the server at once, with a message that
-// names the setting.
+// names the setting. (An OIDC issuer that does not answer is no mistake of
+// configuration: the server starts without it, see TestSignInProviderOutage.)
 func TestBadConfigurationFailsFast(t *testing.T) {
 	dir := t.TempDir()
 	cert, _ := transporttest.SelfSigned(t, "localhost")
 	certFile := filepath.Join(dir, "tls.crt")
 	writeAt(t, certFile, cert)
-	// An issuer that accepts connections and never answers.
-	hang, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hang.Close() })
-	go func() {
-		var held []net.Conn
-		defer func() {
-			for _, c := range held {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := hang.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c)
-		}
-	}()
-	closed := freeAddr(t)
 	for _, tc := range []struct {
 		name string
 		env  []string
@@ -160,8 +138,8 @@ func TestBadConfigurationFailsFast(t *testing.T) {
 		{"not MongoDB", []string{"SCIM_MONGODB_URI=postgres://scim:hunter2@db.example.com/"}, "SCIM_MONGODB_URI"},
 		{"unreadable TLS key", []string{"SCIM_TLS_CERT=" + certFile, "SCIM_TLS_KEY=" + filepath.Join(dir, "missing.key")}, "SCIM_TLS_KEY: cannot read the private key"},
 		{"TLS key not a key", []string{"SCIM_TLS_CERT=" + certFile, "SCIM_TLS_KEY=" + certFile}, "SCIM_TLS_CERT and SCIM_TLS_KEY"},
-		{"OIDC issuer refuses", []string{"SCIM_OIDC_ISSUER=http://" + closed, "SCIM_OIDC_CLIENT_ID=console", "SCIM_OIDC_CLIENT_SECRET=hunter2"}, "SCIM_OIDC_ISSUER http://" + closed + " does not answer"},
-		{"OIDC issuer hangs", []string{"SCIM_OIDC_ISSUER=http://" + hang.Addr().String(), "SCIM_OIDC_CLIENT_ID=console"}, "no answer within 5s"},
+		{"short bootstrap token", []string{"SCIM_BOOTSTRAP_TOKEN=change-me-to-a-long-secret"}, "openssl rand -hex 32"},
+		{"SMTP password in clear text", []string{"SCIM_SMTP_URL=smtp://mailer:hunter2@relay.internal:25?tls=none"}, "SCIM_SMTP_URL"},
 		{"bad proxies", []string{"SCIM_TRUSTED_PROXIES=10.0.0.0/33"}, "SCIM_TRUSTED_PROXIES"},
 		{"config file missing", []string{"SCIM_CONFIG=" + filepath.Join(dir, "nope.yaml")}, "SCIM_CONFIG: cannot read the config file"},
 	} {
@@ -195,7 +173,7 @@ func TestConfigPrintShowsNoSecret(t *testing.T) {
 	writeAt(t, file, []byte("smtp-url: smtps://mailer:smtp-hunter2@smtp.example.com\noidc-client-secret: oidc-hunter2\nlog-format: json\naddr: \":9443\"\n"))
 	cmd := exec.Command(binary, "config", "print", "--config", file, "--log-level", "debug")
 	cmd.Env = append(os.Environ(),
-		"SCIM_BOOTSTRAP_TOKEN=token-hunter2",
+		"SCIM_BOOTSTRAP_TOKEN=token-hunter2-0123456789abcdef0123456789",
 		"SCIM_MONGODB_URI=mongodb://scim:db-hunter2@db1:27017,db2:27017/?replicaSet=rs0&w=majority",
 		"SCIM_ADDR=:9000",
 		"SCIM_OIDC_ISSUER=https://login.example.com",

@@ -60,3 +60,46 @@ func TestStoreCopyToMongoDB(t *testing.T) {
 		t.Fatalf("group after the move: %s", g.Raw)
 	}
 }
+
+// The way back, and a MongoDB store's copy into a data folder: "store
+// copy --to-data-dir" writes an embedded data folder that a server starts
+// from, with the same token, ids and versions, and that "accounts check"
+// finds consistent.
+func TestStoreCopyFromMongoDBToDataFolder(t *testing.T) {
+	uri, err := storetest.URI()
+	if err != nil {
+		t.Fatalf("MongoDB for the test: %v", err)
+	}
+	s := startServer(t, "SCIM_MONGODB_URI="+uri, "SCIM_MONGODB_DATABASE="+storetest.DatabaseName())
+	c := s.Client
+	ids := c.CreateUsers(t, 25, "back")
+	gid := c.Post(t, "/Groups", scimtest.GroupBody("Returners", ids[:5]...)).Expect(t, http.StatusCreated).Str("id")
+	c.Patch(t, "/Users/"+ids[2], scimtest.Op("replace", "name.givenName", "Copied")).Expect(t, http.StatusOK)
+	before := c.Get(t, "/Users/"+ids[2]).Expect(t, http.StatusOK)
+
+	dir := t.TempDir() + "/copy"
+	out, err := s.run("store", "copy", "--to-data-dir", dir)
+	if err != nil {
+		t.Fatalf("store copy --to-data-dir: %v", err)
+	}
+	if !strings.Contains(out, "25 users") || !strings.Contains(out, "5 memberships") || !strings.Contains(out, "SCIM_DATA_DIR="+dir) {
+		t.Fatalf("store copy said:\n%s", out)
+	}
+	if _, err := s.run("store", "copy", "--to-data-dir", dir); err == nil || !strings.Contains(err.Error(), "already holds") {
+		t.Fatalf("a second copy into the folder: %v", err)
+	}
+
+	e := &server{t: t, dataDir: dir, token: s.token}
+	e.start()
+	defer e.stop()
+	if out, err := e.run("accounts", "check", "default"); err != nil {
+		t.Fatalf("accounts check on the copy: %v\n%s", err, out)
+	}
+	ec := e.Client
+	after := ec.Get(t, "/Users/"+ids[2]).Expect(t, http.StatusOK)
+	if after.Str("meta.version") != before.Str("meta.version") || after.Str("name.givenName") != "Copied" {
+		t.Fatalf("after the copy:\n%s\nbefore:\n%s", after.Raw, before.Raw)
+	}
+	ec.Patch(t, "/Groups/"+gid, scimtest.Op("add", "members", []any{map[string]any{"value": ids[20]}})).Expect(t, http.StatusNoContent)
+	ec.Post(t, "/Users", scimtest.UserBody("new-on-the-copy@example.com")).Expect(t, http.StatusCreated)
+}

@@ -130,7 +130,7 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 	if e.acct, err = e.st.CreateAccount(ctx, "Acme Corp", 0); err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := e.st.CreateToken(ctx, e.acct.ID, "test")
+	token, _, err := e.st.CreateToken(ctx, e.acct.ID, store.TokenSpec{Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -669,17 +669,34 @@ func TestTwoWorkersSendEachEmailOnce(t *testing.T) {
 	t.Logf("worker 0 sent %d, worker 1 sent %d", counts[0], counts[1])
 }
 
-// Without SMTP the email is logged with its link, which works.
+// Without SMTP each email gets exactly one log line, which says it was
+// not sent and gives its link, which works.
 func TestNoSMTPLogsTheLink(t *testing.T) {
 	e := newEnv(t, envOptions{noWorker: true})
-	e.worker.Sender = mail.Log{Logger: slog.New(slog.NewTextHandler(e.logs, nil))}
+	e.worker.Sender = mail.Log{}
 	e.createUser(t, "trial@acme.test", nil)
-	if n, err := e.worker.DeliverDue(context.Background()); err != nil || n != 1 {
+	e.createUser(t, "second@acme.test", nil)
+	if n, err := e.worker.DeliverDue(context.Background()); err != nil || n != 2 {
 		t.Fatalf("DeliverDue: %d, %v", n, err)
 	}
-	link := regexp.MustCompile(`link=(\S+/invitations/[A-Za-z0-9_-]+)`).FindStringSubmatch(e.logs.String())
-	if link == nil || !strings.Contains(e.logs.String(), "to=trial@acme.test") {
-		t.Fatalf("no link in the log:\n%s", e.logs)
+	var lines []string
+	for _, line := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(line, "email") && !strings.Contains(line, "msg=request") {
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines about the 2 emails, want one each:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	for i, to := range []string{"trial@acme.test", "second@acme.test"} {
+		line := lines[i]
+		if !strings.Contains(line, `msg="invitation email not sent (no SCIM_SMTP_URL configured); here is its link"`) || !strings.Contains(line, "to="+to) || !strings.Contains(line, "invitation=") {
+			t.Errorf("the line about %s's email: %s", to, line)
+		}
+	}
+	link := regexp.MustCompile(`link=(\S+/invitations/[A-Za-z0-9_-]+)`).FindStringSubmatch(lines[0])
+	if link == nil {
+		t.Fatalf("no link in the log:\n%s", lines[0])
 	}
 	if p := accept(t, link[1]); p.status != http.StatusOK {
 		t.Fatalf("logged link: %d %s", p.status, p.body)

@@ -275,7 +275,7 @@ func (w *Worker) handle(ctx context.Context, stop <-chan struct{}, e *store.Outb
 	if inv == nil || inv.ID != e.ID {
 		return notYet("the user's invitation is another one (replaced, or never written)")
 	}
-	if inv.Status != store.InvitationPending || !now.Before(inv.ExpiresAt) || u.Attributes["active"] != true {
+	if inv.Status != store.InvitationPending || !now.Before(inv.ExpiresAt) || !store.Active(u.Attributes) {
 		return false, finish(w.Store.DiscardOutbox(ctx, e, "the invitation is no longer pending"))
 	}
 	acct, err := w.Store.Account(ctx, e.Account)
@@ -305,7 +305,12 @@ func (w *Worker) handle(ctx context.Context, stop <-chan struct{}, e *store.Outb
 	if err := w.markSent(ctx, stop, e); err != nil {
 		return true, finish(err)
 	}
-	log.Info("invitation email sent", "attempt", e.Attempts+1)
+	// One line per email, saying what happened to it.
+	if u, ok := w.Sender.(imail.Unsent); ok {
+		log.Info("invitation email not sent ("+u.Unsent()+"); here is its link", "to", msg.To, "subject", msg.Subject, "link", msg.Link)
+	} else {
+		log.Info("invitation email sent", "attempt", e.Attempts+1)
+	}
 	return true, nil
 }
 

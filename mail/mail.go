@@ -1,6 +1,14 @@
-// Package mail sends email: over SMTP (smtp:// with STARTTLS, smtps://
-// with implicit TLS, with credentials), or, with no SMTP server
-// configured, into the log.
+// Package mail sends email: over SMTP (smtps:// with implicit TLS, or
+// smtp:// with STARTTLS, which is required; with credentials), or, with no
+// SMTP server configured, into the log.
+//
+// Invitation emails carry links that let someone join an account, so they
+// travel over TLS unless the operator says otherwise: a server that does
+// not offer STARTTLS (or a man in the middle who strips the offer) gets no
+// message, and a certificate that fails verification is an error, never a
+// reason to go on in clear text. Only a relay on the same machine
+// (a loopback address), or one the URL names with ?tls=none (a relay on a
+// private network), is spoken to without TLS.
 package mail
 
 import (
@@ -11,7 +19,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
@@ -105,22 +112,39 @@ func oneLine(s string) string {
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\r' || r == '\n' }), " ")
 }
 
+// Security is how the connection to an SMTP server is protected.
+type Security int
+
+const (
+	// RequireSTARTTLS: smtp://, upgraded with STARTTLS, which the server
+	// must offer.
+	RequireSTARTTLS Security = iota
+	// ImplicitTLS: smtps://, TLS from the first byte.
+	ImplicitTLS
+	// LoopbackOptionalTLS: smtp:// to a loopback address (a relay on the
+	// same machine): STARTTLS when the server offers it, else clear text.
+	LoopbackOptionalTLS
+	// NoTLS: smtp://…?tls=none, clear text (a relay on a private network).
+	NoTLS
+)
+
 // SMTPConfig is an SMTP server to send through, from SCIM_SMTP_URL.
 type SMTPConfig struct {
 	Host     string
 	Port     string
-	TLS      bool // smtps://: TLS from the first byte; smtp:// upgrades with STARTTLS when offered
+	Security Security
 	Username string
 	Password string
 }
 
-// ParseSMTPURL reads smtp://[user[:password]@]host[:port] (port 587 by
-// default, STARTTLS when the server offers it) or smtps://… (port 465,
-// implicit TLS). Errors never repeat the password.
+// ParseSMTPURL reads smtp://[user[:password]@]host[:port][?tls=none] (port
+// 587 by default, STARTTLS required unless the host is a loopback address
+// or tls=none says not to use TLS) or smtps://… (port 465, implicit TLS).
+// Errors never repeat the password.
 func ParseSMTPURL(raw string) (*SMTPConfig, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, errors.New("SCIM_SMTP_URL is not a URL; write smtp://user:password@host:587 or smtps://user:password@host:465")
+		return nil, errors.New("SCIM_SMTP_URL is not a URL; write smtps://user:password@host:465 or smtp://user:password@host:587")
 	}
 	c := &SMTPConfig{Host: u.Hostname(), Port: u.Port()}
 	switch strings.ToLower(u.Scheme) {
@@ -128,38 +152,84 @@ func ParseSMTPURL(raw string) (*SMTPConfig, error) {
 		if c.Port == "" {
 			c.Port = "587"
 		}
+		if isLoopback(c.Host) {
+			c.Security = LoopbackOptionalTLS
+		}
 	case "smtps":
-		c.TLS = true
+		c.Security = ImplicitTLS
 		if c.Port == "" {
 			c.Port = "465"
 		}
 	default:
-		return nil, fmt.Errorf("SCIM_SMTP_URL must start with smtp:// or smtps://, got %q", u.Scheme+"://")
+		return nil, fmt.Errorf("SCIM_SMTP_URL must start with smtps:// or smtp://, got %q", u.Scheme+"://")
 	}
 	if c.Host == "" {
-		return nil, errors.New("SCIM_SMTP_URL needs a host, e.g. smtp://user:password@smtp.example.com:587")
+		return nil, errors.New("SCIM_SMTP_URL needs a host, e.g. smtps://user:password@smtp.example.com:465")
 	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-		return nil, errors.New("SCIM_SMTP_URL takes no path or query: smtp://user:password@host:port")
+	if u.Path != "" && u.Path != "/" {
+		return nil, errors.New("SCIM_SMTP_URL takes no path: smtps://user:password@host:port")
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, errors.New("SCIM_SMTP_URL: its query is not readable; the one it takes is ?tls=none")
+	}
+	for k, v := range q {
+		switch {
+		case k != "tls":
+			return nil, fmt.Errorf("SCIM_SMTP_URL takes no parameter %q; the one it takes is ?tls=none", k)
+		case len(v) != 1 || v[0] != "none":
+			return nil, errors.New("SCIM_SMTP_URL: tls takes one value, none (to send without TLS to a relay on a private network)")
+		case c.Security == ImplicitTLS:
+			return nil, errors.New("SCIM_SMTP_URL: smtps:// is TLS; ?tls=none goes with smtp:// only")
+		}
+		c.Security = NoTLS
 	}
 	if u.User != nil {
 		c.Username = u.User.Username()
 		c.Password, _ = u.User.Password()
+		if c.Security == NoTLS {
+			return nil, errors.New("SCIM_SMTP_URL: with ?tls=none the password would travel in clear text; use TLS (smtps://, or smtp:// with STARTTLS), or a relay that needs no credentials")
+		}
 	}
 	return c, nil
+}
+
+// isLoopback reports whether a host is this machine: localhost, or a
+// loopback address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Redacted is the URL without its password, for logs.
 func (c *SMTPConfig) Redacted() string {
 	scheme := "smtp"
-	if c.TLS {
+	if c.Security == ImplicitTLS {
 		scheme = "smtps"
 	}
 	u := url.URL{Scheme: scheme, Host: net.JoinHostPort(c.Host, c.Port)}
 	if c.Username != "" {
 		u.User = url.User(c.Username)
 	}
+	if c.Security == NoTLS {
+		u.RawQuery = "tls=none"
+	}
 	return u.String()
+}
+
+// Plaintext says why mail may go to this server in clear text ("" when
+// it may not): for the log, once, at start.
+func (c *SMTPConfig) Plaintext() string {
+	switch c.Security {
+	case LoopbackOptionalTLS:
+		return "the SMTP server is on this machine (a loopback address): STARTTLS is used when it offers it, clear text otherwise"
+	case NoTLS:
+		return "SCIM_SMTP_URL says tls=none: invitation emails, and the links in them, go to the SMTP server in clear text"
+	}
+	return ""
 }
 
 // SMTP sends through an SMTP server.
@@ -198,7 +268,7 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 		}
 	}
 	var conn net.Conn
-	if s.Config.TLS {
+	if s.Config.Security == ImplicitTLS {
 		conn, err = (&tls.Dialer{Config: tlsConf}).DialContext(ctx, "tcp", addr)
 	} else {
 		conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
@@ -215,12 +285,18 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 		return fmt.Errorf("SMTP server %s: %w", addr, err)
 	}
 	defer c.Close()
-	if !s.Config.TLS {
-		if ok, _ := c.Extension("STARTTLS"); ok {
-			if err := c.StartTLS(tlsConf); err != nil {
-				return fmt.Errorf("SMTP server %s: STARTTLS: %w", addr, err)
-			}
+	switch offered, _ := c.Extension("STARTTLS"); {
+	case s.Config.Security == ImplicitTLS, s.Config.Security == NoTLS:
+	case offered:
+		// A certificate that fails verification ends the delivery: no
+		// going on in clear text.
+		if err := c.StartTLS(tlsConf); err != nil {
+			return fmt.Errorf("SMTP server %s: STARTTLS: %w", addr, err)
 		}
+	case s.Config.Security == RequireSTARTTLS:
+		return fmt.Errorf("SMTP server %s does not offer STARTTLS, so nothing was sent: invitation links must not travel in clear text "+
+			"(a man in the middle may have removed the offer). Use smtps:// (port 465), a server that offers STARTTLS, "+
+			"or, for a relay on a private network, add ?tls=none to SCIM_SMTP_URL", addr)
 	}
 	if s.Config.Username != "" {
 		if ok, _ := c.Extension("AUTH"); !ok {
@@ -252,16 +328,21 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	return nil
 }
 
-// Log "sends" by logging: with no SMTP server configured, someone trying
-// the server out can follow the link from the log.
-type Log struct{ Logger *slog.Logger }
+// Log stands in for an SMTP server when none is configured: it sends
+// nothing. Its caller writes the message's link to the log instead (the
+// invitation worker's one line about each email), so that someone trying
+// the server out can follow it; see Unsent.
+type Log struct{}
 
-// Send logs the message's recipient, subject and link.
-func (l Log) Send(ctx context.Context, m *Message) error {
-	if _, err := Compose(m); err != nil {
-		return err
-	}
-	l.Logger.InfoContext(ctx, "email not sent (no SCIM_SMTP_URL configured); here is its link",
-		"to", m.To, "subject", m.Subject, "link", m.Link)
-	return nil
+// Send checks that the message could be sent, and sends nothing.
+func (Log) Send(ctx context.Context, m *Message) error {
+	_, err := Compose(m)
+	return err
 }
+
+// Unsent says why nothing is sent.
+func (Log) Unsent() string { return "no SCIM_SMTP_URL configured" }
+
+// Unsent is implemented by a Sender that delivers nothing (Log): what its
+// caller logs about a message then says that it was not sent, and why.
+type Unsent interface{ Unsent() string }

@@ -156,11 +156,21 @@ func (rt *ResourceType) checkSchemas(body map[string]any) error {
 		return failure.InvalidSyntax("the body must list its schemas, e.g. \"schemas\": [%q]", rt.Schema.ID)
 	}
 	for _, s := range list {
-		if str, ok := s.(string); ok && strings.EqualFold(str, rt.Schema.ID) {
+		if str, ok := s.(string); ok && (strings.EqualFold(str, rt.Schema.ID) || (rt == User && isLegacyCoreURN(str))) {
 			return nil
 		}
 	}
 	return failure.InvalidSyntax("\"schemas\" must include %q for a %s", rt.Schema.ID, rt.Name)
+}
+
+// isLegacyCoreURN recognises the core schema URNs of SCIM 1.1 and of
+// OneLogin's SCIM templates ("urn:scim:schemas:core:1.0", and
+// "urn:scim:schemas:core:2.0" as OneLogin's SCIM v2 connector guides
+// write it) in a User's "schemas": OneLogin sends its JSON template's
+// "schemas" as the administrator pasted it from OneLogin's documentation.
+// The attributes are read as SCIM 2.0 User attributes either way.
+func isLegacyCoreURN(urn string) bool {
+	return strings.EqualFold(urn, "urn:scim:schemas:core:1.0") || strings.EqualFold(urn, "urn:scim:schemas:core:2.0")
 }
 
 // CheckRequired reports the first required attribute missing from attrs.
@@ -265,7 +275,7 @@ func CheckOnePrimary(def schema.CoreAttribute, values []any, path string) error 
 }
 
 func normalizeSingular(def schema.CoreAttribute, v any, path string) (any, error) {
-	if v == nil {
+	if v == nil || blankNonText(def, v) {
 		return nil, nil
 	}
 	switch def.AttributeType() {
@@ -294,6 +304,11 @@ func normalizeSingular(def schema.CoreAttribute, v any, path string) (any, error
 		m, err := normalizeAttributes(def.SubAttributes(), obj, path+".")
 		if err != nil {
 			return nil, err
+		}
+		if _, isRef := SubAttribute(def, "$ref"); isRef {
+			if s, ok := m["value"].(string); ok && strings.TrimSpace(s) == "" {
+				delete(m, "value") // a reference to nothing (OneLogin: "manager": {"value": ""})
+			}
 		}
 		if len(m) == 0 {
 			return nil, nil
@@ -348,6 +363,27 @@ func normalizeSingular(def schema.CoreAttribute, v any, path string) (any, error
 		return nil, failure.InvalidValue("%q must be base64-encoded binary, got %s", path, describe(v))
 	}
 	return nil, failure.InvalidValue("%q has an unsupported type", path)
+}
+
+// blankNonText reports an empty string sent for an attribute whose values
+// are not free text (a boolean, a number, a date, binary, a reference, or
+// a string limited to its canonical values): it is no value, as null is.
+// OneLogin fills its JSON template with "" for every parameter the user
+// has no value for ("timeTrackingAdmin": "", "role": ""); refusing those
+// would refuse every such user. An empty free-text string stays a value
+// (Okta sends "middleName": "").
+func blankNonText(def schema.CoreAttribute, v any) bool {
+	s, ok := v.(string)
+	if !ok || strings.TrimSpace(s) != "" {
+		return false
+	}
+	switch def.AttributeType() {
+	case "string":
+		return strictCanonical(def)
+	case "complex":
+		return true
+	}
+	return true
 }
 
 // canonicalString applies an attribute's canonical values when the schema

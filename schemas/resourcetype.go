@@ -9,6 +9,7 @@
 package schemas
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/elimity-com/scim/schema"
@@ -80,7 +81,7 @@ var (
 		Description: "A person with access to the TimeCamp account",
 		Schema:      userSchema(),
 		Extensions: []Extension{
-			{Schema: schema.ExtensionEnterpriseUser()},
+			{Schema: enterpriseUserSchema()},
 			{Schema: timeCampUserSchema()},
 		},
 	}
@@ -142,16 +143,104 @@ func extensionSchemas(rt *ResourceType) []schema.Schema {
 
 func userSchema() schema.Schema {
 	s := schema.CoreUserSchema()
-	// userName compares case-insensitively (RFC 7643 §4.1.1); the library
-	// already declares it caseExact=false. Nothing to change here beyond
-	// documenting that the definition is the RFC's.
+	// The RFC's definitions, with what this server does in the
+	// descriptions where it decides something: userName compares
+	// case-insensitively (caseExact false, uniqueness server, as the RFC
+	// has them).
+	s.Attributes = replaceAttributes(s.Attributes, map[string]func(schema.CoreAttribute) schema.CoreAttribute{
+		"userName": func(a schema.CoreAttribute) schema.CoreAttribute {
+			return a.WithDescription(desc("Unique per account, compared without regard to case (409 uniqueness otherwise). Required: a PATCH cannot remove it (400 mutability)."))
+		},
+		"active": func(a schema.CoreAttribute) schema.CoreAttribute {
+			return a.WithDescription(desc("Whether the user may use TimeCamp. false deactivates: the data is kept, the seat freed, a pending invitation revoked; the account owner cannot be deactivated. " + fmt.Sprintf(Unassigned, "true", "its default: the user is active")))
+		},
+		"password": func(a schema.CoreAttribute) schema.CoreAttribute {
+			return a.WithDescription(desc("The user's password for signing in to TimeCamp, 8 characters to 72 bytes; stored hashed, never returned. A PATCH remove deletes it."))
+		},
+		"roles": func(a schema.CoreAttribute) schema.CoreAttribute {
+			return a.WithDescription(desc("Stored as sent. A value naming an account role (guest, user, supervisor or administrator, or Entra ID's app-role JSON) sets the TimeCamp extension's role, unless the same write sets role itself."))
+		},
+		"groups": func(schema.CoreAttribute) schema.CoreAttribute {
+			return schema.ComplexCoreAttribute(schema.ComplexParams{
+				Name: "groups", MultiValued: true, Mutability: schema.AttributeMutabilityReadOnly(),
+				Description: desc("The groups the user is a direct member of. Change them through the groups' members. " + ReadOnlyRule),
+				SubAttributes: []schema.SimpleParams{
+					readOnlySub(schema.StringParams{Name: "value", CaseExact: true, Description: desc("The id of the Group.")}),
+					schema.SimpleReferenceParams(schema.ReferenceParams{Name: "$ref", Mutability: schema.AttributeMutabilityReadOnly(), ReferenceTypes: []schema.AttributeReferenceType{"Group"}, Description: desc("The URI of the Group.")}),
+					readOnlySub(schema.StringParams{Name: "display", Description: desc("The group's displayName.")}),
+					readOnlySub(schema.StringParams{Name: "type", CanonicalValues: []string{"direct"}, Description: desc("direct: this server lists the groups a user is a member of itself.")}),
+				},
+			})
+		},
+	})
+	return s
+}
+
+// enterpriseUserSchema is RFC 7643's enterprise extension; its manager is
+// a reference whose value is stored as the client sends it.
+func enterpriseUserSchema() schema.Schema {
+	s := schema.ExtensionEnterpriseUser()
+	s.Attributes = replaceAttributes(s.Attributes, map[string]func(schema.CoreAttribute) schema.CoreAttribute{
+		"manager": func(a schema.CoreAttribute) schema.CoreAttribute {
+			return schema.ComplexCoreAttribute(schema.ComplexParams{
+				Name:        "manager",
+				Description: desc("The user's manager. Stored as sent, also as a plain id or a one-element list (as Entra ID sends it); filter with manager eq \"<id>\"."),
+				SubAttributes: []schema.SimpleParams{
+					schema.SimpleStringParams(schema.StringParams{Name: "value", Description: desc("The id of the manager's User. Not checked against the account's users: identity providers such as Okta send their own manager id here.")}),
+					schema.SimpleReferenceParams(schema.ReferenceParams{Name: "$ref", ReferenceTypes: []schema.AttributeReferenceType{"User"}, Description: desc("The URI of the manager's User on this server; returned when value is the id of a user of the account. A $ref sent must name an existing user of this server and agree with value (400 invalidValue otherwise).")}),
+					readOnlySub(schema.StringParams{Name: "displayName", Description: desc("The manager's displayName. Read-only, and not returned by this server; sending it has no effect.")}),
+				},
+			})
+		},
+	})
 	return s
 }
 
 func groupSchema() schema.Schema {
 	s := schema.CoreGroupSchema()
-	// Members are edited one by one through PATCH (add/remove a member); the
-	// RFC declares the sub-attributes immutable only in the sense that a
-	// member's value is not edited in place, which PATCH on members honours.
+	s.Attributes = replaceAttributes(s.Attributes, map[string]func(schema.CoreAttribute) schema.CoreAttribute{
+		"displayName": func(schema.CoreAttribute) schema.CoreAttribute {
+			return schema.SimpleCoreAttribute(schema.SimpleStringParams(schema.StringParams{
+				Name: "displayName", Required: true, Uniqueness: schema.AttributeUniquenessServer(),
+				Description: desc("The group's name, unique per account compared without regard to case (409 uniqueness otherwise). Required: a PATCH cannot remove it (400 mutability)."),
+			}))
+		},
+		// Members are users, added and removed one by one (a member's
+		// value is never edited in place: immutable); what the server
+		// derives from the value is read-only.
+		"members": func(schema.CoreAttribute) schema.CoreAttribute {
+			return schema.ComplexCoreAttribute(schema.ComplexParams{
+				Name: "members", MultiValued: true,
+				Description: desc("The users in the group (groups cannot be members). Each is added by its value or $ref and removed by its value; PATCH members[value eq \"<id>\"] picks one. A member that is not a user of the account answers 400 invalidValue."),
+				SubAttributes: []schema.SimpleParams{
+					schema.SimpleStringParams(schema.StringParams{Name: "value", Mutability: schema.AttributeMutabilityImmutable(), Description: desc("The id of the User. " + RefRule)}),
+					schema.SimpleReferenceParams(schema.ReferenceParams{Name: "$ref", Mutability: schema.AttributeMutabilityImmutable(), ReferenceTypes: []schema.AttributeReferenceType{"User"}, Description: desc("The URI of the User. " + RefRule)}),
+					readOnlySub(schema.StringParams{Name: "type", CanonicalValues: []string{"User"}, Description: desc("User: every member is a user. " + ReadOnlyRule)}),
+					readOnlySub(schema.StringParams{Name: "display", Description: desc("The member's displayName, else userName. " + ReadOnlyRule)}),
+				},
+			})
+		},
+	})
 	return s
+}
+
+func readOnlySub(p schema.StringParams) schema.SimpleParams {
+	p.Mutability = schema.AttributeMutabilityReadOnly()
+	return schema.SimpleStringParams(p)
+}
+
+// replaceAttributes returns attrs with the named ones rebuilt.
+func replaceAttributes(attrs schema.Attributes, with map[string]func(schema.CoreAttribute) schema.CoreAttribute) schema.Attributes {
+	out := make(schema.Attributes, len(attrs))
+	for i, a := range attrs {
+		if f, ok := with[a.Name()]; ok {
+			a = f(a)
+			delete(with, a.Name())
+		}
+		out[i] = a
+	}
+	if len(with) > 0 {
+		panic(fmt.Sprintf("schemas: no attributes %v to replace", with))
+	}
+	return out
 }

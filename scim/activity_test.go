@@ -35,7 +35,7 @@ func activityEnv(t *testing.T) (*scim.Server, store.Store, *store.Account, *scim
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret, tok, err := st.CreateToken(ctx, acct.ID, "okta-prod")
+	secret, tok, err := st.CreateToken(ctx, acct.ID, store.TokenSpec{Name: "okta-prod"})
 	if err != nil {
 		t.Fatal(err)
 	}

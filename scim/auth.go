@@ -2,10 +2,15 @@ package scim
 
 import (
 	"context"
+	"crypto/sha256"
+	"math"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/timecamp/timecamp-scim/failure"
+	"github.com/timecamp/timecamp-scim/store"
+	"github.com/timecamp/timecamp-scim/transport"
 )
 
 type accountKey struct{}
@@ -14,7 +19,8 @@ type accountKey struct{}
 // token's account id into the request context. Every handler below works
 // within that account only. The token is looked up on every request (a
 // revoked one stops working at once); the account itself is read by the
-// directory operation that needs it, once.
+// directory operation that needs it, once. A client address that keeps
+// failing is held back first (authlimit.go).
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if accountID(r.Context()) != "" {
@@ -22,14 +28,31 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		token, ok := bearerToken(r.Header.Get("Authorization"))
-		if !ok {
-			s.writeError(w, r, failure.Unauthorizedf("send the SCIM token as \"Authorization: Bearer <token>\""))
-			return
+		var sum [sha256.Size]byte
+		client, now := transport.ClientIP(r), time.Now()
+		if s.authLimit != nil {
+			sum = sha256.Sum256([]byte(token))
+			if d := s.authLimit.wait(client, sum, now); d > 0 {
+				secs := max(1, int(math.Ceil(d.Seconds())))
+				s.writeError(w, r, failure.TooManyRequestsf(time.Duration(secs)*time.Second,
+					"too many failed authentications from this address; retry after %d %s", secs, plural(secs, "second")))
+				return
+			}
 		}
-		tok, err := s.store.Authenticate(r.Context(), token)
+		var tok *store.Token
+		var err error = failure.Unauthorizedf("send the SCIM token as \"Authorization: Bearer <token>\"")
+		if ok {
+			tok, err = s.store.Authenticate(r.Context(), token)
+		}
 		if err != nil {
+			if s.authLimit != nil && failure.Is(err, failure.Unauthorized) {
+				s.authLimit.failed(client, sum, now)
+			}
 			s.writeError(w, r, err)
 			return
+		}
+		if s.authLimit != nil {
+			s.authLimit.succeeded(sum, now)
 		}
 		if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
 			info.account, info.token = tok.Account, tok

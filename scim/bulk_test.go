@@ -109,10 +109,10 @@ func TestBulkReferencesInProjectsAndParents(t *testing.T) {
 		ids[r["bulkId"].(string)] = idOf(r["location"])
 	}
 	child := c.Get(t, "/Groups/"+ids["child"]).Expect(t, http.StatusOK)
-	if child.Str(tcGroup+".parent") != ids["parent"] || child.Str(tcGroup+".projects.0.value") != ids["p2"] {
+	if child.Str(tcGroup+".parent.value") != ids["parent"] || child.Str(tcGroup+".projects.0.value") != ids["p2"] {
 		t.Fatalf("child group: %s", child.Raw)
 	}
-	if p := c.Get(t, "/Projects/"+ids["p2"]).Expect(t, http.StatusOK); p.Str("parent") != ids["p1"] {
+	if p := c.Get(t, "/Projects/"+ids["p2"]).Expect(t, http.StatusOK); p.Str("parent.value") != ids["p1"] {
 		t.Fatalf("project parent: %s", p.Raw)
 	}
 	if u := c.Get(t, "/Users/"+ids["u"]).Expect(t, http.StatusOK); u.Str(tcUser+".projects.0.value") != ids["p1"] {

@@ -18,7 +18,7 @@ func (s *Server) serviceProviderConfig(w http.ResponseWriter, r *http.Request) {
 	base := s.base(r)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"schemas":          []string{schemas.ServiceProviderConfigURN},
-		"documentationUri": "https://github.com/timecamp/timecamp-scim#readme",
+		"documentationUri": "https://github.com/timecamp/timecamp-scim/blob/main/docs/scim.md",
 		"patch":            map[string]any{"supported": true},
 		"bulk":             map[string]any{"supported": true, "maxOperations": BulkMaxOperations, "maxPayloadSize": BulkMaxPayload},
 		"filter":           map[string]any{"supported": true, "maxResults": MaxResults},
@@ -30,7 +30,7 @@ func (s *Server) serviceProviderConfig(w http.ResponseWriter, r *http.Request) {
 			"name":             "OAuth Bearer Token",
 			"description":      "Authentication with a SCIM token of the account, sent as \"Authorization: Bearer <token>\".",
 			"specUri":          "https://www.rfc-editor.org/info/rfc6750",
-			"documentationUri": "https://github.com/timecamp/timecamp-scim#tokens",
+			"documentationUri": "https://github.com/timecamp/timecamp-scim/blob/main/docs/operations.md#accounts-and-tokens",
 			"primary":          true,
 		}},
 		"meta": map[string]any{

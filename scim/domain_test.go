@@ -2,8 +2,10 @@ package scim_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -73,30 +75,54 @@ func TestUserDefaultsAndTrackingPermissions(t *testing.T) {
 		t.Fatalf("a user given no projects is on no project: %s", u.Raw)
 	}
 	id := u.Str("id")
-	// POST: timeTrackingAdmin forces the other two on.
-	a := newUser(t, c, "tta@acme.test", map[string]any{"timeTrackingAdmin": true, "canViewRates": false}).Expect(t, http.StatusCreated)
+	// POST: timeTrackingAdmin makes the other two true when not sent...
+	a := newUser(t, c, "tta@acme.test", map[string]any{"timeTrackingAdmin": true}).Expect(t, http.StatusCreated)
 	if tcAttr(a, "canCreateProjects") != true || tcAttr(a, "canViewRates") != true {
-		t.Fatalf("POST timeTrackingAdmin did not force: %s", a.Raw)
+		t.Fatalf("POST timeTrackingAdmin did not imply: %s", a.Raw)
 	}
-	// PATCH
+	// ... and refuses them sent false: no silent override.
+	conflict := newUser(t, c, "tta2@acme.test", map[string]any{"timeTrackingAdmin": true, "canViewRates": false})
+	expectConflict(t, conflict, "canViewRates")
+	// PATCH: made a time-tracking admin, what the PATCH does not send follows.
 	p := c.Patch(t, "/Users/"+id, scimtest.Op("replace", tcUser+":timeTrackingAdmin", "True")).Expect(t, http.StatusOK)
 	if tcAttr(p, "canCreateProjects") != true || tcAttr(p, "canViewRates") != true {
-		t.Fatalf("PATCH timeTrackingAdmin did not force: %s", p.Raw)
+		t.Fatalf("PATCH timeTrackingAdmin did not imply: %s", p.Raw)
 	}
-	// PATCH trying to turn one off again keeps it on.
-	p = c.Patch(t, "/Users/"+id, scimtest.Op("replace", tcUser+":canViewRates", false)).Expect(t, http.StatusOK)
-	if tcAttr(p, "canViewRates") != true {
-		t.Fatalf("canViewRates turned off under timeTrackingAdmin: %s", p.Raw)
+	version := p.Str("meta.version")
+	// PATCH turning one off under timeTrackingAdmin is refused, and changes nothing.
+	expectConflict(t, c.Patch(t, "/Users/"+id, scimtest.Op("replace", tcUser+":canViewRates", false)), "canViewRates")
+	expectConflict(t, c.Patch(t, "/Users/"+id, scimtest.Op("replace", "", map[string]any{tcUser + ":canCreateProjects": false, "displayName": "X"})), "canCreateProjects")
+	if g := c.Get(t, "/Users/"+id).Expect(t, http.StatusOK); g.Str("meta.version") != version || tcAttr(g, "canViewRates") != true || g.At("displayName") != nil {
+		t.Fatalf("a refused PATCH changed the user: %s", g.Raw)
 	}
+	// Both in one PATCH, consistently: accepted.
+	p = c.Patch(t, "/Users/"+id, scimtest.Op("replace", tcUser+":timeTrackingAdmin", false), scimtest.Op("replace", tcUser+":canViewRates", false)).Expect(t, http.StatusOK)
+	if tcAttr(p, "timeTrackingAdmin") != false || tcAttr(p, "canViewRates") != false || tcAttr(p, "canCreateProjects") != true {
+		t.Fatalf("turning the admin off: %s", p.Raw)
+	}
+	// PATCH setting it true with canViewRates false in the same request: refused.
+	expectConflict(t, c.Patch(t, "/Users/"+id, scimtest.Op("replace", tcUser+":timeTrackingAdmin", true), scimtest.Op("replace", tcUser+":canViewRates", false)), "canViewRates")
 	// PUT
 	body := scimtest.UserBody("plain@acme.test")
 	body[tcUser] = map[string]any{"timeTrackingAdmin": true}
 	put := c.Put(t, "/Users/"+id, body).Expect(t, http.StatusOK)
 	if tcAttr(put, "canCreateProjects") != true || tcAttr(put, "canViewRates") != true {
-		t.Fatalf("PUT timeTrackingAdmin did not force: %s", put.Raw)
+		t.Fatalf("PUT timeTrackingAdmin did not imply: %s", put.Raw)
 	}
-	// PUT without them clears them back to their defaults.
+	body[tcUser] = map[string]any{"timeTrackingAdmin": true, "canCreateProjects": false}
+	expectConflict(t, c.Put(t, "/Users/"+id, body), "canCreateProjects")
+	// A PUT that does not assert the extension (neither in "schemas" nor
+	// with any of its attributes) leaves it as it is: the client knows
+	// nothing of TimeCamp's settings.
 	put = c.Put(t, "/Users/"+id, scimtest.UserBody("plain@acme.test")).Expect(t, http.StatusOK)
+	if tcAttr(put, "timeTrackingAdmin") != true || tcAttr(put, "canViewRates") != true {
+		t.Fatalf("a PUT without the extension changed its settings: %s", put.Raw)
+	}
+	// One that lists it in "schemas" replaces it: what it leaves out
+	// returns to its default.
+	body = scimtest.UserBody("plain@acme.test")
+	body["schemas"] = []string{"urn:ietf:params:scim:schemas:core:2.0:User", tcUser}
+	put = c.Put(t, "/Users/"+id, body).Expect(t, http.StatusOK)
 	if tcAttr(put, "timeTrackingAdmin") != false || tcAttr(put, "canViewRates") != false || tcAttr(put, "notifyDailySummary") != true {
 		t.Fatalf("PUT did not reset settings: %s", put.Raw)
 	}
@@ -217,7 +243,7 @@ func TestGroupTreeDepthCyclesAndDelete(t *testing.T) {
 	// Deleting B moves C to A.
 	c.Delete(t, "/Groups/"+b).Expect(t, http.StatusNoContent)
 	got := c.Get(t, "/Groups/"+cc).Expect(t, http.StatusOK)
-	if got.Str(tcGroup+".parent") != a || got.Str(tcGroup+".path") != "acme/A/C" {
+	if got.Str(tcGroup+".parent.value") != a || got.Str(tcGroup+".path") != "acme/A/C" {
 		t.Fatalf("child after its parent was deleted: %s", got.Raw)
 	}
 }
@@ -411,7 +437,7 @@ func TestAccountOwner(t *testing.T) {
 	for name, r := range map[string]*scimtest.Response{
 		"deactivate": c.Patch(t, "/Users/"+oid, scimtest.Op("replace", "active", false)),
 		"demote":     c.Patch(t, "/Users/"+oid, scimtest.Op("replace", tcUser+":role", "user")),
-		"put":        c.Put(t, "/Users/"+oid, scimtest.UserBody("boss@acme.test")),
+		"put":        c.Put(t, "/Users/"+oid, scimtest.UserBody("boss@acme.test", map[string]any{tcUser: map[string]any{"role": "user"}})),
 		"delete":     c.Delete(t, "/Users/"+oid),
 	} {
 		if r.Status != http.StatusForbidden || !strings.Contains(r.Str("detail"), "account owner") {
@@ -491,3 +517,70 @@ func TestGrantedAdministratorIsNotTheOwner(t *testing.T) {
 		t.Fatalf("the first user with the administrator role is not the owner: %s", owner.Raw)
 	}
 }
+
+// expectConflict checks a 400 invalidValue that names timeTrackingAdmin
+// and the permission it conflicts with.
+func expectConflict(t *testing.T, r *scimtest.Response, attr string) {
+	t.Helper()
+	r.Expect(t, http.StatusBadRequest)
+	if r.Str("scimType") != "invalidValue" || !strings.Contains(r.Str("detail"), "timeTrackingAdmin") || !strings.Contains(r.Str("detail"), attr) {
+		t.Fatalf("conflict of timeTrackingAdmin and %s: %s", attr, r.Raw)
+	}
+}
+
+// Issue 18: a PATCH remove of an optional setting leaves it unassigned
+// (RFC 7644 §3.5.2.2): not returned, absent to filters, while TimeCamp's
+// default applies; a PUT or POST that leaves it out gets the default.
+func TestRemovedSettingsAreUnassigned(t *testing.T) {
+	c := scimtest.New(t).Client
+	u := newUser(t, c, "unassigned@acme.test", map[string]any{"role": "supervisor", "notifyBudget": false},
+		map[string]any{"emails": []any{map[string]any{"type": "work", "value": "unassigned@acme.test"}, map[string]any{"type": "home", "value": "home@acme.test"}}}).Expect(t, http.StatusCreated)
+	id := u.Str("id")
+	r := c.Patch(t, "/Users/"+id,
+		scimtest.Op("remove", "active", nil),
+		scimtest.Op("remove", tcUser+":role", nil),
+		scimtest.Op("remove", tcUser+":notifyBudget", nil),
+		scimtest.Op("remove", tcUser+":canViewRates", nil),
+		scimtest.Op("remove", `emails[type eq "work"].value`, nil),
+	).Expect(t, http.StatusOK)
+	for _, k := range []string{"active", tcUser + ".role", tcUser + ".notifyBudget", tcUser + ".canViewRates"} {
+		if r.At(k) != nil {
+			t.Errorf("%s still returned after remove: %s", k, r.Raw)
+		}
+	}
+	// What applies meanwhile: an active user with the default role, who
+	// takes a seat.
+	if tcAttr(r, "effectiveRole") != "user" || tcAttr(r, "countsTowardSeats") != true {
+		t.Fatalf("derived from unassigned settings: %s", r.Raw)
+	}
+	if emails := r.At("emails").([]any); len(emails) != 1 || scimtest.At(emails[0], "type") != "home" {
+		t.Fatalf("emails[type eq \"work\"].value removed leaves the home one: %s", r.Raw)
+	}
+	for _, f := range []string{`active pr`, `active eq true`, tcUser + `:role eq "user"`, tcUser + `:notifyBudget pr`} {
+		list := c.Get(t, "/Users?filter="+escape(`id eq "`+id+`" and `+f)).Expect(t, http.StatusOK)
+		if list.At("totalResults") != jsonNumber(0) {
+			t.Errorf("filter %s matches an unassigned attribute: %s", f, list.Raw)
+		}
+	}
+	// A PUT that leaves them out assigns the defaults again.
+	put := c.Put(t, "/Users/"+id, scimtest.UserBody("unassigned@acme.test")).Expect(t, http.StatusOK)
+	if put.At("active") != true || tcAttr(put, "role") != "user" || tcAttr(put, "notifyBudget") != true || tcAttr(put, "canViewRates") != false {
+		t.Fatalf("PUT defaults: %s", put.Raw)
+	}
+	// Required ones cannot be removed.
+	rm := c.Patch(t, "/Users/"+id, scimtest.Op("remove", "userName", nil))
+	rm.Expect(t, http.StatusBadRequest)
+	if rm.Str("scimType") != "mutability" {
+		t.Fatalf("remove userName: %s", rm.Raw)
+	}
+	// Nor a deactivated owner's protection dodged by unassigning: an
+	// unassigned active is active.
+	owner := newUser(t, c, "owner@acme.test", map[string]any{"role": "administrator"}).Expect(t, http.StatusCreated)
+	if tcAttr(owner, "accountOwner") != true {
+		t.Fatalf("first administrator owns the account: %s", owner.Raw)
+	}
+	c.Patch(t, "/Users/"+owner.Str("id"), scimtest.Op("remove", "active", nil)).Expect(t, http.StatusOK)
+	c.Patch(t, "/Users/"+owner.Str("id"), scimtest.Op("replace", "active", false)).Expect(t, http.StatusForbidden)
+}
+
+func jsonNumber(n int) any { return json.Number(strconv.Itoa(n)) }

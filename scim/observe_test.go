@@ -15,6 +15,7 @@ import (
 	"github.com/timecamp/timecamp-scim/metrics/metricstest"
 	"github.com/timecamp/timecamp-scim/scim"
 	"github.com/timecamp/timecamp-scim/scim/scimtest"
+	"github.com/timecamp/timecamp-scim/store"
 	"github.com/timecamp/timecamp-scim/store/storetest"
 	"github.com/timecamp/timecamp-scim/transport"
 )
@@ -50,7 +51,7 @@ func observedServer(t *testing.T, accountName string, trusted ...netip.Prefix) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := st.CreateToken(context.Background(), a.ID, "test")
+	token, _, err := st.CreateToken(context.Background(), a.ID, store.TokenSpec{Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/timecamp/timecamp-scim/directory"
@@ -38,8 +39,6 @@ func (s *Server) representation(r *http.Request, res *store.Resource) map[string
 		"location":     location(base, rt, res.ID),
 		"version":      directory.ETag(res.Version),
 	}
-	addRefs(out["members"], base)
-	addRefs(out["groups"], base)
 	return out
 }
 
@@ -47,30 +46,10 @@ func location(base string, rt *schemas.ResourceType, id string) string {
 	return base + rt.Endpoint + "/" + id
 }
 
-// addRefs sets "$ref" on member and group references.
-func addRefs(v any, base string) {
-	list, _ := v.([]any)
-	for _, el := range list {
-		m, ok := el.(map[string]any)
-		if !ok {
-			continue
-		}
-		id, _ := m["value"].(string)
-		switch m["type"] {
-		case "Group":
-			m["$ref"] = location(base, schemas.Group, id)
-		case "User":
-			m["$ref"] = location(base, schemas.User, id)
-		case "direct", "indirect":
-			m["$ref"] = location(base, schemas.Group, id)
-		}
-	}
-}
-
 // writeWithMembers writes a group's representation (body, without its
 // members) followed by its members, read from the store in batches as
 // they are written: a group of 100,000 members is never held whole, as
-// values or as text. Each member is written as Expand and addRefs make
+// values or as text. Each member is written as Expand makes
 // one for a list of groups: value, display (when the user has a name),
 // type and $ref, less what the request's attribute selection leaves out.
 //
@@ -80,10 +59,15 @@ func addRefs(v any, base string) {
 // never one that looks complete.
 func (s *Server) writeWithMembers(w http.ResponseWriter, r *http.Request, status int, body map[string]any, res *store.Resource, proj projection) {
 	fields := memberFieldsOf(proj)
-	// "$ref" is the users' location followed by the id: the location is
-	// escaped once, without its closing quote.
-	refPrefix := jsonvalue.AppendString(nil, location(s.base(r), schemas.User, ""))
-	refPrefix = refPrefix[:len(refPrefix)-1]
+	// "$ref" is the users' location followed by the id (directory.RefPrefix):
+	// the location is escaped once, without its closing quote.
+	var refPrefix []byte
+	if p := directory.RefPrefix(r.Context(), schemas.User); p == "" {
+		fields.ref = false
+	} else {
+		refPrefix = jsonvalue.AppendString(nil, p)
+		refPrefix = refPrefix[:len(refPrefix)-1]
+	}
 	buf, _ := jsonvalue.Append(make([]byte, 0, 64<<10), body, jsonvalue.Options{}) // an object: ends with '}'
 	buf = buf[:len(buf)-1]
 	w.Header().Set("Content-Type", contentType)
@@ -161,7 +145,7 @@ func (f memberFields) appendMember(b, refPrefix []byte, id, display string) []by
 		field(`"$ref":`)
 		b = append(b, refPrefix...)
 		start := len(b)
-		b = jsonvalue.AppendString(b, id)
+		b = jsonvalue.AppendString(b, url.PathEscape(id))
 		b = append(b[:start], b[start+1:]...) // drop the id's opening quote
 	}
 	if f.display && display != "" {

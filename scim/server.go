@@ -55,6 +55,10 @@ type Options struct {
 	// MaxConcurrent bounds the SCIM requests served at once, a quarter of
 	// them per account; 0: no bound.
 	MaxConcurrent int
+	// AuthFailures is how many failed authentications a minute one client
+	// address may make, in bursts of as many, before it gets 429 (see
+	// authlimit.go); 0: no limit.
+	AuthFailures int
 }
 
 // Server serves the SCIM API.
@@ -67,8 +71,9 @@ type Server struct {
 	// activity receives the activity log (Options.Activity).
 	activity ActivityFunc
 	inProcessState
-	rate  *rateLimiter        // nil: no rate limit
-	slots *concurrencyLimiter // nil: no bound
+	rate      *rateLimiter        // nil: no rate limit
+	slots     *concurrencyLimiter // nil: no bound
+	authLimit *authLimiter        // nil: failed authentication not throttled
 }
 
 // New returns a server over the directory service.
@@ -80,8 +85,9 @@ func New(dir *directory.Service, opts Options) *Server {
 	return &Server{
 		dir: dir, store: dir.Store(), baseURL: strings.TrimRight(opts.BaseURL, "/"), log: log,
 		proxies: opts.Proxies, activity: opts.Activity,
-		rate:  newRateLimiter(opts.RateLimit),
-		slots: newConcurrencyLimiter(opts.MaxConcurrent),
+		rate:      newRateLimiter(opts.RateLimit),
+		slots:     newConcurrencyLimiter(opts.MaxConcurrent),
+		authLimit: newAuthLimiter(opts.AuthFailures),
 	}
 }
 
@@ -91,7 +97,7 @@ func (s *Server) Routes(r *mux.Router) {
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 
 	api := r.PathPrefix(Prefix).Subrouter()
-	api.Use(s.limitRate, s.authenticate, s.limitConcurrency, s.recordActivity)
+	api.Use(s.limitRate, s.authenticate, s.limitConcurrency, s.recordActivity, s.withBaseURL)
 	api.HandleFunc("/ServiceProviderConfig", s.serviceProviderConfig).Methods(http.MethodGet)
 	api.HandleFunc("/ResourceTypes", s.resourceTypes).Methods(http.MethodGet)
 	api.HandleFunc("/ResourceTypes/{name}", s.resourceType).Methods(http.MethodGet)
@@ -314,6 +320,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintln(w, `{"status":"ready"}`)
+}
+
+// withBaseURL gives the directory the URL the API is reached at: it reads
+// and writes references ("$ref") against it.
+func (s *Server) withBaseURL(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(directory.WithBaseURL(r.Context(), s.base(r))))
+	})
 }
 
 // base returns the URL the SCIM API is reachable at, for meta.location.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"time"
 
@@ -96,9 +97,40 @@ type Token struct {
 	Name    string    `bson:"name"`
 	Hash    string    `bson:"hash"`
 	Created time.Time `bson:"created"`
+	// CreatedBy is who made the token, as people read it: the console
+	// administrator's email, CreatorBootstrap or CreatorCLI (empty for
+	// tokens made before it was recorded). CreatorSubject is the console
+	// administrator's identity at the sign-in provider ("issuer subject"),
+	// which an email alone is not.
+	CreatedBy      string `bson:"createdBy,omitempty"`
+	CreatorSubject string `bson:"creatorSubject,omitempty"`
+	// Expires is when the token stops working (zero: never).
+	Expires time.Time `bson:"expires,omitempty"`
 	// LastUsed is when a request last authenticated with the token
 	// (recorded at most once a minute; zero: never).
 	LastUsed time.Time `bson:"lastUsed,omitempty"`
+	// Revoked is when the token was revoked (zero: it is not), RevokedBy
+	// who revoked it. A revoked token keeps its hash, so that its secret
+	// can never become a token again (see PutToken).
+	Revoked   time.Time `bson:"revoked,omitempty"`
+	RevokedBy string    `bson:"revokedBy,omitempty"`
+}
+
+// Who made a token when no administrator did (Token.CreatedBy).
+const (
+	CreatorBootstrap = "bootstrap (SCIM_BOOTSTRAP_TOKEN)"
+	CreatorCLI       = "CLI"
+)
+
+// RevokedByReplacement is Token.RevokedBy of a bootstrap token whose
+// secret SCIM_BOOTSTRAP_TOKEN replaced.
+const RevokedByReplacement = "replaced (SCIM_BOOTSTRAP_TOKEN changed)"
+
+// TokenSpec is what a new token is made with.
+type TokenSpec struct {
+	Name                      string
+	CreatedBy, CreatorSubject string
+	Expires                   time.Time // zero: never
 }
 
 // tokenPrefix marks the server's secrets so that secret scanners and people
@@ -106,13 +138,61 @@ type Token struct {
 const tokenPrefix = "tcscim_"
 
 // NewToken returns a new token of the account and its secret.
-func NewToken(accountID, name string) (string, *Token, error) {
+func NewToken(accountID string, spec TokenSpec) (string, *Token, error) {
+	now := Now()
+	if !spec.Expires.IsZero() && !spec.Expires.After(now) {
+		return "", nil, failure.InvalidValue("a token's expiry must be in the future, got %s", spec.Expires.UTC().Format(time.RFC3339))
+	}
 	buf := make([]byte, 32)
 	if _, err := rand.Read(buf); err != nil {
 		return "", nil, err
 	}
 	secret := tokenPrefix + base64.RawURLEncoding.EncodeToString(buf)
-	return secret, &Token{ID: NewID(), Account: accountID, Name: strings.TrimSpace(name), Hash: HashSecret(secret), Created: Now()}, nil
+	return secret, &Token{
+		ID: NewID(), Account: accountID, Name: strings.TrimSpace(spec.Name), Hash: HashSecret(secret), Created: now,
+		CreatedBy: spec.CreatedBy, CreatorSubject: spec.CreatorSubject, Expires: Millis(spec.Expires),
+	}, nil
+}
+
+// Usable says whether a stored token may authenticate a request at t: a
+// revoked one never, an expired one no more (both answer 401).
+func (t *Token) Usable(now time.Time) error {
+	switch {
+	case !t.Revoked.IsZero():
+		return ErrTokenInvalid
+	case !t.Expires.IsZero() && !now.Before(t.Expires):
+		return ErrTokenExpired
+	}
+	return nil
+}
+
+// Active reports whether the token is not revoked (it may have expired).
+func (t *Token) Active() bool { return t.Revoked.IsZero() }
+
+// ParseTokenExpiry reads when a new token expires, as an administrator
+// writes it: a date (2027-01-31, the token works through that day, UTC)
+// or a number of days from now (90d); empty is never.
+func ParseTokenExpiry(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days <= 0 {
+			return time.Time{}, failure.InvalidValue("the expiry %q must be a positive number of days such as 90d, or a date such as 2027-01-31", s)
+		}
+		return now.Add(time.Duration(days) * 24 * time.Hour), nil
+	}
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, failure.InvalidValue("the expiry %q must be a date such as 2027-01-31, or a number of days such as 90d", s)
+	}
+	end := d.AddDate(0, 0, 1) // the token works through the day it names
+	if !end.After(now) {
+		return time.Time{}, failure.InvalidValue("the expiry %s is in the past", s)
+	}
+	return end, nil
 }
 
 // HashSecret hashes a high-entropy secret (a token). SHA-256 suffices for
@@ -129,6 +209,9 @@ var (
 	ErrTokenInvalid = failure.Unauthorizedf("the bearer token is not valid")
 	ErrEmptyToken   = failure.InvalidValue("the token is empty")
 	ErrTokenReused  = failure.Uniqueness("this secret is already a token of another account; choose another one")
+	ErrTokenExpired = failure.Unauthorizedf("the bearer token has expired; ask an administrator of the account for a new one")
+	// ErrTokenRevoked: PutToken was given the secret of a revoked token.
+	ErrTokenRevoked = failure.Forbiddenf("this secret belongs to a revoked token, and a revoked secret never works again; choose a new one")
 )
 
 // TokenNotFound is the failure of revoking a token the account lacks.

@@ -27,8 +27,9 @@ type ActivityLog interface {
 
 // Actor kinds.
 const (
-	ActorToken = "token" // a SCIM client, by its token
-	ActorAdmin = "admin" // an administrator in the console
+	ActorToken    = "token"    // a SCIM client, by its token
+	ActorAdmin    = "admin"    // an administrator in the console
+	ActorOperator = "operator" // the server's operator, with the command line (Name: CLI)
 )
 
 // Outcomes of an activity entry.
@@ -39,10 +40,10 @@ const (
 
 // Actor is who made a change.
 type Actor struct {
-	Kind string `bson:"actorKind" json:"kind"` // ActorToken or ActorAdmin
+	Kind string `bson:"actorKind" json:"kind"` // ActorToken, ActorAdmin or ActorOperator
 	// ID is the token's id or the administrator's user id.
 	ID string `bson:"actorId,omitempty" json:"id,omitempty"`
-	// Name is the token's name or the administrator's email.
+	// Name is the token's name, the administrator's email or CLI.
 	Name string `bson:"actor" json:"name"`
 }
 

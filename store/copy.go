@@ -14,7 +14,7 @@ import (
 type Copying interface {
 	// Export calls emit with every record of the store: accounts first,
 	// then tokens, resources, memberships, outbox entries, the activity
-	// log and settings.
+	// log, console bindings and settings.
 	Export(ctx context.Context, emit func(Record) error) error
 	// Import stores records exactly as given. The store must not hold
 	// records with the same ids.
@@ -31,6 +31,7 @@ type Record struct {
 	Membership *Membership
 	Outbox     *OutboxEntry
 	Activity   *ActivityEntry
+	Binding    *Binding
 	Setting    *Setting
 }
 
@@ -52,7 +53,7 @@ type Counts map[string]int
 
 // CountKinds are the kinds of records Count counts, in the order a copy
 // reports them.
-var CountKinds = []string{"accounts", "tokens", "users", "groups", "projects", "memberships", "outbox", "activity", "settings"}
+var CountKinds = []string{"accounts", "tokens", "users", "groups", "projects", "memberships", "outbox", "activity", "bindings", "settings"}
 
 // Kind is the kind of record, as Count counts it.
 func (r Record) Kind() string {
@@ -69,6 +70,8 @@ func (r Record) Kind() string {
 		return "outbox"
 	case r.Activity != nil:
 		return "activity"
+	case r.Binding != nil:
+		return "bindings"
 	case r.Setting != nil:
 		return "settings"
 	}

@@ -92,3 +92,7 @@ func DisplayName(attrs map[string]any) string {
 	}
 	return ""
 }
+
+// Active reports whether a user is active: unless "active" is false. An
+// unassigned active (removed by a PATCH) is TimeCamp's default, active.
+func Active(attrs map[string]any) bool { return attrs["active"] != false }

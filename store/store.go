@@ -41,6 +41,7 @@ type Store interface {
 	Outbox
 	Copying
 	Sessions
+	Bindings
 	ActivityLog
 	Consistency
 
@@ -79,22 +80,31 @@ type Accounts interface {
 }
 
 // Tokens keeps the SCIM bearer tokens: a token belongs to one account,
-// and only a hash of its secret is stored.
+// and only a hash of its secret is stored. A revocation is permanent: a
+// revoked token keeps its hash, and no method makes its secret a token
+// again.
 type Tokens interface {
 	// CreateToken adds a token to an account and returns its secret,
 	// which is not stored and cannot be shown again.
-	CreateToken(ctx context.Context, accountID, name string) (string, *Token, error)
-	// PutToken makes secret the account's token called name, replacing
-	// an earlier secret under that name (the bootstrap token).
+	CreateToken(ctx context.Context, accountID string, spec TokenSpec) (string, *Token, error)
+	// PutToken makes secret the account's token called name (the
+	// bootstrap token; CreatedBy is CreatorBootstrap). An earlier secret
+	// under that name is revoked (RevokedByReplacement). The secret of a
+	// revoked token is refused with ErrTokenRevoked, one of another
+	// token with ErrTokenReused.
 	PutToken(ctx context.Context, accountID, name, secret string) error
-	// Tokens lists an account's tokens (without secrets), oldest first.
+	// Tokens lists an account's tokens that are not revoked (without
+	// secrets), oldest first.
 	Tokens(ctx context.Context, accountID string) ([]Token, error)
-	// RevokeToken deletes a token of an account; it stops working at once.
-	RevokeToken(ctx context.Context, accountID, tokenID string) error
+	// RevokeToken revokes a token of an account (by says who); it stops
+	// working at once and for good. Revoking one that is revoked is not
+	// found.
+	RevokeToken(ctx context.Context, accountID, tokenID, by string) error
 	// Authenticate returns the token (without its secret) a bearer token
 	// secret is, with the id of its account: one lookup, no read of the
 	// account (a request reads that once, when it needs more than the
-	// id). Tokens are not cached: a revoked one stops working at once.
+	// id). Tokens are not cached: a revoked one stops working at once. A
+	// revoked or expired token is refused (see Token.Usable).
 	Authenticate(ctx context.Context, secret string) (*Token, error)
 	// TouchToken records that the account's token was used at t (callers
 	// throttle it: the SCIM layer writes at most once a minute per token).

@@ -7,3 +7,16 @@ document.addEventListener("change", function (e) {
     el.form.submit();
   }
 });
+
+// A time-tracking admin may always create projects and see rates: checking
+// the box checks those two (the server refuses the combination otherwise,
+// naming both settings, so a form without this script is told).
+document.addEventListener("change", function (e) {
+  var el = e.target;
+  if (el.name === "timeTrackingAdmin" && el.checked && el.form) {
+    ["canCreateProjects", "canViewRates"].forEach(function (n) {
+      var box = el.form.elements[n];
+      if (box) box.checked = true;
+    });
+  }
+});

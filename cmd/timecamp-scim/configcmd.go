@@ -12,10 +12,13 @@ import (
 	"github.com/timecamp/timecamp-scim/tracing"
 )
 
-// configCommand runs "timecamp-scim config print|check".
+// configCommand runs "timecamp-scim config print|check|docs".
 func configCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && args[0] == "docs" {
+		return config.WriteDocs(stdout)
+	}
 	if len(args) == 0 || (args[0] != "print" && args[0] != "check") {
-		return usageError{"config: give print (the effective configuration, secrets redacted) or check (validate it as serve does at start)"}
+		return usageError{"config: give print (the effective configuration, secrets redacted), check (validate it as serve does at start, and ask the OIDC issuer) or docs (the configuration reference, docs/configuration.md)"}
 	}
 	c := newCommand("config "+args[0], stderr)
 	if err := c.parse(args[1:]); err != nil {
@@ -40,6 +43,9 @@ func configCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return usageError{err.Error()}
 	}
 	if err := c.cfg.CheckServe(ctx); err != nil {
+		return err
+	}
+	if err := c.cfg.CheckIssuer(ctx); err != nil {
 		return err
 	}
 	if tracing.Configured(os.LookupEnv) {

@@ -4,8 +4,9 @@
 //	timecamp-scim serve                 run the server
 //	timecamp-scim accounts create|list|show
 //	timecamp-scim tokens create|list|revoke
+//	timecamp-scim admins list|unbind    the console's bindings of administrators to sign-in identities
 //	timecamp-scim import users.csv --url URL   import people from CSV (SCIM Bulk client)
-//	timecamp-scim config print|check    the effective configuration, or check it
+//	timecamp-scim config print|check|docs    the effective configuration, a check of it, or its reference
 //
 // Every command reads the same settings (flags, SCIM_* environment
 // variables or a YAML config file); run "timecamp-scim serve -h" to list
@@ -35,17 +36,26 @@ Usage:
   timecamp-scim accounts transfer-owner ACCOUNT USER       make another administrator the owner
   timecamp-scim accounts check ACCOUNT [--repair]          recount seats and look for what a crash left
                                                            (exit 0: all well, 1: problems, 3: repaired)
-  timecamp-scim tokens create --account ACCOUNT --name N   add a SCIM token, print it once
+  timecamp-scim tokens create --account ACCOUNT --name N [--expires 90d|DATE]
+                                                           add a SCIM token, print it once
   timecamp-scim tokens list --account ACCOUNT              list an account's tokens
-  timecamp-scim tokens revoke --account ACCOUNT TOKEN_ID   revoke a token
+  timecamp-scim tokens revoke --account ACCOUNT TOKEN_ID   revoke a token, for good
+  timecamp-scim admins list --account ACCOUNT              administrators bound to a sign-in identity
+  timecamp-scim admins unbind --account ACCOUNT USER       release an administrator's sign-in identity
+                                                           (their next sign-in binds the new one)
   timecamp-scim import FILE.csv --url URL [--dry-run]      import people from a CSV file through
                                                            the SCIM API (token in $SCIM_TOKEN)
   timecamp-scim store copy --to MONGODB_URI [--to-database NAME]
                                                            copy everything (the embedded database, or
                                                            SCIM_MONGODB_URI) to a MongoDB deployment
+  timecamp-scim store copy --to-data-dir DIR              ... or into an embedded data folder
+  timecamp-scim store backup --to DIR                      a snapshot of the embedded database, taken while
+                                                           it serves, into a data folder serve starts from
   timecamp-scim config print [flags]                       show the effective configuration, where each
                                                            value came from, secrets redacted
-  timecamp-scim config check [flags]                       check the configuration as serve does at start
+  timecamp-scim config check [flags]                       check the configuration as serve does at start,
+                                                           and that the OIDC issuer answers
+  timecamp-scim config docs                                print the configuration reference (Markdown)
 
 ACCOUNT is an account id or name, USER a user id or userName. Settings come from flags, SCIM_*
 environment variables or a YAML file (--config FILE or $SCIM_CONFIG), in that order of precedence;
@@ -99,6 +109,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return accounts(ctx, args[1:], stdout, stderr)
 	case "tokens":
 		return tokens(ctx, args[1:], stdout, stderr)
+	case "admins":
+		return admins(ctx, args[1:], stdout, stderr)
 	case "store":
 		return storeCommand(ctx, args[1:], stdout, stderr)
 	case "import":

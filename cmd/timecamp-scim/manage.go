@@ -5,9 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/timecamp/timecamp-scim/config"
 	"github.com/timecamp/timecamp-scim/directory"
@@ -41,6 +43,26 @@ func (c *command) open(ctx context.Context, args []string) (store.Store, error) 
 	}
 	c.cfg.LogLevel = "warn"
 	return openStore(ctx, c.cfg)
+}
+
+// openAccount is open for a command about one account: the --account
+// flag (whose value is account, read after the flags are parsed) must
+// name one. The caller closes the store.
+func (c *command) openAccount(ctx context.Context, args []string, account *string) (store.Store, *store.Account, error) {
+	st, err := c.open(ctx, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if *account == "" {
+		st.Close(context.Background())
+		return nil, nil, usageError{c.fs.Name() + ": --account is required"}
+	}
+	a, err := findAccount(ctx, st, *account)
+	if err != nil {
+		st.Close(context.Background())
+		return nil, nil, err
+	}
+	return st, a, nil
 }
 
 // parse reads flags placed anywhere among the arguments
@@ -146,7 +168,7 @@ func accounts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}
 		fmt.Fprintf(stdout, "id:      %s\nname:    %s\nseats:   %d in use / %s\nowner:   %s\ninvites: %s (invitation emails for new users)\ncreated: %s\n",
-			a.ID, a.Name, inUse, seatsText(a.Seats), owner, onOff(!a.InvitationsOff), a.Created.Format("2006-01-02 15:04:05Z07:00"))
+			a.ID, a.Name, inUse, seatsText(a.Seats), owner, onOff(!a.InvitationsOff), a.Created.Format(timeLayout))
 	case "set-seats":
 		n, err := strconv.Atoi(c.args[1])
 		if err != nil {
@@ -228,28 +250,31 @@ func tokens(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	c := newCommand("tokens "+args[0], stderr)
 	account := c.fs.String("account", "", "account id or name (required)")
-	var name *string
+	var name, expires *string
 	if args[0] == "create" {
 		name = c.fs.String("name", "", "what the token is for, e.g. okta or entra (required)")
+		expires = c.fs.String("expires", "", "when the token stops working: a date (2027-01-31, through that day UTC) or a number of days (90d); default never")
 	}
-	st, err := c.open(ctx, args[1:])
+	st, a, err := c.openAccount(ctx, args[1:], account)
 	if err != nil {
 		return err
 	}
 	defer st.Close(context.Background())
-	if *account == "" {
-		return usageError{"tokens " + args[0] + ": --account is required"}
-	}
-	a, err := findAccount(ctx, st, *account)
-	if err != nil {
-		return err
-	}
 	switch args[0] {
 	case "create":
 		if *name == "" {
 			return usageError{"tokens create: --name is required"}
 		}
-		secret, _, err := st.CreateToken(ctx, a.ID, *name)
+		until, err := store.ParseTokenExpiry(*expires, time.Now())
+		if err != nil {
+			return usageError{"tokens create: --expires: " + err.Error()}
+		}
+		secret, tok, err := st.CreateToken(ctx, a.ID, store.TokenSpec{Name: *name, CreatedBy: store.CreatorCLI, Expires: until})
+		e := &store.ActivityEntry{Account: a.ID, ResourceType: "Token", Resource: *name, Operation: "create"}
+		if tok != nil {
+			e.ResourceID = tok.ID
+		}
+		recordOperator(ctx, st, e, cli, err)
 		if err != nil {
 			return err
 		}
@@ -262,22 +287,127 @@ func tokens(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tCREATED")
+		fmt.Fprintln(tw, "ID\tNAME\tCREATED\tCREATED BY\tEXPIRES")
 		for _, t := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", t.ID, t.Name, t.Created.Format("2006-01-02 15:04:05Z07:00"))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Created.Format(timeLayout), orDash(t.CreatedBy), expiryText(t.Expires))
 		}
 		return tw.Flush()
 	case "revoke":
 		if len(c.args) != 1 {
 			return usageError{"tokens revoke: give the id of the token (see tokens list)"}
 		}
-		if err := st.RevokeToken(ctx, a.ID, c.args[0]); err != nil {
+		e := &store.ActivityEntry{Account: a.ID, ResourceType: "Token", ResourceID: c.args[0], Operation: "revoke"}
+		if list, err := st.Tokens(ctx, a.ID); err == nil {
+			for _, t := range list {
+				if t.ID == c.args[0] {
+					e.Resource = t.Name
+				}
+			}
+		}
+		// On FerretDB the server's note of a token's use could undo the
+		// revocation (read-modify-write): revoke there in the console, or
+		// with the server stopped.
+		if err := refuseNextToServer(ctx, st, "tokens revoke"); err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, "revoked", c.args[0])
+		err := st.RevokeToken(ctx, a.ID, c.args[0], store.CreatorCLI)
+		recordOperator(ctx, st, e, cli, err)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "revoked", c.args[0], "(for good: its secret is never accepted again)")
 		return nil
 	}
 	return usageError{fmt.Sprintf("tokens: unknown command %q (create, list, revoke)", args[0])}
+}
+
+const timeLayout = "2006-01-02 15:04:05Z07:00"
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func expiryText(t time.Time) string {
+	switch {
+	case t.IsZero():
+		return "never"
+	case !time.Now().Before(t):
+		return "expired " + t.Format(timeLayout)
+	}
+	return t.Format(timeLayout)
+}
+
+// cli is the operator at the command line, as the activity log names them.
+var cli = store.Actor{Kind: store.ActorOperator, Name: store.CreatorCLI}
+
+// recordOperator writes what the operator changed (a management command,
+// the bootstrap token) to the account's activity log; a failure to write
+// it is only warned about.
+func recordOperator(ctx context.Context, st store.Store, e *store.ActivityEntry, by store.Actor, err error) {
+	e.Actor = by
+	e.Outcome = store.OutcomeOK
+	if err != nil {
+		e.Outcome, e.Detail = store.OutcomeRefused, "internal error"
+		if f, ok := failure.As(err); ok {
+			e.Detail = f.Detail
+		}
+	}
+	if aerr := st.AddActivity(ctx, e); aerr != nil {
+		fmt.Fprintln(os.Stderr, "timecamp-scim: warning: could not write the activity log:", aerr)
+	}
+}
+
+// admins lists an account's console bindings, and releases one when an
+// administrator's identity at the sign-in provider changed (their next
+// sign-in binds the new identity, by their verified email).
+func admins(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "unbind") {
+		return usageError{"admins: give list or unbind"}
+	}
+	c := newCommand("admins "+args[0], stderr)
+	account := c.fs.String("account", "", "account id or name (required)")
+	st, a, err := c.openAccount(ctx, args[1:], account)
+	if err != nil {
+		return err
+	}
+	defer st.Close(context.Background())
+	if args[0] == "list" {
+		if len(c.args) != 0 {
+			return usageError{"admins list: takes no arguments besides --account"}
+		}
+		list, err := st.AccountBindings(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "USER\tUSERNAME\tSIGN-IN IDENTITY (ISSUER SUBJECT)\tBOUND WITH EMAIL\tBOUND")
+		for _, b := range list {
+			userName := "(deleted)"
+			if u, err := st.Get(ctx, schemas.User, a.ID, b.User); err == nil {
+				userName = fmt.Sprint(u.Attributes["userName"])
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.User, userName, b.Subject, b.Email, b.Created.Format(timeLayout))
+		}
+		return tw.Flush()
+	}
+	if len(c.args) != 1 {
+		return usageError{"admins unbind: give the user (id or userName) whose sign-in identity to release"}
+	}
+	u, err := findUser(ctx, st, a.ID, c.args[0])
+	if err != nil {
+		return err
+	}
+	err = st.Unbind(ctx, a.ID, u.ID)
+	userName := fmt.Sprint(u.Attributes["userName"])
+	recordOperator(ctx, st, &store.ActivityEntry{Account: a.ID, ResourceType: "User", ResourceID: u.ID, Resource: userName, Operation: "unbind sign-in identity"}, cli, err)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s is no longer bound to a sign-in identity: their sessions end, and their next sign-in (with a verified email %s) binds the identity they sign in with\n", userName, userName)
+	return nil
 }
 
 // findAccount accepts an account id or name.

@@ -74,13 +74,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("using the embedded database (SQLite); set SCIM_MONGODB_URI to use MongoDB", "data_dir", cfg.DataDir)
 	}
 	if cfg.BootstrapToken != "" {
-		if err := bootstrap(ctx, st, cfg.BootstrapToken); err != nil {
-			return fmt.Errorf("bootstrap token: %w", err)
+		switch err := bootstrap(ctx, st, cfg.BootstrapToken); {
+		case errors.Is(err, store.ErrTokenRevoked):
+			// A revocation is permanent: the environment does not bring
+			// the token back. The server runs on without it.
+			log.Error("SCIM_BOOTSTRAP_TOKEN holds the secret of a revoked token, and a revoked secret never works again: " +
+				"the server starts without a bootstrap token. Remove SCIM_BOOTSTRAP_TOKEN, or set it to a new secret (openssl rand -hex 32)")
+		case err != nil:
+			return fmt.Errorf("bootstrap token (SCIM_BOOTSTRAP_TOKEN): %w", err)
+		default:
+			log.Info("account \"default\" accepts the bootstrap token")
 		}
-		if len(cfg.BootstrapToken) < 16 {
-			log.Warn("SCIM_BOOTSTRAP_TOKEN is short; use a long random secret outside of trials")
-		}
-		log.Info("account \"default\" accepts the bootstrap token")
 	} else if accounts, err := st.Accounts(ctx); err == nil && len(accounts) == 0 {
 		log.Info("no accounts yet: set SCIM_BOOTSTRAP_TOKEN, or run \"timecamp-scim accounts create --name NAME\" and \"timecamp-scim tokens create --account NAME --name okta\"")
 	}
@@ -96,14 +100,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	proxies, _ := cfg.Proxies() // checked by Validate
 	rate, _ := cfg.RequestRate()
 	maxConcurrent, _ := cfg.MaxConcurrentRequests()
+	authFailures, _ := cfg.AuthFailureLimit()
 	activity := scim.NewActivityWriter(st, log)
 	defer activity.Close() // after the listeners shut down (deferred later, runs earlier)
 	srv := scim.New(dir, scim.Options{BaseURL: cfg.BaseURL, Logger: log, Proxies: transport.NewProxies(proxies), Activity: activity.Record,
-		RateLimit: rate, MaxConcurrent: maxConcurrent})
+		RateLimit: rate, MaxConcurrent: maxConcurrent, AuthFailures: authFailures})
 	console, err := adminConsole(ctx, cfg, st, dir, srv)
 	if err != nil {
 		return err
 	}
+	// The sign-in provider is discovered in the background: its outage
+	// never stops the server from starting or SCIM from answering.
+	console.Start(ctx)
 	routes := []func(*mux.Router){pages.Routes, console.Routes}
 	if cfg.MetricsAddr == "" {
 		routes = append(routes, metricsRoute)
@@ -143,10 +151,16 @@ func invitations(ctx context.Context, cfg *config.Config, st store.Store, dir *d
 	log := cfg.Logger()
 	ttl, _ := cfg.TTL()
 	base := cfg.PublicBaseURL()
-	var sender mail.Sender = mail.Log{Logger: log}
+	var sender mail.Sender = mail.Log{}
 	if sc := cfg.SMTP(); sc != nil {
 		sender = mail.NewSMTP(sc)
 		log.Info("invitation emails go through SMTP", "smtp", sc.Redacted(), "from", cfg.MailFrom, "links", base+"/invitations/…")
+		switch why := sc.Plaintext(); {
+		case sc.Security == mail.NoTLS:
+			log.Warn("invitation emails go without TLS", "smtp", sc.Redacted(), "why", why)
+		case why != "":
+			log.Info("invitation emails may go without TLS", "smtp", sc.Redacted(), "why", why)
+		}
 	} else {
 		log.Info("no SCIM_SMTP_URL: invitation emails are written to the log", "links", base+"/invitations/…")
 	}
@@ -222,10 +236,32 @@ func isSharedMongo(st store.Store) bool {
 }
 
 // bootstrap makes account "default" exist and accept the token.
+// A token it makes (a first start, or a new secret) is written to the
+// account's activity log, by the operator.
 func bootstrap(ctx context.Context, st store.Store, token string) error {
 	acct, err := store.EnsureAccount(ctx, st, "default", 0)
 	if err != nil {
 		return err
 	}
-	return st.PutToken(ctx, acct.ID, "bootstrap", token)
+	before := bootstrapTokenID(ctx, st, acct.ID)
+	if err := st.PutToken(ctx, acct.ID, "bootstrap", token); err != nil {
+		return err
+	}
+	if id := bootstrapTokenID(ctx, st, acct.ID); id != "" && id != before {
+		recordOperator(ctx, st, &store.ActivityEntry{Account: acct.ID, ResourceType: "Token", ResourceID: id, Resource: "bootstrap", Operation: "create"},
+			store.Actor{Kind: store.ActorOperator, Name: store.CreatorBootstrap}, nil)
+	}
+	return nil
+}
+
+// bootstrapTokenID is the id of the account's token named bootstrap, if
+// it has one.
+func bootstrapTokenID(ctx context.Context, st store.Store, account string) string {
+	list, _ := st.Tokens(ctx, account)
+	for _, t := range list {
+		if t.Name == "bootstrap" {
+			return t.ID
+		}
+	}
+	return ""
 }

@@ -1,9 +1,11 @@
-// Package mailtest runs a real SMTP server on loopback for tests
-// (github.com/emersion/go-smtp) and reads what it received.
+// Package mailtest runs a real SMTP server for tests
+// (github.com/emersion/go-smtp), with or without TLS, and reads what it
+// received.
 package mailtest
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"mime"
@@ -25,6 +27,8 @@ type Message struct {
 	From string
 	To   []string
 	Data []byte
+	// TLS: the message came over TLS (implicit, or after STARTTLS).
+	TLS bool
 }
 
 // Server is a running SMTP server.
@@ -39,31 +43,57 @@ type Server struct {
 	msgs []Message
 }
 
+// Options configure a server of StartWith.
+type Options struct {
+	// Addr to listen on (default 127.0.0.1:0); a port a stopped server
+	// used is waited for.
+	Addr string
+	// Username and Password, when set, are required (AUTH PLAIN).
+	Username, Password string
+	// TLS, when set, is offered with STARTTLS; with ImplicitTLS the
+	// connection is TLS from the first byte (smtps).
+	TLS         *tls.Config
+	ImplicitTLS bool
+}
+
 // Start starts a server on a free loopback port; it stops when the test
 // ends.
-func Start(t testing.TB) *Server { return StartAt(t, "127.0.0.1:0", "", "") }
+func Start(t testing.TB) *Server { return StartWith(t, Options{}) }
 
 // StartAt starts a server on addr (to bring one back on the port a
 // stopped one used), requiring the credentials when given.
 func StartAt(t testing.TB, addr, username, password string) *Server {
+	return StartWith(t, Options{Addr: addr, Username: username, Password: password})
+}
+
+// StartWith starts a server as the options say; it stops when the test
+// ends.
+func StartWith(t testing.TB, o Options) *Server {
 	t.Helper()
-	s := &Server{Username: username, Password: password}
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:0"
+	}
+	s := &Server{Username: o.Username, Password: o.Password}
 	var ln net.Listener
 	var err error
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if ln, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
+		if ln, err = net.Listen("tcp", o.Addr); err == nil || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond) // the port may still be closing
 	}
 	if err != nil {
-		t.Fatalf("SMTP server: listen on %s: %v", addr, err)
+		t.Fatalf("SMTP server: listen on %s: %v", o.Addr, err)
 	}
 	s.Addr = ln.Addr().String()
-	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &session{s: s}, nil }))
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &session{s: s, conn: c}, nil }))
 	s.srv.Domain = "localhost"
 	s.srv.AllowInsecureAuth = true
 	s.srv.ReadTimeout, s.srv.WriteTimeout = 10*time.Second, 10*time.Second
+	s.srv.TLSConfig = o.TLS
+	if o.ImplicitTLS {
+		ln = tls.NewListener(ln, o.TLS)
+	}
 	go func() { _ = s.srv.Serve(ln) }()
 	t.Cleanup(s.Close)
 	return s
@@ -105,6 +135,7 @@ func (s *Server) WaitFor(t testing.TB, to string, n int, timeout time.Duration) 
 
 type session struct {
 	s      *Server
+	conn   *smtp.Conn
 	authed bool
 	from   string
 	to     []string
@@ -146,7 +177,8 @@ func (x *session) Data(r io.Reader) error {
 		return err
 	}
 	x.s.mu.Lock()
-	x.s.msgs = append(x.s.msgs, Message{From: x.from, To: x.to, Data: b})
+	_, secure := x.conn.TLSConnectionState()
+	x.s.msgs = append(x.s.msgs, Message{From: x.from, To: x.to, Data: b, TLS: secure})
 	x.s.mu.Unlock()
 	return nil
 }
@@ -197,3 +229,21 @@ var linkRE = regexp.MustCompile(`https?://[^\s"<>]+/invitations/[A-Za-z0-9_-]+`)
 
 // Link returns the first invitation link of the plain-text part.
 func (m Message) Link() string { return linkRE.FindString(m.Parts()["text/plain"]) }
+
+// LocalAddress returns an address of this machine that is not a loopback
+// address (where the server treats an SMTP relay as remote), or skips the
+// test when the machine has none.
+func LocalAddress(t testing.TB) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil && !n.IP.IsLinkLocalUnicast() {
+			return n.IP.String()
+		}
+	}
+	t.Skip("this machine has no network address other than loopback")
+	return ""
+}

@@ -62,7 +62,7 @@ func (e *Env) NewAccount(t testing.TB, name string, seats int) (*store.Account, 
 	if err != nil {
 		t.Fatalf("create account: %v", err)
 	}
-	token, _, err := e.Store.CreateToken(ctx, a.ID, "test")
+	token, _, err := e.Store.CreateToken(ctx, a.ID, store.TokenSpec{Name: "test"})
 	if err != nil {
 		t.Fatalf("create token: %v", err)
 	}

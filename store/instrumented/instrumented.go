@@ -166,6 +166,41 @@ func (s *Store) PurgeSessions(ctx context.Context, account string, t time.Time) 
 	return r0, err
 }
 
+func (s *Store) Bind(ctx context.Context, b *store.Binding) error {
+	ctx, done := observe(ctx, "Bind")
+	err := s.next.Bind(ctx, b)
+	done(err)
+	return err
+}
+
+func (s *Store) BindingsOf(ctx context.Context, subject string) ([]store.Binding, error) {
+	ctx, done := observe(ctx, "BindingsOf")
+	r0, err := s.next.BindingsOf(ctx, subject)
+	done(err)
+	return r0, err
+}
+
+func (s *Store) BindingOfUser(ctx context.Context, account, user string) (*store.Binding, error) {
+	ctx, done := observe(ctx, "BindingOfUser")
+	r0, err := s.next.BindingOfUser(ctx, account, user)
+	done(err)
+	return r0, err
+}
+
+func (s *Store) AccountBindings(ctx context.Context, account string) ([]store.Binding, error) {
+	ctx, done := observe(ctx, "AccountBindings")
+	r0, err := s.next.AccountBindings(ctx, account)
+	done(err)
+	return r0, err
+}
+
+func (s *Store) Unbind(ctx context.Context, account, user string) error {
+	ctx, done := observe(ctx, "Unbind")
+	err := s.next.Unbind(ctx, account, user)
+	done(err)
+	return err
+}
+
 func (s *Store) Secret(ctx context.Context, name string) ([]byte, error) {
 	ctx, done := observe(ctx, "Secret")
 	r0, err := s.next.Secret(ctx, name)
@@ -222,9 +257,9 @@ func (s *Store) SetInvitations(ctx context.Context, accountID string, on bool) e
 	return err
 }
 
-func (s *Store) CreateToken(ctx context.Context, accountID, name string) (string, *store.Token, error) {
+func (s *Store) CreateToken(ctx context.Context, accountID string, spec store.TokenSpec) (string, *store.Token, error) {
 	ctx, done := observe(ctx, "CreateToken")
-	r0, r1, err := s.next.CreateToken(ctx, accountID, name)
+	r0, r1, err := s.next.CreateToken(ctx, accountID, spec)
 	done(err)
 	return r0, r1, err
 }
@@ -243,9 +278,9 @@ func (s *Store) Tokens(ctx context.Context, accountID string) ([]store.Token, er
 	return r0, err
 }
 
-func (s *Store) RevokeToken(ctx context.Context, accountID, tokenID string) error {
+func (s *Store) RevokeToken(ctx context.Context, accountID, tokenID, by string) error {
 	ctx, done := observe(ctx, "RevokeToken")
-	err := s.next.RevokeToken(ctx, accountID, tokenID)
+	err := s.next.RevokeToken(ctx, accountID, tokenID, by)
 	done(err)
 	return err
 }

@@ -3,11 +3,13 @@ package mongodb
 import (
 	"context"
 	"crypto/subtle"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/timecamp/timecamp-scim/failure"
 	"github.com/timecamp/timecamp-scim/store"
 )
 
@@ -65,11 +67,11 @@ func (s *Store) Accounts(ctx context.Context) ([]store.Account, error) {
 
 // CreateToken adds a token to an account and returns its secret, which is
 // not stored and cannot be shown again.
-func (s *Store) CreateToken(ctx context.Context, accountID, name string) (string, *store.Token, error) {
+func (s *Store) CreateToken(ctx context.Context, accountID string, spec store.TokenSpec) (string, *store.Token, error) {
 	if _, err := s.Account(ctx, accountID); err != nil {
 		return "", nil, err
 	}
-	secret, t, err := store.NewToken(accountID, name)
+	secret, t, err := store.NewToken(accountID, spec)
 	if err != nil {
 		return "", nil, err
 	}
@@ -79,47 +81,76 @@ func (s *Store) CreateToken(ctx context.Context, accountID, name string) (string
 	return secret, t, nil
 }
 
-// PutToken makes secret the account's token called name, replacing an
-// earlier secret under that name (the bootstrap token given at start-up).
+// PutToken makes secret the account's token called name (the bootstrap
+// token given at start-up), revoking an earlier secret under that name;
+// a revoked secret is refused.
 func (s *Store) PutToken(ctx context.Context, accountID, name, secret string) error {
 	if secret == "" {
 		return store.ErrEmptyToken
 	}
 	h := store.HashSecret(secret)
 	coll := s.db.Collection(collTokens)
-	var existing store.Token
-	err := coll.FindOne(ctx, bson.M{"account": accountID, "name": name}).Decode(&existing)
+	var same store.Token
+	err := coll.FindOne(ctx, bson.M{"hash": h}).Decode(&same)
 	switch {
-	case err == nil && existing.Hash == h:
-		return nil
+	case err == nil && !same.Active():
+		return store.ErrTokenRevoked
+	case err == nil && same.Account == accountID && same.Name == name:
+		return nil // a restart with the same secret
 	case err == nil:
-		_, err = coll.UpdateOne(ctx, bson.M{"_id": existing.ID}, bson.M{"$set": bson.M{"hash": h}})
-	case isNotFound(err):
-		_, err = coll.InsertOne(ctx, &store.Token{ID: store.NewID(), Account: accountID, Name: name, Hash: h, Created: store.Now()})
+		return store.ErrTokenReused
+	case !isNotFound(err):
+		return err
 	}
+	list, err := s.Tokens(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	now := store.Now()
+	for _, t := range list {
+		if t.Name == name {
+			if err := s.revoke(ctx, accountID, t.ID, store.RevokedByReplacement, now); err != nil && !failure.Is(err, failure.NotFound) {
+				return err
+			}
+		}
+	}
+	_, err = coll.InsertOne(ctx, &store.Token{ID: store.NewID(), Account: accountID, Name: name, Hash: h, Created: now, CreatedBy: store.CreatorBootstrap})
 	if isDuplicateKey(err) {
 		return store.ErrTokenReused
 	}
 	return err
 }
 
-// Tokens lists an account's tokens (without secrets).
+// Tokens lists an account's tokens that are not revoked (without secrets).
 func (s *Store) Tokens(ctx context.Context, accountID string) ([]store.Token, error) {
-	cur, err := s.db.Collection(collTokens).Find(ctx, bson.M{"account": accountID}, options.Find().SetSort(bson.D{{Key: "created", Value: 1}}))
+	cur, err := s.db.Collection(collTokens).Find(ctx, bson.M{"account": accountID}, options.Find().SetSort(bson.D{{Key: "created", Value: 1}, {Key: "_id", Value: 1}}))
 	if err != nil {
 		return nil, err
 	}
-	var out []store.Token
-	return out, cur.All(ctx, &out)
+	var all []store.Token
+	if err := cur.All(ctx, &all); err != nil {
+		return nil, err
+	}
+	// An account has a handful of tokens: the revoked ones are left out here.
+	return slices.DeleteFunc(all, func(t store.Token) bool { return !t.Active() }), nil
 }
 
-// RevokeToken deletes a token of an account; it stops working at once.
-func (s *Store) RevokeToken(ctx context.Context, accountID, tokenID string) error {
-	res, err := s.db.Collection(collTokens).DeleteOne(ctx, bson.M{"_id": tokenID, "account": accountID})
+// RevokeToken revokes a token of an account; it stops working at once,
+// and its document stays so that its secret is never accepted again.
+func (s *Store) RevokeToken(ctx context.Context, accountID, tokenID, by string) error {
+	return s.revoke(ctx, accountID, tokenID, by, store.Now())
+}
+
+func (s *Store) revoke(ctx context.Context, accountID, tokenID, by string, t time.Time) error {
+	unlock := s.lockWrites()
+	defer unlock()
+	res, err := s.db.Collection(collTokens).UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: tokenID}, {Key: "account", Value: accountID}, {Key: "revoked", Value: bson.M{"$exists": false}}},
+		bson.M{"$set": bson.M{"revoked": t, "revokedBy": by}})
 	if err != nil {
 		return err
 	}
-	if res.DeletedCount == 0 {
+	if res.MatchedCount == 0 {
 		return store.TokenNotFound(accountID, tokenID)
 	}
 	return nil
@@ -144,11 +175,18 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Token, 
 	if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(h)) != 1 {
 		return nil, store.ErrTokenInvalid
 	}
+	if err := t.Usable(time.Now()); err != nil {
+		return nil, err
+	}
 	return &t, nil
 }
 
-// TouchToken records that the account's token was used at t.
+// TouchToken records that the account's token was used at t. On FerretDB,
+// whose updates are read-modify-write, it waits for a revocation in
+// progress, whose write it would otherwise undo.
 func (s *Store) TouchToken(ctx context.Context, account, id string, t time.Time) error {
+	unlock := s.lockWrites()
+	defer unlock()
 	_, err := s.db.Collection(collTokens).UpdateOne(ctx, bson.D{{Key: "account", Value: account}, {Key: "_id", Value: id}},
 		bson.M{"$set": bson.M{"lastUsed": store.Millis(t)}})
 	return err

@@ -109,6 +109,13 @@ func (s *Store) Export(ctx context.Context, emit func(store.Record) error) error
 	}); err != nil {
 		return err
 	}
+	if err := each(collBindings, func(cur *mongo.Cursor) (store.Record, error) {
+		var d bindingDoc
+		err := cur.Decode(&d)
+		return store.Record{Binding: &d.Binding}, err
+	}); err != nil {
+		return err
+	}
 	return each(collSettings, func(cur *mongo.Cursor) (store.Record, error) {
 		var d setting
 		err := cur.Decode(&d)
@@ -141,6 +148,8 @@ func (s *Store) Import(ctx context.Context, recs []store.Record) error {
 			add(collOutbox, rec.Outbox)
 		case rec.Activity != nil:
 			add(collActivity, rec.Activity)
+		case rec.Binding != nil:
+			add(collBindings, bindingDoc{ID: bindingID(rec.Binding.Account, rec.Binding.User), Binding: *rec.Binding})
 		case rec.Setting != nil:
 			add(collSettings, setting{ID: rec.Setting.Name, Value: rec.Setting.Value})
 		default:
@@ -158,7 +167,7 @@ func (s *Store) Import(ctx context.Context, recs []store.Record) error {
 // Count counts the records of each kind.
 func (s *Store) Count(ctx context.Context) (store.Counts, error) {
 	out := store.Counts{}
-	colls := map[string]string{"accounts": collAccounts, "tokens": collTokens, "memberships": collMemberships, "outbox": collOutbox, "activity": collActivity, "settings": collSettings}
+	colls := map[string]string{"accounts": collAccounts, "tokens": collTokens, "memberships": collMemberships, "outbox": collOutbox, "activity": collActivity, "bindings": collBindings, "settings": collSettings}
 	for _, rt := range schemas.ResourceTypes() {
 		colls[store.Record{Resource: &store.Resource{Type: rt}}.Kind()] = kindOf(rt).collection
 	}

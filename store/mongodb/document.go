@@ -48,7 +48,7 @@ var kinds = map[string]*kind{
 			{field: "displayNameLower", attr: "displayName", lower: true},
 			{field: "externalId", attr: schemas.AttrExternalID},
 			// Projects under a project (deleting it).
-			{field: "parent", attr: "parent"},
+			{field: "parent", attr: "parent", sub: "value"},
 		},
 	},
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/timecamp/timecamp-scim/failure"
+	"github.com/timecamp/timecamp-scim/store"
 	"github.com/timecamp/timecamp-scim/store/mongodb"
 	"github.com/timecamp/timecamp-scim/store/storetest"
 )
@@ -24,7 +25,7 @@ func TestDatabaseUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret, _, err := st.CreateToken(ctx, acct.ID, "okta")
+	secret, _, err := st.CreateToken(ctx, acct.ID, store.TokenSpec{Name: "okta"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func TestDatabaseUnreachable(t *testing.T) {
 		"Accounts":     func() error { _, err := st.Accounts(ctx); return err },
 		"ReserveSeats": func() error { return st.ReserveSeats(ctx, acct, 1) },
 		"SetSeats":     func() error { return st.SetSeats(ctx, acct.ID, 20) },
-		"CreateToken":  func() error { _, _, err := st.CreateToken(ctx, acct.ID, "entra"); return err },
+		"CreateToken":  func() error { _, _, err := st.CreateToken(ctx, acct.ID, store.TokenSpec{Name: "entra"}); return err },
 		"Ping":         func() error { return st.Ping(ctx) },
 	}
 	f.Kill()

@@ -22,10 +22,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
@@ -102,7 +104,88 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.Close(context.Background())
 		return nil, fmt.Errorf("create indexes: %w", err)
 	}
+	if err := s.upgrade(ixCtx); err != nil {
+		s.Close(context.Background())
+		return nil, fmt.Errorf("upgrade stored resources: %w", err)
+	}
 	return s, nil
+}
+
+// layout is the form of the stored documents this code writes, recorded
+// in collection "layout" once upgrade has taken the database to it (not
+// in settings: "store copy" copies those, and a new database has its own
+// layout).
+// Layout 2: a group's and a project's parent is a reference {"value": id},
+// no longer the id alone.
+const layout = 2
+
+// upgrade takes documents written by earlier versions to the current
+// layout, once per database, account by account (every query names its
+// account). Processes of an earlier version must be stopped first: what
+// they write afterwards stays in their form.
+func (s *Store) upgrade(ctx context.Context) error {
+	meta := s.db.Collection(collLayout)
+	var d struct {
+		Version int `bson:"version"`
+	}
+	err := meta.FindOne(ctx, bson.M{"_id": "layout"}).Decode(&d)
+	if err != nil && !isNotFound(err) {
+		return err
+	}
+	if d.Version >= layout {
+		return nil
+	}
+	accounts, err := s.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range accounts {
+		for _, u := range []struct{ collection, field string }{
+			{kindOf(schemas.Group).collection, "a." + storageKey(schemas.TimeCampGroupURN) + ".parent"},
+			{kindOf(schemas.Project).collection, "a.parent"},
+		} {
+			if err := s.parentsToReferences(ctx, a.ID, u.collection, u.field); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = meta.UpdateOne(ctx, bson.M{"_id": "layout"}, bson.M{"$set": bson.M{"version": layout}}, options.UpdateOne().SetUpsert(true))
+	return err
+}
+
+const collLayout = "layout"
+
+// parentsToReferences rewrites the account's parents stored as a plain id
+// at field into {"value": id}.
+func (s *Store) parentsToReferences(ctx context.Context, account, collection, field string) error {
+	coll := s.db.Collection(collection)
+	cur, err := coll.Find(ctx, bson.D{{Key: "account", Value: account}, {Key: field, Value: bson.D{{Key: "$type", Value: "string"}}}})
+	if err != nil {
+		return err
+	}
+	var docs []bson.M
+	if err := cur.All(ctx, &docs); err != nil {
+		return err
+	}
+	for _, doc := range docs {
+		v := plain(doc)
+		for _, p := range strings.Split(field, ".") {
+			m, _ := v.(map[string]any)
+			v = m[p]
+		}
+		id, ok := v.(string)
+		if !ok {
+			continue
+		}
+		unlock := s.lockWrites()
+		_, err := coll.UpdateOne(ctx, bson.D{{Key: "account", Value: account}, {Key: "_id", Value: doc["_id"]}, {Key: field, Value: id}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: field, Value: bson.D{{Key: "value", Value: id}}}}}})
+		unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // How long the store waits for the database, unless the URI says
@@ -237,7 +320,7 @@ func Indexes() []Index {
 	for _, name := range []string{"User", "Group", "Project"} {
 		ixs = append(ixs, kinds[name].indexes()...)
 	}
-	return append(append(ixs, sessionIndexes()...), activityIndexes()...)
+	return slices.Concat(ixs, sessionIndexes(), activityIndexes(), bindingIndexes())
 }
 
 // ScopedCollections returns the collections whose documents belong to one

@@ -170,11 +170,11 @@ func (s *Store) SetOwner(ctx context.Context, accountID, userID string) error {
 // ---- tokens ----
 
 // CreateToken adds a token to an account and returns its secret.
-func (s *Store) CreateToken(ctx context.Context, accountID, name string) (string, *store.Token, error) {
+func (s *Store) CreateToken(ctx context.Context, accountID string, spec store.TokenSpec) (string, *store.Token, error) {
 	if _, err := s.Account(ctx, accountID); err != nil {
 		return "", nil, err
 	}
-	secret, t, err := store.NewToken(accountID, name)
+	secret, t, err := store.NewToken(accountID, spec)
 	if err != nil {
 		return "", nil, err
 	}
@@ -185,40 +185,45 @@ func (s *Store) CreateToken(ctx context.Context, accountID, name string) (string
 }
 
 func (s *Store) insertToken(ctx context.Context, t *store.Token) error {
-	_, err := s.exec(ctx, "INSERT INTO tokens ("+tokenColumns+") VALUES (?, ?, ?, ?, ?, ?)",
-		t.ID, t.Account, t.Name, t.Hash, millis(t.Created), millis(t.LastUsed))
+	_, err := s.exec(ctx, "INSERT INTO tokens ("+tokenColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		t.ID, t.Account, t.Name, t.Hash, millis(t.Created), millis(t.LastUsed),
+		t.CreatedBy, t.CreatorSubject, millis(t.Expires), millis(t.Revoked), t.RevokedBy)
 	if isUniqueViolation(err) {
 		return store.ErrTokenReused
 	}
 	return err
 }
 
-// PutToken makes secret the account's token called name.
+// PutToken makes secret the account's token called name, revoking an
+// earlier secret under that name; a revoked secret is refused.
 func (s *Store) PutToken(ctx context.Context, accountID, name, secret string) error {
 	if secret == "" {
 		return store.ErrEmptyToken
 	}
 	h := store.HashSecret(secret)
 	return s.write(ctx, func(c *conn) error {
-		var id, hash string
-		err := c.QueryRowContext(ctx, "SELECT id, hash FROM tokens WHERE account = ? AND name = ?", accountID, name).Scan(&id, &hash)
+		ctx := context.WithValue(ctx, txKey{s}, c)
+		same, err := scanToken(c.QueryRowContext(ctx, "SELECT "+tokenColumns+" FROM tokens WHERE hash = ?", h))
 		switch {
-		case err == nil && hash == h:
-			return nil
+		case err == nil && !same.Active():
+			return store.ErrTokenRevoked
+		case err == nil && same.Account == accountID && same.Name == name:
+			return nil // a restart with the same secret
 		case err == nil:
-			_, err = c.ExecContext(ctx, "UPDATE tokens SET hash = ? WHERE id = ?", h, id)
-			if isUniqueViolation(err) {
-				return store.ErrTokenReused
-			}
+			return store.ErrTokenReused
+		case !errors.Is(err, sql.ErrNoRows):
 			return err
-		case errors.Is(err, sql.ErrNoRows):
-			return s.insertToken(context.WithValue(ctx, txKey{s}, c), &store.Token{ID: store.NewID(), Account: accountID, Name: name, Hash: h, Created: store.Now()})
 		}
-		return err
+		now := store.Now()
+		if _, err := c.ExecContext(ctx, "UPDATE tokens SET revoked = ?, revoked_by = ? WHERE account = ? AND name = ? AND revoked = 0",
+			millis(now), store.RevokedByReplacement, accountID, name); err != nil {
+			return err
+		}
+		return s.insertToken(ctx, &store.Token{ID: store.NewID(), Account: accountID, Name: name, Hash: h, Created: now, CreatedBy: store.CreatorBootstrap})
 	})
 }
 
-// Tokens lists an account's tokens, oldest first.
+// Tokens lists an account's tokens that are not revoked, oldest first.
 func (s *Store) Tokens(ctx context.Context, accountID string) ([]store.Token, error) {
 	return queryAll(ctx, s.read(ctx), func(row rowScanner) (store.Token, error) {
 		t, err := scanToken(row)
@@ -226,24 +231,26 @@ func (s *Store) Tokens(ctx context.Context, accountID string) ([]store.Token, er
 			return store.Token{}, err
 		}
 		return *t, nil
-	}, "SELECT "+tokenColumns+" FROM tokens WHERE account = ? ORDER BY created, id", accountID)
+	}, "SELECT "+tokenColumns+" FROM tokens WHERE account = ? AND revoked = 0 ORDER BY created, id", accountID)
 }
 
-const tokenColumns = "id, account, name, hash, created, last_used"
+const tokenColumns = "id, account, name, hash, created, last_used, created_by, creator_subject, expires, revoked, revoked_by"
 
 func scanToken(row rowScanner) (*store.Token, error) {
 	var t store.Token
-	var created, lastUsed int64
-	if err := row.Scan(&t.ID, &t.Account, &t.Name, &t.Hash, &created, &lastUsed); err != nil {
+	var created, lastUsed, expires, revoked int64
+	if err := row.Scan(&t.ID, &t.Account, &t.Name, &t.Hash, &created, &lastUsed, &t.CreatedBy, &t.CreatorSubject, &expires, &revoked, &t.RevokedBy); err != nil {
 		return nil, err
 	}
-	t.Created, t.LastUsed = fromMillis(created), fromMillis(lastUsed)
+	t.Created, t.LastUsed, t.Expires, t.Revoked = fromMillis(created), fromMillis(lastUsed), fromMillis(expires), fromMillis(revoked)
 	return &t, nil
 }
 
-// RevokeToken deletes a token of an account.
-func (s *Store) RevokeToken(ctx context.Context, accountID, tokenID string) error {
-	res, err := s.exec(ctx, "DELETE FROM tokens WHERE id = ? AND account = ?", tokenID, accountID)
+// RevokeToken revokes a token of an account; its row stays, so that its
+// secret is never accepted again.
+func (s *Store) RevokeToken(ctx context.Context, accountID, tokenID, by string) error {
+	res, err := s.exec(ctx, "UPDATE tokens SET revoked = ?, revoked_by = ? WHERE id = ? AND account = ? AND revoked = 0",
+		millis(store.Now()), by, tokenID, accountID)
 	if err != nil {
 		return err
 	}
@@ -270,6 +277,9 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Token, 
 	// The lookup is by hash; compare again in constant time for good measure.
 	if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(h)) != 1 {
 		return nil, store.ErrTokenInvalid
+	}
+	if err := t.Usable(time.Now()); err != nil {
+		return nil, err
 	}
 	return t, nil
 }

@@ -73,6 +73,10 @@ func (s *Store) export(ctx context.Context, emit func(store.Record) error) error
 			e, err := scanActivity(rows)
 			return store.Record{Activity: e}, err
 		}},
+		{"SELECT " + bindingColumns + " FROM bindings ORDER BY account, user", func(rows *sql.Rows) (store.Record, error) {
+			b, err := scanBinding(rows)
+			return store.Record{Binding: &b}, err
+		}},
 		{"SELECT name, value FROM settings ORDER BY name", func(rows *sql.Rows) (store.Record, error) {
 			var st store.Setting
 			err := rows.Scan(&st.Name, &st.Value)
@@ -110,6 +114,8 @@ func (s *Store) Import(ctx context.Context, recs []store.Record) error {
 					e.ID, e.Account, e.User, e.Token, e.State, millis(e.Created), millis(e.Due), e.Attempts, e.ClaimedBy, millis(e.ClaimedUntil), millis(e.SentAt), e.LastError, millis(e.Finished))
 			case rec.Activity != nil:
 				err = s.AddActivity(context.WithValue(ctx, txKey{s}, c), rec.Activity)
+			case rec.Binding != nil:
+				err = s.Bind(context.WithValue(ctx, txKey{s}, c), rec.Binding)
 			case rec.Setting != nil:
 				_, err = c.ExecContext(ctx, "INSERT INTO settings (name, value) VALUES (?, ?)", rec.Setting.Name, rec.Setting.Value)
 			}
@@ -131,6 +137,7 @@ func (s *Store) Count(ctx context.Context) (store.Counts, error) {
 		"memberships": "SELECT COUNT(*) FROM memberships",
 		"outbox":      "SELECT COUNT(*) FROM outbox",
 		"activity":    "SELECT COUNT(*) FROM activity",
+		"bindings":    "SELECT COUNT(*) FROM bindings",
 		"settings":    "SELECT COUNT(*) FROM settings",
 	} {
 		var n int

@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	filter "github.com/scim2/filter-parser/v2"
 
 	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/store"
@@ -257,14 +260,8 @@ func TestLogStartsOverUnderSteadyWrites(t *testing.T) {
 func TestUpgradeFromLayout1(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, Config{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	acc, err := s.CreateAccount(ctx, "old", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, acc := openWithAccount(t, dir)
+	var err error
 	user := func(name string) *store.Resource {
 		return &store.Resource{Type: schemas.User, ID: store.NewID(), Account: acc.ID, Attributes: map[string]any{"userName": name}}
 	}
@@ -273,7 +270,7 @@ func TestUpgradeFromLayout1(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	backToLayout(t, s, 1)
+	downgrade(t, s, 1) // as an earlier version left it
 	if err := s.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -294,13 +291,19 @@ func TestUpgradeFromLayout1(t *testing.T) {
 	}
 }
 
-// backToLayout takes a database back to an earlier layout, as an earlier
-// version left it.
-func backToLayout(t *testing.T, s *Store, layout int) {
+// downgrade takes a database back to an earlier layout, as the version
+// that wrote it left it.
+func downgrade(t *testing.T, s *Store, to int) {
 	t.Helper()
-	undo := map[int][]string{
-		// 3 → 2
-		3: {"DROP TRIGGER memberships_renamed", "ALTER TABLE memberships DROP COLUMN display",
+	undo := map[int][]string{ // layout → what takes it back to the one before
+		2: {"DROP TRIGGER resources_counted", "DROP TRIGGER resources_uncounted", "DROP TABLE resource_counts"},
+		3: {"DROP TABLE bindings", "ALTER TABLE tokens DROP COLUMN created_by", "ALTER TABLE tokens DROP COLUMN creator_subject",
+			"ALTER TABLE tokens DROP COLUMN expires", "ALTER TABLE tokens DROP COLUMN revoked", "ALTER TABLE tokens DROP COLUMN revoked_by"},
+		4: {`UPDATE resources SET attrs = json_set(attrs, '$."` + schemas.TimeCampGroupURN + `".parent', json_extract(attrs, '$."` + schemas.TimeCampGroupURN + `".parent.value'))
+				WHERE type = 'Group' AND json_type(attrs, '$."` + schemas.TimeCampGroupURN + `".parent.value') = 'text'`,
+			`UPDATE resources SET attrs = json_set(attrs, '$.parent', json_extract(attrs, '$.parent.value'))
+				WHERE type = 'Project' AND json_type(attrs, '$.parent.value') = 'text'`},
+		5: {"DROP TRIGGER memberships_renamed", "ALTER TABLE memberships DROP COLUMN display",
 			"DROP TRIGGER resources_counted", "DROP TRIGGER resources_uncounted", "ALTER TABLE resource_counts DROP COLUMN gen",
 			`CREATE TRIGGER resources_counted AFTER INSERT ON resources BEGIN
 				INSERT INTO resource_counts VALUES (new.account, new.type, 1) ON CONFLICT (account, type) DO UPDATE SET n = n + 1;
@@ -308,32 +311,140 @@ func backToLayout(t *testing.T, s *Store, layout int) {
 			`CREATE TRIGGER resources_uncounted AFTER DELETE ON resources BEGIN
 				UPDATE resource_counts SET n = n - 1 WHERE account = old.account AND type = old.type;
 			END`},
-		// 2 → 1
-		2: {"DROP TRIGGER resources_counted", "DROP TRIGGER resources_uncounted", "DROP TABLE resource_counts"},
 	}
-	for v := schemaVersion; v > layout; v-- {
-		for _, stmt := range append(undo[v], fmt.Sprintf("PRAGMA user_version = %d", v-1)) {
+	if len(undo) != schemaVersion-1 {
+		t.Fatalf("downgrade knows %d layouts after the first, the store %d: teach it the new one", len(undo), schemaVersion-1)
+	}
+	for v := schemaVersion; v > to; v-- {
+		for _, stmt := range undo[v] {
 			if _, err := s.w.ExecContext(context.Background(), stmt); err != nil {
 				t.Fatalf("back to layout %d: %s: %v", v-1, stmt, err)
 			}
 		}
 	}
+	if _, err := s.w.ExecContext(context.Background(), fmt.Sprintf("PRAGMA user_version = %d", to)); err != nil {
+		t.Fatal(err)
+	}
 }
 
-// A database of layout 2 (memberships without their member's name) is
-// upgraded when opened: each membership takes its user's name, and keeps
-// it current from then on.
+// Tokens of a database of layout 2 (before creators, expiry and
+// revocations that keep the hash) work after the upgrade: they
+// authenticate, expire never, and can be revoked for good.
 func TestUpgradeFromLayout2(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
+	s, acc := openWithAccount(t, dir)
+	secret, tok, err := s.CreateToken(ctx, acc.ID, store.TokenSpec{Name: "okta"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const boot = "an-old-bootstrap-secret-0123456789abcdef"
+	if err := s.PutToken(ctx, acc.ID, "bootstrap", boot); err != nil {
+		t.Fatal(err)
+	}
+	downgrade(t, s, 2)
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(ctx, Config{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	got, err := s.Authenticate(ctx, secret)
+	if err != nil || got.ID != tok.ID || got.CreatedBy != "" || !got.Expires.IsZero() || !got.Revoked.IsZero() {
+		t.Fatalf("an old token after the upgrade: %+v, %v", got, err)
+	}
+	if err := s.PutToken(ctx, acc.ID, "bootstrap", boot); err != nil { // the next start
+		t.Fatal(err)
+	}
+	if list, err := s.Tokens(ctx, acc.ID); err != nil || len(list) != 2 {
+		t.Fatalf("tokens after the upgrade: %+v, %v", list, err)
+	}
+	if err := s.RevokeToken(ctx, acc.ID, tok.ID, "ada@old.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, secret); err == nil {
+		t.Fatal("a revoked old token authenticates")
+	}
+	if err := s.Bind(ctx, &store.Binding{Account: acc.ID, User: "u1", Subject: "iss sub"}); err != nil {
+		t.Fatalf("bindings after the upgrade: %v", err)
+	}
+}
+
+// openWithAccount opens a new database in dir, with an account "old".
+func openWithAccount(t *testing.T, dir string) (*Store, *store.Account) {
+	t.Helper()
+	s, err := Open(context.Background(), Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := s.CreateAccount(context.Background(), "old", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, acc
+}
+
+// A database of layout 3 stored a group's and a project's parent as the
+// id alone; opened, its parents are references {"value": id}, found by
+// the lookups as before.
+func TestUpgradeParentsToReferences(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, acc := openWithAccount(t, dir)
+	top := &store.Resource{Type: schemas.Group, ID: store.NewID(), Account: acc.ID, Attributes: map[string]any{"displayName": "Top"}}
+	sub := &store.Resource{Type: schemas.Group, ID: store.NewID(), Account: acc.ID, Attributes: map[string]any{"displayName": "Sub",
+		schemas.TimeCampGroupURN: map[string]any{"parent": map[string]any{"value": top.ID}, "path": "old/Top/Sub"}}}
+	apollo := &store.Resource{Type: schemas.Project, ID: store.NewID(), Account: acc.ID, Attributes: map[string]any{"displayName": "Apollo"}}
+	lander := &store.Resource{Type: schemas.Project, ID: store.NewID(), Account: acc.ID, Attributes: map[string]any{"displayName": "Lander", "parent": map[string]any{"value": apollo.ID}}}
+	for _, r := range []*store.Resource{top, sub, apollo, lander} {
+		if err := s.Insert(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	downgrade(t, s, 3)
+	if g, err := s.Get(ctx, schemas.Group, acc.ID, sub.ID); err != nil || g.Attributes[schemas.TimeCampGroupURN].(map[string]any)["parent"] != top.ID {
+		t.Fatalf("layout 3's form: %v, %v", g, err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
 	s, err := Open(ctx, Config{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, err := s.CreateAccount(ctx, "old", 0)
+	defer s.Close(ctx)
+	g, err := s.Get(ctx, schemas.Group, acc.ID, sub.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tc, _ := g.Attributes[schemas.TimeCampGroupURN].(map[string]any)
+	if p, _ := tc["parent"].(map[string]any); p["value"] != top.ID || tc["path"] != "old/Top/Sub" || g.Attributes["displayName"] != "Sub" {
+		t.Fatalf("group after the upgrade: %v", g.Attributes)
+	}
+	if p, err := s.Get(ctx, schemas.Project, acc.ID, lander.ID); err != nil || !reflect.DeepEqual(p.Attributes["parent"], map[string]any{"value": apollo.ID}) {
+		t.Fatalf("project after the upgrade: %v, %v", p, err)
+	}
+	if t2, err := s.Get(ctx, schemas.Group, acc.ID, top.ID); err != nil || t2.Attributes[schemas.TimeCampGroupURN] != nil {
+		t.Fatalf("a group without a parent: %v, %v", t2, err)
+	}
+	f, err := filter.ParseFilter([]byte(`parent eq "` + apollo.ID + `"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.Find(ctx, schemas.Project, acc.ID, store.Query{Filter: f, Count: 10})
+	if err != nil || page.Total != 1 || page.Resources[0].ID != lander.ID {
+		t.Fatalf("projects under Apollo: %v, %v", page, err)
+	}
+}
+
+// A database of layout 4 (memberships without their member's name, no
+// gen in resource_counts) is upgraded when opened: each membership takes
+// its user's name and keeps it current, and pages count inserts again.
+func TestUpgradeMembershipNames(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, acc := openWithAccount(t, dir)
 	var ids []string
 	for i := range 3 {
 		u := &store.Resource{Type: schemas.User, ID: store.NewID(), Account: acc.ID, Attributes: map[string]any{"userName": fmt.Sprint("u", i)}}
@@ -343,8 +454,8 @@ func TestUpgradeFromLayout2(t *testing.T) {
 		ids = append(ids, u.ID)
 	}
 	group := store.NewID()
-	backToLayout(t, s, 2)
-	// As layout 2 wrote memberships.
+	downgrade(t, s, 4)
+	// As layout 4 wrote memberships.
 	for _, id := range ids {
 		if _, err := s.w.ExecContext(ctx, "INSERT INTO memberships (account, group_id, member) VALUES (?, ?, ?)", acc.ID, group, id); err != nil {
 			t.Fatal(err)
@@ -353,7 +464,8 @@ func TestUpgradeFromLayout2(t *testing.T) {
 	if err := s.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if s, err = Open(ctx, Config{DataDir: dir}); err != nil {
+	s, err := Open(ctx, Config{DataDir: dir})
+	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close(ctx)
@@ -374,5 +486,9 @@ func TestUpgradeFromLayout2(t *testing.T) {
 	}
 	if want := []string{"renamed", "u1", "u2"}; !slices.Equal(got, want) {
 		t.Fatalf("members' names after the upgrade: %v, want %v", got, want)
+	}
+	p, err := s.Find(ctx, schemas.User, acc.ID, store.Query{StartIndex: 2, Count: 1})
+	if err != nil || p.Total != 3 || len(p.Resources) != 1 || p.Resources[0].ID != ids[1] {
+		t.Fatalf("a page after the upgrade: %+v, %v", p, err)
 	}
 }

@@ -17,3 +17,11 @@ func LimitPages(s *Store, extra int) error {
 	_, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", n+extra))
 	return err
 }
+
+// SetBackupStep sets the pages a backup step copies, so that a small
+// database is copied in many steps; the old value is restored at cleanup.
+func SetBackupStep(t interface{ Cleanup(func()) }, pages int32) {
+	old := backupStep
+	backupStep = pages
+	t.Cleanup(func() { backupStep = old })
+}

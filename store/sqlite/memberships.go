@@ -34,7 +34,7 @@ func (s *Store) AddMembers(ctx context.Context, account, group string, members [
 
 // memberDisplay is the SQL of the display name of the user a new
 // membership names (empty when there is no such user), which the
-// membership keeps (see the layout's upgrade 3).
+// membership keeps (see the layout's upgrade 5).
 func memberDisplay(account, member string) string {
 	return "COALESCE((SELECT r.display FROM resources r WHERE r.account = " + account + " AND r.type = 'User' AND r.id = " + member + "), '')"
 }
@@ -158,7 +158,7 @@ const memberBatch = 1000
 
 // eachMemberBatched reads a group's members memberBatch at a time, each
 // batch one range of the memberships' primary key (which holds the names,
-// see the layout's upgrade 3), and calls fn between the queries: fn may
+// see the layout's upgrade 5), and calls fn between the queries: fn may
 // write to a slow client without holding a connection or a snapshot.
 func (s *Store) eachMemberBatched(ctx context.Context, account, group string, fn func(id, display string) error) error {
 	type member struct{ id, display string }

@@ -33,11 +33,11 @@ var lookupPaths = map[string]map[string]string{
 	},
 	"Group": {
 		"projects": schemas.TimeCampGroupURN + ":projects.value",
-		"parent":   schemas.TimeCampGroupURN + ":parent",
+		"parent":   schemas.TimeCampGroupURN + ":parent.value",
 	},
 	"Project": {
 		"name":   "displayName",
-		"parent": "parent",
+		"parent": "parent.value",
 	},
 }
 

@@ -3,12 +3,12 @@
 // MongoDB URI is configured. It needs no set-up and serves one machine.
 //
 // Layout: a table per kind of record (accounts, tokens, resources,
-// memberships, outbox, settings). A resource row holds the SCIM attributes
-// as JSON and, in columns of their own, what lookups and rules need: the
-// lower-cased unique name (userName, a group's displayName), the display
-// name others show when they refer to it, externalId,
-// whether the user takes a seat, and the invitation's token hash, status and
-// expiry. Values of multi-valued lookup keys (email addresses, project ids,
+// memberships, outbox, sessions, activity, bindings, settings). A resource
+// row holds the SCIM attributes as JSON and, in columns of their own, what
+// lookups and rules need: the lower-cased unique name (userName, a group's
+// displayName), the display name others show when they refer to it,
+// externalId, whether the user takes a seat, and the invitation's token
+// hash, status and expiry. Values of multi-valued lookup keys (email addresses, project ids,
 // parents) are rows of the lookups table. Every lookup an identity provider
 // makes is an index lookup; filters the indexes cannot answer narrow by one
 // that can (or read the account's resources in order) and check each
@@ -41,6 +41,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/store"
 )
 
@@ -248,7 +249,41 @@ var upgrades = [][]string{
 			UPDATE resource_counts SET n = n - 1 WHERE account = old.account AND type = old.type;
 		END`,
 	},
-	// 3: each membership keeps its member's display name, so that a GET
+	// 3: who made a token, when it expires, and revocations that keep the
+	// token's hash (a revoked secret never becomes a token again); the
+	// console's bindings of administrators to sign-in identities.
+	{
+		`ALTER TABLE tokens ADD COLUMN created_by TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE tokens ADD COLUMN creator_subject TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE tokens ADD COLUMN expires INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE tokens ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE tokens ADD COLUMN revoked_by TEXT NOT NULL DEFAULT ''`,
+		`CREATE TABLE bindings (
+			account TEXT NOT NULL,
+			user TEXT NOT NULL,
+			subject TEXT NOT NULL,
+			email TEXT NOT NULL DEFAULT '',
+			created INTEGER NOT NULL,
+			PRIMARY KEY (account, user),
+			UNIQUE (account, subject)) WITHOUT ROWID`,
+		`CREATE INDEX bindings_by_subject ON bindings (subject)`,
+	},
+	// 4: a group's and a project's parent is a reference, {"value": id},
+	// no longer the id alone (the lookups rows hold the id either way).
+	{
+		`UPDATE resources SET attrs = json_set(attrs, '$."` + schemas.TimeCampGroupURN + `".parent', json_object('value', json_extract(attrs, '$."` + schemas.TimeCampGroupURN + `".parent')))
+			WHERE type = 'Group' AND json_type(attrs, '$."` + schemas.TimeCampGroupURN + `".parent') = 'text'`,
+		`UPDATE resources SET attrs = json_set(attrs, '$.parent', json_object('value', json_extract(attrs, '$.parent')))
+			WHERE type = 'Project' AND json_type(attrs, '$.parent') = 'text'`,
+		// The lookups rows hold the id already; this makes sure of it.
+		`INSERT OR IGNORE INTO lookups (account, type, key, value, id)
+			SELECT account, type, 'parent', json_extract(attrs, '$."` + schemas.TimeCampGroupURN + `".parent.value'), id FROM resources
+			WHERE type = 'Group' AND json_type(attrs, '$."` + schemas.TimeCampGroupURN + `".parent.value') = 'text'`,
+		`INSERT OR IGNORE INTO lookups (account, type, key, value, id)
+			SELECT account, type, 'parent', json_extract(attrs, '$.parent.value'), id FROM resources
+			WHERE type = 'Project' AND json_type(attrs, '$.parent.value') = 'text'`,
+	},
+	// 5: each membership keeps its member's display name, so that a GET
 	// of a group reads its members, names included, from one range of
 	// the memberships' primary key (one row per member) rather than
 	// looking each member up among the resources. A trigger keeps the

@@ -147,7 +147,7 @@ func testActivity(t *testing.T, s store.Store) {
 func testTokenUsage(t *testing.T, s store.Store) {
 	a := mustAccount(t, s, "A")
 	b := mustAccount(t, s, "B")
-	secret, tok, err := s.CreateToken(bg, a.ID, "okta")
+	secret, tok, err := s.CreateToken(bg, a.ID, store.TokenSpec{Name: "okta"})
 	if err != nil {
 		t.Fatal(err)
 	}

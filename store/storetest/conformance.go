@@ -30,7 +30,9 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Accounts", testAccounts},
 		{"EnsureAccountConcurrently", testEnsureAccountConcurrently},
 		{"Tokens", testTokens},
+		{"TokenExpiry", testTokenExpiry},
 		{"PutToken", testPutToken},
+		{"Bindings", testBindings},
 		{"ResourceVersions", testResourceVersions},
 		{"Uniqueness", testUniqueness},
 		{"InsertMany", testInsertMany},
@@ -259,11 +261,11 @@ func testEnsureAccountConcurrently(t *testing.T, s store.Store) {
 func testTokens(t *testing.T, s store.Store) {
 	a := mustAccount(t, s, "A")
 	b := mustAccount(t, s, "B")
-	secretA, tokA, err := s.CreateToken(bg, a.ID, " okta ")
+	secretA, tokA, err := s.CreateToken(bg, a.ID, store.TokenSpec{Name: " okta ", CreatedBy: "ada@a.test", CreatorSubject: "https://idp.test sub-ada"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	secretB, tokB, err := s.CreateToken(bg, b.ID, "entra")
+	secretB, tokB, err := s.CreateToken(bg, b.ID, store.TokenSpec{Name: "entra", CreatedBy: store.CreatorCLI})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +276,7 @@ func testTokens(t *testing.T, s store.Store) {
 		t.Fatalf("token %+v", tokA)
 	}
 	// Only a hash of the secret is kept: nothing the store gives back
-	// contains the secret.
+	// contains the secret. Who made the token is kept.
 	list, err := s.Tokens(bg, a.ID)
 	if err != nil || len(list) != 1 || list[0].ID != tokA.ID {
 		t.Fatalf("Tokens(A) = %+v, %v", list, err)
@@ -282,6 +284,9 @@ func testTokens(t *testing.T, s store.Store) {
 	if tk := list[0]; tk.Hash == "" || strings.Contains(fmt.Sprintf("%+v", tk), secretA) ||
 		strings.Contains(fmt.Sprintf("%+v", tk), strings.TrimPrefix(secretA, "tcscim_")) {
 		t.Fatalf("stored token %+v reveals the secret", tk)
+	}
+	if tk := list[0]; tk.CreatedBy != "ada@a.test" || tk.CreatorSubject != "https://idp.test sub-ada" || !tk.Expires.IsZero() || !tk.Revoked.IsZero() {
+		t.Fatalf("stored token %+v: want its creator, no expiry, not revoked", tk)
 	}
 
 	authAs := func(secret, want string) {
@@ -303,26 +308,65 @@ func testTokens(t *testing.T, s store.Store) {
 	refused("upper-cased", strings.ToUpper(secretA))
 	refused("the hash", tokA.Hash)
 
-	_, _, err = s.CreateToken(bg, "no-such-account", "x")
+	_, _, err = s.CreateToken(bg, "no-such-account", store.TokenSpec{Name: "x"})
 	wantKind(t, "CreateToken(unknown account)", err, failure.NotFound, "")
 
 	// An account cannot revoke another's token.
-	err = s.RevokeToken(bg, b.ID, tokA.ID)
+	err = s.RevokeToken(bg, b.ID, tokA.ID, "eve")
 	wantKind(t, "RevokeToken(B, A's token)", err, failure.NotFound, "")
 	authAs(secretA, a.ID)
 
-	if err := s.RevokeToken(bg, a.ID, tokA.ID); err != nil {
+	if err := s.RevokeToken(bg, a.ID, tokA.ID, "ada@a.test"); err != nil {
 		t.Fatal(err)
 	}
 	refused("revoked", secretA)
 	authAs(secretB, b.ID)
-	err = s.RevokeToken(bg, a.ID, tokA.ID)
+	err = s.RevokeToken(bg, a.ID, tokA.ID, "ada@a.test")
 	wantKind(t, "RevokeToken twice", err, failure.NotFound, "")
 	if list, _ := s.Tokens(bg, a.ID); len(list) != 0 {
 		t.Fatalf("Tokens(A) after revoke = %+v", list)
 	}
-	if list, _ := s.Tokens(bg, b.ID); len(list) != 1 || list[0].ID != tokB.ID {
+	if list, _ := s.Tokens(bg, b.ID); len(list) != 1 || list[0].ID != tokB.ID || list[0].CreatedBy != store.CreatorCLI {
 		t.Fatalf("Tokens(B) = %+v", list)
+	}
+	// A revoked secret never becomes a token again, in any account.
+	for _, acct := range []string{a.ID, b.ID} {
+		if err := s.PutToken(bg, acct, "okta", secretA); !errors.Is(err, store.ErrTokenRevoked) {
+			t.Fatalf("PutToken(a revoked secret) = %v, want ErrTokenRevoked", err)
+		}
+	}
+	refused("revoked, after PutToken", secretA)
+	if list, _ := s.Tokens(bg, a.ID); len(list) != 0 {
+		t.Fatalf("Tokens(A) after refusing the revoked secret = %+v", list)
+	}
+}
+
+// A token may expire: it then answers like a revoked one, but stays
+// listed (with its expiry) until it is revoked.
+func testTokenExpiry(t *testing.T, s store.Store) {
+	a := mustAccount(t, s, "A")
+	_, _, err := s.CreateToken(bg, a.ID, store.TokenSpec{Name: "past", Expires: time.Now().Add(-time.Minute)})
+	wantKind(t, "CreateToken(expired already)", err, failure.Invalid, "")
+
+	until := time.Now().Add(300 * time.Millisecond)
+	secret, tok, err := s.CreateToken(bg, a.ID, store.TokenSpec{Name: "short", Expires: until})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tok.Expires.Equal(store.Millis(until)) {
+		t.Fatalf("Expires = %v, want %v", tok.Expires, store.Millis(until))
+	}
+	if got, err := s.Authenticate(bg, secret); err != nil || !got.Expires.Equal(tok.Expires) {
+		t.Fatalf("before its expiry: %+v, %v", got, err)
+	}
+	time.Sleep(time.Until(until) + 10*time.Millisecond)
+	_, err = s.Authenticate(bg, secret)
+	wantKind(t, "Authenticate(expired)", err, failure.Unauthorized, "")
+	if !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("Authenticate(expired): %v, want it to say the token expired", err)
+	}
+	if list, _ := s.Tokens(bg, a.ID); len(list) != 1 || !list[0].Expires.Equal(tok.Expires) {
+		t.Fatalf("Tokens after the expiry = %+v", list)
 	}
 }
 
@@ -330,23 +374,22 @@ func testPutToken(t *testing.T, s store.Store) {
 	a := mustAccount(t, s, "A")
 	b := mustAccount(t, s, "B")
 	const s1, s2, s3 = "first-bootstrap-secret-0123456789", "second-bootstrap-secret-0123456789", "third-bootstrap-secret-0123456789"
-	countNamed := func(account, name string) (int, string) {
+	named := func(account, name string) []store.Token {
 		t.Helper()
 		list, err := s.Tokens(bg, account)
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, id := 0, ""
+		var out []store.Token
 		for _, tk := range list {
 			if tk.Name == name {
-				n++
-				id = tk.ID
+				out = append(out, tk)
 				if strings.Contains(fmt.Sprintf("%+v", tk), "bootstrap-secret") {
 					t.Fatalf("stored token %+v reveals the secret", tk)
 				}
 			}
 		}
-		return n, id
+		return out
 	}
 	if err := s.PutToken(bg, a.ID, "bootstrap", s1); err != nil {
 		t.Fatal(err)
@@ -354,13 +397,14 @@ func testPutToken(t *testing.T, s store.Store) {
 	if err := s.PutToken(bg, a.ID, "bootstrap", s1); err != nil { // a restart with the same value
 		t.Fatal(err)
 	}
-	n, id1 := countNamed(a.ID, "bootstrap")
-	if n != 1 {
-		t.Fatalf("%d tokens named bootstrap after putting the same secret twice", n)
+	first := named(a.ID, "bootstrap")
+	if len(first) != 1 || first[0].CreatedBy != store.CreatorBootstrap {
+		t.Fatalf("tokens named bootstrap after putting the same secret twice: %+v", first)
 	}
 	if acc, err := s.Authenticate(bg, s1); err != nil || acc.Account != a.ID {
 		t.Fatalf("Authenticate(s1) = %v, %v", acc, err)
 	}
+	// A new secret replaces the old, which is revoked for good.
 	if err := s.PutToken(bg, a.ID, "bootstrap", s2); err != nil {
 		t.Fatal(err)
 	}
@@ -370,8 +414,14 @@ func testPutToken(t *testing.T, s store.Store) {
 	if acc, err := s.Authenticate(bg, s2); err != nil || acc.Account != a.ID {
 		t.Fatalf("Authenticate(s2) = %v, %v", acc, err)
 	}
-	if n, id2 := countNamed(a.ID, "bootstrap"); n != 1 || id2 != id1 {
-		t.Fatalf("after replacing: %d tokens named bootstrap (id %s, was %s)", n, id2, id1)
+	if now := named(a.ID, "bootstrap"); len(now) != 1 || now[0].ID == first[0].ID {
+		t.Fatalf("after replacing: %+v (was %+v)", now, first)
+	}
+	if err := s.PutToken(bg, a.ID, "bootstrap", s1); !errors.Is(err, store.ErrTokenRevoked) {
+		t.Fatalf("putting the replaced secret back: %v, want ErrTokenRevoked", err)
+	}
+	if _, err := s.Authenticate(bg, s1); !failure.Is(err, failure.Unauthorized) {
+		t.Fatalf("the replaced secret authenticates after being put back: %v", err)
 	}
 	// The same name in another account is another token.
 	if err := s.PutToken(bg, b.ID, "bootstrap", s3); err != nil {
@@ -383,7 +433,86 @@ func testPutToken(t *testing.T, s store.Store) {
 	if acc, err := s.Authenticate(bg, s2); err != nil || acc.Account != a.ID {
 		t.Fatalf("Authenticate(s2) after B's put = %v, %v", acc, err)
 	}
+	// Another account's secret is refused, and changes nothing.
+	if err := s.PutToken(bg, a.ID, "bootstrap", s3); !errors.Is(err, store.ErrTokenReused) {
+		t.Fatalf("putting another account's secret: %v, want ErrTokenReused", err)
+	}
+	if acc, err := s.Authenticate(bg, s2); err != nil || acc.Account != a.ID {
+		t.Fatalf("Authenticate(s2) after a refused put = %v, %v", acc, err)
+	}
+	// Revoked by an administrator: the same secret at the next start is
+	// refused, and no token named bootstrap comes back.
+	cur := named(b.ID, "bootstrap")
+	if err := s.RevokeToken(bg, b.ID, cur[0].ID, "admin@b.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutToken(bg, b.ID, "bootstrap", s3); !errors.Is(err, store.ErrTokenRevoked) {
+		t.Fatalf("putting a revoked secret: %v, want ErrTokenRevoked", err)
+	}
+	if n := named(b.ID, "bootstrap"); len(n) != 0 {
+		t.Fatalf("a revoked bootstrap token came back: %+v", n)
+	}
 	wantKind(t, "PutToken(empty)", s.PutToken(bg, a.ID, "bootstrap", ""), failure.Invalid, "")
+}
+
+// Console bindings: a user is bound once, an identity is one
+// administrator per account, and a subject's bindings are found across
+// accounts.
+func testBindings(t *testing.T, s store.Store) {
+	a := mustAccount(t, s, "A")
+	b := mustAccount(t, s, "B")
+	const ada, eve = "https://idp.test ada", "https://idp.test eve"
+	bind := func(account, user, subject string) error {
+		return s.Bind(bg, &store.Binding{Account: account, User: user, Subject: subject, Email: "ada@a.test"})
+	}
+	if err := bind(a.ID, "u1", ada); err != nil {
+		t.Fatal(err)
+	}
+	if err := bind(b.ID, "u9", ada); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, "Bind(a bound user)", bind(a.ID, "u1", eve), failure.Conflict, "")
+	wantKind(t, "Bind(a subject bound in the account)", bind(a.ID, "u2", ada), failure.Conflict, "")
+	wantKind(t, "Bind(no subject)", bind(a.ID, "u3", ""), failure.Invalid, "")
+	if err := bind(a.ID, "u2", eve); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := s.BindingsOf(bg, ada)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("BindingsOf(ada) = %+v, %v", got, err)
+	}
+	accounts := map[string]string{}
+	for _, x := range got {
+		accounts[x.Account] = x.User
+		if x.Subject != ada || x.Email != "ada@a.test" || x.Created.IsZero() {
+			t.Fatalf("binding %+v", x)
+		}
+	}
+	if accounts[a.ID] != "u1" || accounts[b.ID] != "u9" {
+		t.Fatalf("BindingsOf(ada) by account: %v", accounts)
+	}
+	one, err := s.BindingOfUser(bg, a.ID, "u2")
+	if err != nil || one.Subject != eve {
+		t.Fatalf("BindingOfUser(A, u2) = %+v, %v", one, err)
+	}
+	_, err = s.BindingOfUser(bg, b.ID, "u2")
+	wantKind(t, "BindingOfUser(another account's user)", err, failure.NotFound, "")
+	if list, err := s.AccountBindings(bg, a.ID); err != nil || len(list) != 2 {
+		t.Fatalf("AccountBindings(A) = %+v, %v", list, err)
+	}
+
+	// Unbinding frees the user and the subject in that account only.
+	if err := s.Unbind(bg, a.ID, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, "Unbind twice", s.Unbind(bg, a.ID, "u1"), failure.NotFound, "")
+	if got, _ := s.BindingsOf(bg, ada); len(got) != 1 || got[0].Account != b.ID {
+		t.Fatalf("BindingsOf(ada) after unbinding in A = %+v", got)
+	}
+	if err := bind(a.ID, "u3", ada); err != nil {
+		t.Fatalf("binding ada again in A after the unbind: %v", err)
+	}
 }
 
 // ---- resources ----

@@ -90,7 +90,8 @@ func fill(t *testing.T, s store.Store) map[string]string {
 		t.Fatal(err)
 	}
 	for _, a := range []*store.Account{acme, other} {
-		secret, tok, err := s.CreateToken(ctx, a.ID, "okta")
+		secret, tok, err := s.CreateToken(ctx, a.ID, store.TokenSpec{Name: "okta", CreatedBy: "ada@acme.test", CreatorSubject: "https://idp.test ada",
+			Expires: store.Now().Add(90 * 24 * time.Hour)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,10 +100,18 @@ func fill(t *testing.T, s store.Store) map[string]string {
 			t.Fatal(err)
 		}
 	}
-	if err := s.PutToken(ctx, acme.ID, "bootstrap", "a-bootstrap-secret"); err != nil {
+	if err := s.PutToken(ctx, acme.ID, "bootstrap", "a-bootstrap-secret-0123456789abcdef"); err != nil {
 		t.Fatal(err)
 	}
-	secrets["a-bootstrap-secret"] = acme.ID
+	secrets["a-bootstrap-secret-0123456789abcdef"] = acme.ID
+	// A revoked token goes along, so that its secret stays refused.
+	_, revoked, err := s.CreateToken(ctx, acme.ID, store.TokenSpec{Name: "leaked", CreatedBy: store.CreatorCLI})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeToken(ctx, acme.ID, revoked.ID, "ada@acme.test"); err != nil {
+		t.Fatal(err)
+	}
 	var users []string
 	for i := range 12 {
 		u := newUser(acme.ID, fmt.Sprintf("user%d@acme.test", i))
@@ -161,6 +170,9 @@ func fill(t *testing.T, s store.Store) map[string]string {
 	); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Bind(ctx, &store.Binding{Account: acme.ID, User: users[0], Subject: "https://idp.test ada", Email: "user0@acme.test"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Secret(ctx, "copy"); err != nil {
 		t.Fatal(err)
 	}
@@ -194,6 +206,8 @@ func recordID(r store.Record) string {
 		return r.Outbox.ID
 	case r.Activity != nil:
 		return r.Activity.ID
+	case r.Binding != nil:
+		return r.Binding.Account + "/" + r.Binding.User
 	case r.Setting != nil:
 		return r.Setting.Name
 	}
@@ -201,7 +215,7 @@ func recordID(r store.Record) string {
 }
 
 func describe(r store.Record) string {
-	for _, v := range []any{r.Account, r.Token, r.Resource, r.Membership, r.Outbox, r.Activity, r.Setting} {
+	for _, v := range []any{r.Account, r.Token, r.Resource, r.Membership, r.Outbox, r.Activity, r.Binding, r.Setting} {
 		if !reflect.ValueOf(v).IsNil() {
 			return fmt.Sprintf("%+v", v)
 		}
