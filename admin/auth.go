@@ -27,7 +27,9 @@ package admin
 // needs a fresh authentication (the OIDC form of TimeCamp's "first enter
 // your own Admin password"): the browser goes through the provider again
 // with prompt=login and max_age=0, the ID token must be the same person's,
-// and its auth_time must be within ReauthMaxAge. A provider that sends no
+// and its auth_time must be within ReauthMaxAge; the session then goes on
+// under a new secret (the fresh sign-in is that browser's, not a copied
+// cookie's), and one sensitive action spends it. A provider that sends no
 // auth_time (Dex keeps no login session, so every sign-in there is a fresh
 // one) is judged by the token's iat instead: under prompt=login a provider
 // must authenticate again or refuse.
@@ -238,11 +240,23 @@ func (c *Console) finishReauth(w http.ResponseWriter, r *http.Request, p pending
 			"The identity provider did not ask for your password again (its authentication time is "+formatTime(at)+"). Try again; if it keeps happening, the provider does not support prompt=login.")
 		return
 	}
-	s.sess.ReauthAt = at.UTC()
-	if err := c.store.SaveSession(r.Context(), s.sess); err != nil {
+	// The fresh sign-in belongs to this browser: the session goes on under
+	// a new secret, and the old one, which may have been copied (the
+	// stolen cookie step-up is for), ends. The CSRF token stays, for the
+	// forms of the browser's other tabs.
+	ctx := r.Context()
+	secret, old := randomString(), s.sess.ID
+	fresh := *s.sess
+	fresh.ID, fresh.ReauthAt = store.HashSessionSecret(secret), at.UTC()
+	if err := c.store.CreateSession(ctx, &fresh); err != nil {
 		c.internalError(w, r, err)
 		return
 	}
+	if err := c.store.DeleteSession(ctx, old); err != nil {
+		c.internalError(w, r, err)
+		return
+	}
+	c.setCookie(w, sessionCookie, secret, 0)
 	next := p.Return
 	if next == "" {
 		next = "/admin/users"
@@ -286,14 +300,31 @@ func (c *Console) requireStepUp(w http.ResponseWriter, r *http.Request, what str
 	return false
 }
 
-// spendStepUp uses the session's fresh authentication up: the next
-// sensitive action needs another.
-func (c *Console) spendStepUp(ctx context.Context) {
+// spendStepUp uses the session's fresh authentication up, before the
+// action it allows (requireStepUp checked it): one conditional write, so
+// that of the requests that read the same fresh sign-in only one goes on;
+// the others get requireStepUp's 403. giveBack returns it when the action
+// then failed (a password too short), so that a mistake does not cost
+// another sign-in.
+func (c *Console) spendStepUp(w http.ResponseWriter, r *http.Request, what string) (giveBack func(), ok bool) {
+	ctx := r.Context()
 	s := sessionOf(ctx)
-	s.sess.ReauthAt = time.Time{}
-	if err := c.store.SaveSession(ctx, s.sess); err != nil && !isNotFound(err) {
-		c.log.WarnContext(ctx, "could not save the session", "error", err)
+	at := s.sess.ReauthAt
+	spent, err := c.store.SwapReauth(ctx, s.sess.ID, at, time.Time{})
+	if err != nil {
+		c.internalError(w, r, err)
+		return nil, false
 	}
+	if !spent || at.IsZero() {
+		s.sess.ReauthAt = time.Time{}
+		return nil, c.requireStepUp(w, r, what)
+	}
+	s.sess.ReauthAt = time.Time{}
+	return func() {
+		if _, err := c.store.SwapReauth(ctx, s.sess.ID, time.Time{}, at); err != nil {
+			c.log.WarnContext(ctx, "could not give the fresh sign-in back", "error", err)
+		}
+	}, true
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
@@ -395,7 +426,9 @@ func (c *Console) currentSession(r *http.Request) (*session, error) {
 	if t.Sub(sess.LastSeen) >= touchEvery {
 		sess.LastSeen = t
 		sess.Expires = c.expiry(sess, t)
-		if err := c.store.SaveSession(ctx, sess); err != nil && !failure.Is(err, failure.NotFound) {
+		// Only the times: the rest of what was read may be stale (a
+		// fresh sign-in spent meanwhile must stay spent).
+		if err := c.store.TouchSession(ctx, sess.ID, sess.LastSeen, sess.Expires); err != nil {
 			return nil, err
 		}
 	}
@@ -570,9 +603,15 @@ func sealedAs(cookie string) []byte {
 	return []byte("admin-" + cookie)
 }
 
+// gcm is the sealed cookies' cipher. Its key comes from the server-wide
+// secret kept in the database and from SCIM_OIDC_CLIENT_SECRET, which is
+// not in it: the account choice cookie says who signed in at the
+// provider, so a copy of the database alone must not forge one.
 func (c *Console) gcm() (cipher.AEAD, error) {
-	key := sha256.Sum256(append([]byte("timecamp-scim admin login cookie\x00"), c.loginKey...))
-	block, err := aes.NewCipher(key[:])
+	mac := hmac.New(sha256.New, c.loginKey)
+	mac.Write([]byte("timecamp-scim admin cookies\x00"))
+	mac.Write([]byte(c.cfg.ClientSecret))
+	block, err := aes.NewCipher(mac.Sum(nil))
 	if err != nil {
 		return nil, err
 	}

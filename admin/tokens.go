@@ -75,6 +75,10 @@ func (c *Console) createToken(w http.ResponseWriter, r *http.Request) {
 		c.failed(w, r, "/admin/tokens", err)
 		return
 	}
+	giveBack, ok := c.spendStepUp(w, r, "Creating a SCIM token")
+	if !ok {
+		return
+	}
 	secret, tok, err := c.store.CreateToken(ctx, s.account.ID, store.TokenSpec{
 		Name: name, CreatedBy: s.sess.Email, CreatorSubject: s.sess.Subject, Expires: expires,
 	})
@@ -84,10 +88,10 @@ func (c *Console) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	c.record(ctx, e, err)
 	if err != nil {
+		giveBack()
 		c.failed(w, r, "/admin/tokens", err)
 		return
 	}
-	c.spendStepUp(ctx)
 	c.showTokens(w, r, tokensData{New: tok, Secret: secret})
 }
 

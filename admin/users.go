@@ -504,12 +504,16 @@ func (c *Console) setPassword(w http.ResponseWriter, r *http.Request) {
 		c.redirectWith(w, r, to, flash{Error: true, Message: "The two passwords differ; nothing was changed."})
 		return
 	}
+	giveBack, ok := c.spendStepUp(w, r, "Setting a password") // the next password needs another
+	if !ok {
+		return
+	}
 	u, err := c.patch(ctx, schemas.User, id, "set password", []directory.PatchOp{replaceOp("password", pw)})
 	if err != nil {
+		giveBack()
 		c.userFailed(w, r, to, err)
 		return
 	}
-	c.spendStepUp(ctx) // the next password needs another
 	c.redirectWith(w, r, "/admin/users/"+url.PathEscape(id), flash{Message: "The password of " + displayName(u) + " is set."})
 }
 

@@ -194,6 +194,28 @@ func TestPrintHidesSecrets(t *testing.T) {
 	}
 }
 
+// A secret that is no URL is hidden whole, even when it has "://" in it
+// (only the URL settings show their host, without the password).
+func TestPrintHidesSecretsThatLookLikeURLs(t *testing.T) {
+	c, _ := configWith(t, map[string]string{
+		"SCIM_BOOTSTRAP_TOKEN":    "tok://hunter2-0123456789abcdef0123456789",
+		"SCIM_OIDC_ISSUER":        "https://login.example.com",
+		"SCIM_OIDC_CLIENT_ID":     "scim-console",
+		"SCIM_OIDC_CLIENT_SECRET": "a://b:c@hunter2",
+	})
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := c.Print(&out); err != nil {
+		t.Fatal(err)
+	}
+	if text := out.String(); strings.Contains(text, "hunter2") ||
+		!strings.Contains(text, "bootstrap-token: REDACTED #") || !strings.Contains(text, "oidc-client-secret: REDACTED #") {
+		t.Fatalf("config print shows a secret:\n%s", text)
+	}
+}
+
 func TestCheckServeTLS(t *testing.T) {
 	dir := t.TempDir()
 	cert, key := writeKeyPair(t, dir, "a")

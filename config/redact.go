@@ -85,10 +85,16 @@ func RedactSetting(s Setting, v string) string {
 	if v == "" {
 		return ""
 	}
-	if s.secret && !strings.Contains(v, "://") {
-		return Redacted
+	if s.secret && !s.isURL() {
+		return Redacted // whole, whatever it looks like ("://" included)
 	}
 	return Redact(v)
+}
+
+// isURL reports whether the setting's value is a URL (SCIM_SMTP_URL,
+// SCIM_MONGODB_URI): a secret one shows without its password.
+func (s Setting) isURL() bool {
+	return strings.HasSuffix(s.Env, "_URL") || strings.HasSuffix(s.Env, "_URI")
 }
 
 // scrub removes a secret value, and the password in it, from a message

@@ -89,11 +89,12 @@ func TestCRUD(t *testing.T) {
 		}
 		gid := createGroup(t, c, "crud-group", id)
 
-		// PUT replaces: what the body leaves out is cleared; read-only
+		// PUT replaces: what the body leaves out is cleared (of the
+		// schemas it asserts: the enterprise extension is listed); read-only
 		// attributes in the body are ignored; the password is kept.
 		time.Sleep(5 * time.Millisecond)
 		put := c.Put(t, "/Users/"+id, obj{
-			"schemas":     arr{userURN},
+			"schemas":     arr{userURN, enterpriseURN},
 			"id":          "not-the-id",
 			"userName":    "Crud@Example.com",
 			"displayName": "Crud Replaced",

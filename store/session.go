@@ -24,6 +24,15 @@ type Sessions interface {
 	// found when the session was deleted meanwhile (a logout in another
 	// tab).
 	SaveSession(ctx context.Context, sess *Session) error
+	// TouchSession notes a session's use: its LastSeen and Expires, and
+	// nothing else, so that a request's note of use never writes back
+	// what it read of the rest (a fresh sign-in another request spent
+	// meanwhile). Touching a session that is gone is no error.
+	TouchSession(ctx context.Context, id string, lastSeen, expires time.Time) error
+	// SwapReauth sets the session's ReauthAt to to if it is from, in one
+	// conditional write, and reports whether it did: of the requests that
+	// read one fresh sign-in, only one spends it.
+	SwapReauth(ctx context.Context, id string, from, to time.Time) (bool, error)
 	// DeleteSession removes a session (logout); removing one that is gone
 	// is no error.
 	DeleteSession(ctx context.Context, id string) error

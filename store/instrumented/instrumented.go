@@ -152,6 +152,20 @@ func (s *Store) SaveSession(ctx context.Context, sess *store.Session) error {
 	return err
 }
 
+func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, expires time.Time) error {
+	ctx, done := observe(ctx, "TouchSession")
+	err := s.next.TouchSession(ctx, id, lastSeen, expires)
+	done(err)
+	return err
+}
+
+func (s *Store) SwapReauth(ctx context.Context, id string, from, to time.Time) (bool, error) {
+	ctx, done := observe(ctx, "SwapReauth")
+	r0, err := s.next.SwapReauth(ctx, id, from, to)
+	done(err)
+	return r0, err
+}
+
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	ctx, done := observe(ctx, "DeleteSession")
 	err := s.next.DeleteSession(ctx, id)

@@ -69,6 +69,36 @@ func (s *Store) SaveSession(ctx context.Context, sess *store.Session) error {
 	return nil
 }
 
+// TouchSession writes a session's last use and expiry only.
+func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, expires time.Time) error {
+	unlock := s.lockWrites() // FerretDB's update rewrites the document
+	defer unlock()
+	_, err := s.db.Collection(collSessions).UpdateOne(ctx, bson.M{"_id": id},
+		bson.M{"$set": bson.M{"lastSeen": store.Millis(lastSeen), "expires": store.Millis(expires)}})
+	return err
+}
+
+// SwapReauth sets the session's re-authentication time to to if it is
+// from: one conditional update (a zero time is no field, as SaveSession
+// writes it).
+func (s *Store) SwapReauth(ctx context.Context, id string, from, to time.Time) (bool, error) {
+	filter := bson.M{"_id": id, "reauthAt": store.Millis(from)}
+	if from.IsZero() {
+		filter["reauthAt"] = bson.M{"$exists": false}
+	}
+	update := bson.M{"$set": bson.M{"reauthAt": store.Millis(to)}}
+	if to.IsZero() {
+		update = bson.M{"$unset": bson.M{"reauthAt": ""}}
+	}
+	unlock := s.lockWrites()
+	defer unlock()
+	res, err := s.db.Collection(collSessions).UpdateOne(ctx, filter, update)
+	if err != nil {
+		return false, err
+	}
+	return res.MatchedCount == 1, nil
+}
+
 // DeleteSession removes a session.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	_, err := s.db.Collection(collSessions).DeleteOne(ctx, bson.M{"_id": id})

@@ -58,6 +58,23 @@ func (s *Store) SaveSession(ctx context.Context, sess *store.Session) error {
 	return nil
 }
 
+// TouchSession writes a session's last use and expiry only.
+func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, expires time.Time) error {
+	_, err := s.exec(ctx, "UPDATE sessions SET last_seen = ?, expires = ? WHERE id = ?", millis(lastSeen), millis(expires), id)
+	return err
+}
+
+// SwapReauth sets the session's re-authentication time to to if it is
+// from: one conditional update.
+func (s *Store) SwapReauth(ctx context.Context, id string, from, to time.Time) (bool, error) {
+	res, err := s.exec(ctx, "UPDATE sessions SET reauth_at = ? WHERE id = ? AND reauth_at = ?", millis(to), id, millis(from))
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
 // DeleteSession removes a session.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	_, err := s.exec(ctx, "DELETE FROM sessions WHERE id = ?", id)

@@ -44,6 +44,35 @@ func testSessions(t *testing.T, s store.Store) {
 		t.Fatalf("after SaveSession: %+v, %v", again, err)
 	}
 
+	// A fresh sign-in is spent once: the swap is conditional. A note of
+	// use writes the times only, and does not bring a spent one back.
+	at := t0.Add(time.Minute)
+	if ok, err := s.SwapReauth(bg, sess.ID, at, time.Time{}); err != nil || !ok {
+		t.Fatalf("spending the fresh sign-in: %v, %v", ok, err)
+	}
+	if ok, err := s.SwapReauth(bg, sess.ID, at, time.Time{}); err != nil || ok {
+		t.Fatalf("spending it a second time: %v, %v; want false", ok, err)
+	}
+	if err := s.TouchSession(bg, sess.ID, t0.Add(2*time.Minute), t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	again, err = s.Session(bg, sess.ID)
+	if err != nil || !again.ReauthAt.IsZero() || !again.LastSeen.Equal(t0.Add(2*time.Minute)) || !again.Expires.Equal(t0.Add(2*time.Hour)) || again.Account != b.ID {
+		t.Fatalf("after TouchSession: %+v, %v", again, err)
+	}
+	if ok, err := s.SwapReauth(bg, sess.ID, time.Time{}, at); err != nil || !ok { // given back
+		t.Fatalf("giving the fresh sign-in back: %v, %v", ok, err)
+	}
+	if again, err = s.Session(bg, sess.ID); err != nil || !again.ReauthAt.Equal(at) {
+		t.Fatalf("after giving it back: %+v, %v", again, err)
+	}
+	if ok, err := s.SwapReauth(bg, store.HashSessionSecret("no such"), time.Time{}, at); err != nil || ok {
+		t.Fatalf("SwapReauth of no session: %v, %v", ok, err)
+	}
+	if err := s.TouchSession(bg, store.HashSessionSecret("no such"), t0, t0); err != nil {
+		t.Fatalf("TouchSession of no session: %v", err)
+	}
+
 	// Purging removes the account's expired sessions only.
 	other := &store.Session{ID: store.HashSessionSecret("s2"), Account: b.ID, User: "u3", Created: t0, LastSeen: t0, Expires: t0.Add(-time.Minute)}
 	inA := &store.Session{ID: store.HashSessionSecret("s3"), Account: a.ID, User: "u4", Created: t0, LastSeen: t0, Expires: t0.Add(-time.Minute)}
