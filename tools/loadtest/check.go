@@ -123,18 +123,6 @@ func runChecks(c *client) ([]checkResult, error) {
 		}
 		add("attributes=userName returns userName and id only", "RFC 7644 §3.9", len(extra) == 0, "other attributes: %v", extra)
 	}
-	var full map[string]any
-	if _, err := c.do("GET", "/Groups/"+g.ID, nil, 200, &full); err == nil {
-		ok := true
-		members, _ := full["members"].([]any)
-		for _, m := range members {
-			mm, _ := m.(map[string]any)
-			if mm["$ref"] == nil || mm["display"] == nil || mm["type"] == nil {
-				ok = false
-			}
-		}
-		add("members carry $ref, display and type", "RFC 7643 §4.2 (optional; $ref is how a client follows them)", ok && len(members) == 2, "%d members, first %v", len(members), first(members))
-	}
 	var last struct {
 		Total int   `json:"totalResults"`
 		Items int   `json:"itemsPerPage"`
@@ -144,11 +132,4 @@ func runChecks(c *client) ([]checkResult, error) {
 		add("itemsPerPage is the number of resources returned", "RFC 7644 §3.4.2 (itemsPerPage)", last.Items == len(last.Res), "itemsPerPage %d, %d resources", last.Items, len(last.Res))
 	}
 	return out, nil
-}
-
-func first(l []any) any {
-	if len(l) == 0 {
-		return nil
-	}
-	return l[0]
 }

@@ -29,9 +29,9 @@ type side struct {
 	ready func(addr string) string // a URL that answers 200 once it serves
 }
 
-func oursSide(bin string, env []string) side {
+func oursSide(name, bin string, env []string) side {
 	return side{
-		name: "ours",
+		name: name,
 		bin:  bin,
 		start: func(bin, dir, addr, token string) *exec.Cmd {
 			cmd := exec.Command(bin, "serve")
@@ -70,7 +70,8 @@ func compareCmd(args []string) error {
 	tags := fs.String("tags", "", "build tags for timecamp-scim")
 	var oursEnv multiFlag
 	fs.Var(&oursEnv, "ours-env", "KEY=VALUE for timecamp-scim's environment (repeatable), e.g. SCIM_DATA_SYNC=commit")
-	only := fs.String("sides", "ours,elimity", "sides to run")
+	only := fs.String("sides", "ours,elimity", "sides to run: ours, elimity, main (another build of timecamp-scim, -main-bin)")
+	mainBin := fs.String("main-bin", "", "another build of timecamp-scim to run as side \"main\" (e.g. the main branch, to see what a change did)")
 	logs := fs.String("logs", "", "keep each server's output in this folder")
 	check := fs.Bool("check", true, "first ask each side the questions of \"loadtest check\" (on a server of its own)")
 	var cfg config
@@ -115,7 +116,12 @@ func compareCmd(args []string) error {
 	for _, s := range strings.Split(*only, ",") {
 		switch strings.TrimSpace(s) {
 		case "ours":
-			sides = append(sides, oursSide(*oursBin, oursEnv))
+			sides = append(sides, oursSide("ours", *oursBin, oursEnv))
+		case "main":
+			if *mainBin == "" {
+				return errors.New("-sides main needs -main-bin")
+			}
+			sides = append(sides, oursSide("main", *mainBin, oursEnv))
 		case "elimity":
 			sides = append(sides, peerSide(*peerBin))
 		default:
@@ -178,27 +184,46 @@ func compareCmd(args []string) error {
 			}
 		}
 	}
-	fmt.Printf("\n# summary (ranges over %d rounds; ratio = ours ÷ elimity in operations/s, round by round), load average now %s\n", *rounds, loadAverage())
+	fmt.Printf("\n# summary (ranges over %d rounds; ratios of operations/s, round by round), load average now %s\n", *rounds, loadAverage())
+	var others []string // the sides ours is divided by
+	for _, sd := range sides {
+		if sd.name != "ours" {
+			others = append(others, sd.name)
+		}
+	}
 	for _, n := range ns {
-		fmt.Printf("\n%d users\n", n)
-		fmt.Printf("| %-10s | %-34s | %-34s | %-11s |\n", "workload", "ours: ops/s, p50", "elimity: ops/s, p50", "ratio")
+		fmt.Printf("\n%d users\n| workload |", n)
+		for _, sd := range sides {
+			fmt.Printf(" %s: ops/s, p50 |", sd.name)
+		}
+		for _, o := range others {
+			fmt.Printf(" ours ÷ %s |", o)
+		}
+		fmt.Println()
 		for _, w := range allWorkloads {
 			bySide := all[n][w]
 			if bySide == nil {
 				continue
 			}
-			ours, peer := bySide["ours"], bySide["elimity"]
-			ratio := "—"
-			var ratios []float64
-			for i := range min(len(ours), len(peer)) {
-				if ours[i].skipped == "" && peer[i].skipped == "" {
-					ratios = append(ratios, ours[i].rate()/peer[i].rate())
+			fmt.Printf("| %s |", w)
+			for _, sd := range sides {
+				fmt.Printf(" %s |", summary(bySide[sd.name]))
+			}
+			for _, o := range others {
+				ours, peer := bySide["ours"], bySide[o]
+				ratio := "—"
+				var ratios []float64
+				for i := range min(len(ours), len(peer)) {
+					if ours[i].skipped == "" && peer[i].skipped == "" {
+						ratios = append(ratios, ours[i].rate()/peer[i].rate())
+					}
 				}
+				if len(ratios) > 0 {
+					ratio = fmtRange(ratios, "×%.2f")
+				}
+				fmt.Printf(" %s |", ratio)
 			}
-			if len(ratios) > 0 {
-				ratio = fmtRange(ratios, "×%.2f")
-			}
-			fmt.Printf("| %-10s | %-34s | %-34s | %-11s |\n", w, summary(ours), summary(peer), ratio)
+			fmt.Println()
 		}
 	}
 	return nil
