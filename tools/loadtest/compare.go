@@ -98,14 +98,14 @@ func compareCmd(args []string) error {
 			return err
 		}
 	}
-	if *oursBin == "" {
+	if *oursBin == "" && strings.Contains(*only, "ours") {
 		*oursBin = filepath.Join(tmp, "timecamp-scim")
 		fmt.Fprintln(os.Stderr, "building timecamp-scim …")
 		if err := build(*repo, "./cmd/timecamp-scim", *oursBin, *tags); err != nil {
 			return err
 		}
 	}
-	if *peerBin == "" {
+	if *peerBin == "" && strings.Contains(*only, "elimity") {
 		*peerBin = filepath.Join(tmp, "elimity-peer")
 		fmt.Fprintln(os.Stderr, "building the elimity-com/scim peer …")
 		if err := build(filepath.Join(*repo, "tools", "peers", "elimity"), ".", *peerBin, ""); err != nil {
@@ -237,12 +237,19 @@ func summary(rs []*result) string {
 	if rs[0].skipped != "" {
 		return "none (" + rs[0].skipped + ")"
 	}
-	var rates, p50s []float64
+	var rates, p50s, cpus []float64
 	for _, r := range rs {
 		rates = append(rates, r.rate())
 		p50s = append(p50s, float64(r.pct(0.5).Microseconds())/1000)
+		if r.cpu > 0 {
+			cpus = append(cpus, float64(r.cpu.Microseconds())/float64(r.ops))
+		}
 	}
-	return fmtRange(rates, "%.0f") + "/s, p50 " + fmtRange(p50s, "%.2f") + " ms"
+	out := fmtRange(rates, "%.0f") + "/s, p50 " + fmtRange(p50s, "%.2f") + " ms"
+	if len(cpus) == len(rs) {
+		out += ", CPU " + fmtRange(cpus, "%.0f") + " µs/op"
+	}
+	return out
 }
 
 func fmtRange(v []float64, format string) string {
@@ -265,6 +272,7 @@ func runSide(sd side, tmp, logs, tag string, cfg config) ([]*result, int, error)
 			rs = append(rs, r)
 		})
 		rss = c.peakRSS()
+		fmt.Printf("server CPU in all %.1f s\n", c.cpuTime().Seconds())
 		return err
 	})
 	return rs, rss, err

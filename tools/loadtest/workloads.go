@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -94,6 +95,7 @@ type result struct {
 	unit    string          // what an operation is ("users", "pages", …)
 	extra   string          // further numbers worth printing
 	skipped string          // why the workload did not run (the server lacks the feature)
+	cpu     time.Duration   // the server's CPU time during the workload (when compare started it)
 }
 
 func (r *result) rate() float64 { return float64(r.ops) / r.elapsed.Seconds() }
@@ -125,10 +127,36 @@ func (r *result) String() string {
 		return fmt.Sprintf("%-12s skipped: %s", r.name, r.skipped)
 	}
 	s := fmt.Sprintf("%-12s %6d ops %9.1f %s/s  p50 %s  p90 %s  p99 %s", r.name, r.ops, r.rate(), r.unit, ms(r.pct(0.5)), ms(r.pct(0.9)), ms(r.pct(0.99)))
+	if r.cpu > 0 {
+		s += fmt.Sprintf("  server CPU %.0f µs/op", float64(r.cpu.Microseconds())/float64(r.ops))
+	}
 	if r.extra != "" {
 		s += "  " + r.extra
 	}
 	return s
+}
+
+// cpuTime is the server's CPU time so far (user and system, from
+// /proc/PID/stat on Linux); 0 when unknown.
+func (c *client) cpuTime() time.Duration {
+	if c.pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.pid))
+	if err != nil {
+		return 0
+	}
+	// After the command name in parentheses: state is field 3, utime 14, stime 15.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	var ticks int64
+	for _, v := range f[11:13] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
 
 // load runs n operations, concurrency at a time, and times each.
@@ -237,9 +265,13 @@ func runWorkloads(c *client, cfg config, report func(*result)) error {
 		if !cfg.workloads[name] {
 			return nil
 		}
+		cpu0 := c.cpuTime()
 		r, err := fn()
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
+		}
+		if cpu0 > 0 {
+			r.cpu = c.cpuTime() - cpu0
 		}
 		r.name = name
 		report(r)
