@@ -127,7 +127,11 @@ func (s *Store) memberList(ctx context.Context, account, group string) (*memberL
 		if list = s.members.get(account, group, version); list != nil {
 			return nil
 		}
-		rows, err := c.QueryContext(ctx, "SELECT member, display FROM memberships WHERE account = ? AND group_id = ? ORDER BY member LIMIT ?", account, group, maxCachedGroup+1)
+		// How many there are comes first (counted in the index, up to one
+		// more than is kept): a group too large to keep is not read here.
+		rows, err := c.QueryContext(ctx, `SELECT member, display,
+			(SELECT COUNT(*) FROM (SELECT 1 FROM memberships WHERE account = ?1 AND group_id = ?2 LIMIT ?3))
+			FROM memberships WHERE account = ?1 AND group_id = ?2 ORDER BY member LIMIT ?3`, account, group, maxCachedGroup+1)
 		if err != nil {
 			return err
 		}
@@ -135,15 +139,20 @@ func (s *Store) memberList(ctx context.Context, account, group string) (*memberL
 		l := &memberList{version: version}
 		for rows.Next() {
 			var id, name string
-			if err := rows.Scan(&id, &name); err != nil {
+			var n int
+			if err := rows.Scan(&id, &name, &n); err != nil {
 				return err
+			}
+			if n > maxCachedGroup {
+				l.tooLarge = true
+				break
 			}
 			l.ids, l.names = append(l.ids, id), append(l.names, name)
 		}
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if len(l.ids) > maxCachedGroup {
+		if l.tooLarge {
 			l = &memberList{version: version, tooLarge: true}
 		}
 		s.members.put(account, group, l)

@@ -272,7 +272,9 @@ func runSide(sd side, tmp, logs, tag string, cfg config) ([]*result, int, error)
 			rs = append(rs, r)
 		})
 		rss = c.peakRSS()
-		fmt.Printf("server CPU in all %.1f s\n", c.cpuTime().Seconds())
+		if cpu := c.cpuTime(); cpu >= 0 {
+			fmt.Printf("server CPU in all %.1f s\n", cpu.Seconds())
+		}
 		return err
 	})
 	return rs, rss, err

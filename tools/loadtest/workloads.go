@@ -137,19 +137,19 @@ func (r *result) String() string {
 }
 
 // cpuTime is the server's CPU time so far (user and system, from
-// /proc/PID/stat on Linux); 0 when unknown.
+// /proc/PID/stat on Linux); -1 when unknown.
 func (c *client) cpuTime() time.Duration {
 	if c.pid == 0 {
-		return 0
+		return -1
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.pid))
 	if err != nil {
-		return 0
+		return -1
 	}
 	// After the command name in parentheses: state is field 3, utime 14, stime 15.
 	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
 	if len(f) < 13 {
-		return 0
+		return -1
 	}
 	var ticks int64
 	for _, v := range f[11:13] {
@@ -270,8 +270,8 @@ func runWorkloads(c *client, cfg config, report func(*result)) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		if cpu0 > 0 {
-			r.cpu = c.cpuTime() - cpu0
+		if cpu1 := c.cpuTime(); cpu0 >= 0 && cpu1 >= 0 {
+			r.cpu = max(cpu1-cpu0, time.Nanosecond) // a workload shorter than a tick shows as ~0
 		}
 		r.name = name
 		report(r)
