@@ -305,7 +305,10 @@ func runWorkloads(c *client, cfg config, report func(*result)) error {
 			return nil, err
 		}
 		provisioned = true
-		return &result{ops: n, elapsed: el, lat: lat, unit: "users", extra: "POST p50 " + ms(percentile(posts, 0.5))}, nil
+		r := &result{ops: n, elapsed: el, lat: lat, unit: "users"}
+		f, l := r.firstLast()
+		r.extra = fmt.Sprintf("POST p50 %s, first 10%% %s, last 10%% %s", ms(percentile(posts, 0.5)), ms(f), ms(l))
+		return r, nil
 	})
 	if err != nil {
 		return err
