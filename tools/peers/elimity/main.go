@@ -169,18 +169,7 @@ func (m *memory) Replace(r *http.Request, id string, attrs scim.ResourceAttribut
 	if !ok {
 		return scim.Resource{}, scimerrors.ScimErrorResourceNotFound(id)
 	}
-	if m.userNames != nil {
-		old, name := userName(s.attrs), userName(attrs)
-		if other, taken := m.userNames[name]; taken && other != id {
-			return scim.Resource{}, scimerrors.ScimErrorUniqueness
-		}
-		delete(m.userNames, old)
-		m.userNames[name] = id
-	}
-	attrs["id"] = id
-	n := &stored{attrs: attrs, created: s.created, updated: time.Now(), version: s.version + 1}
-	m.byID[id] = n
-	return n.resource(id), nil
+	return m.store(id, s, attrs)
 }
 
 func (m *memory) Delete(r *http.Request, id string) error {
@@ -259,6 +248,12 @@ func (m *memory) Patch(r *http.Request, id string, ops []scim.PatchOperation) (s
 			set(attrs, name, sub, op.Value, op.Op == scim.PatchOperationAdd)
 		}
 	}
+	return m.store(id, s, attrs)
+}
+
+// store writes new attributes over a resource (s), keeping userNames
+// unique; m.mu is held.
+func (m *memory) store(id string, s *stored, attrs scim.ResourceAttributes) (scim.Resource, error) {
 	if m.userNames != nil {
 		old, name := userName(s.attrs), userName(attrs)
 		if other, taken := m.userNames[name]; taken && other != id {
@@ -267,6 +262,7 @@ func (m *memory) Patch(r *http.Request, id string, ops []scim.PatchOperation) (s
 		delete(m.userNames, old)
 		m.userNames[name] = id
 	}
+	attrs["id"] = id
 	n := &stored{attrs: attrs, created: s.created, updated: time.Now(), version: s.version + 1}
 	m.byID[id] = n
 	return n.resource(id), nil
