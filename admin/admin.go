@@ -18,8 +18,9 @@
 // identity (issuer and subject) is bound to that user at the first
 // sign-in (identity.go). Sessions live in the store, so that several
 // server instances share them; the browser holds a random secret whose
-// hash is the session's id. Setting a password and creating a SCIM token
-// need a fresh sign-in (step-up).
+// hash is the session's id. Setting a password, creating a SCIM token and
+// making an administrator need a fresh sign-in (step-up;
+// administrators.go).
 package admin
 
 import (
@@ -154,6 +155,7 @@ func (c *Console) Routes(r *mux.Router) {
 	s.Use(c.requireSession)
 	s.HandleFunc("/logout", c.logout).Methods(http.MethodPost)
 	s.HandleFunc("/reauth", c.reauth).Methods(http.MethodGet)
+	s.HandleFunc("/confirmed", c.confirmed).Methods(http.MethodGet)
 	s.HandleFunc("/accounts", c.accounts).Methods(http.MethodGet)
 	s.HandleFunc("/accounts", c.switchAccount).Methods(http.MethodPost)
 	s.HandleFunc("/users", c.users).Methods(http.MethodGet)

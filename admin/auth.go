@@ -23,9 +23,10 @@ package admin
 // carries the session's CSRF token, and one whose Origin or Sec-Fetch-Site
 // says it comes from another site is refused.
 //
-// Every path to a credential (setting a password, creating a SCIM token)
-// needs a fresh authentication (the OIDC form of TimeCamp's "first enter
-// your own Admin password"): the browser goes through the provider again
+// Every path to a credential (setting a password, creating a SCIM token,
+// making an administrator: see administrators.go) needs a fresh
+// authentication (the OIDC form of TimeCamp's "first enter your own Admin
+// password"): the browser goes through the provider again
 // with prompt=login and max_age=0, the ID token must be the same person's,
 // and its auth_time must be within ReauthMaxAge; the session then goes on
 // under a new secret (the fresh sign-in is that browser's, not a copied
@@ -55,6 +56,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/timecamp/timecamp-scim/directory"
 	"github.com/timecamp/timecamp-scim/failure"
 	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/store"
@@ -265,13 +267,31 @@ func (c *Console) finishReauth(w http.ResponseWriter, r *http.Request, p pending
 }
 
 // Step-up: every path that mints, shows or changes a credential (setting
-// a password, creating a SCIM token) needs a fresh authentication at the
-// provider (reauth, finishReauth), and uses it up.
+// a password, creating a SCIM token, making an administrator) needs a
+// fresh authentication at the provider (reauth, finishReauth), and uses it
+// up.
 
 // freshReauth reports whether the session re-authenticated recently enough
 // for a sensitive action.
 func (c *Console) freshReauth(s *session) bool {
 	return !s.sess.ReauthAt.IsZero() && time.Since(s.sess.ReauthAt) <= c.cfg.ReauthMaxAge
+}
+
+// spend uses the session's fresh sign-in up, if it has one: one
+// conditional write, so that of the requests that read the same fresh
+// sign-in only one goes on. It returns the sign-in's time, and false when
+// there was none to spend (none, too old, or another request's already).
+func (c *Console) spend(ctx context.Context, s *session) (time.Time, bool, error) {
+	at := s.sess.ReauthAt
+	if !c.freshReauth(s) {
+		return at, false, nil
+	}
+	spent, err := c.store.SwapReauth(ctx, s.sess.ID, at, time.Time{})
+	if err != nil {
+		return at, false, err
+	}
+	s.sess.ReauthAt = time.Time{}
+	return at, spent, nil
 }
 
 // stepUp is what a page needs to offer a sensitive action: whether the
@@ -309,17 +329,14 @@ func (c *Console) requireStepUp(w http.ResponseWriter, r *http.Request, what str
 func (c *Console) spendStepUp(w http.ResponseWriter, r *http.Request, what string) (giveBack func(), ok bool) {
 	ctx := r.Context()
 	s := sessionOf(ctx)
-	at := s.sess.ReauthAt
-	spent, err := c.store.SwapReauth(ctx, s.sess.ID, at, time.Time{})
+	at, spent, err := c.spend(ctx, s)
 	if err != nil {
 		c.internalError(w, r, err)
 		return nil, false
 	}
-	if !spent || at.IsZero() {
-		s.sess.ReauthAt = time.Time{}
+	if !spent {
 		return nil, c.requireStepUp(w, r, what)
 	}
-	s.sess.ReauthAt = time.Time{}
 	return func() {
 		if _, err := c.store.SwapReauth(ctx, s.sess.ID, time.Time{}, at); err != nil {
 			c.log.WarnContext(ctx, "could not give the fresh sign-in back", "error", err)
@@ -474,6 +491,9 @@ func (c *Console) requireSession(next http.Handler) http.Handler {
 			return
 		}
 		ctx := context.WithValue(r.Context(), sessionKey{}, s)
+		// Whatever the request writes, making an administrator needs a
+		// fresh sign-in (administrators.go).
+		ctx = directory.WithAdministratorGate(ctx, c.administratorGate(s))
 		r = r.WithContext(ctx)
 		if r.Method == http.MethodPost {
 			if err := c.checkForm(r, s); err != nil {

@@ -47,8 +47,13 @@ func (c *Console) takeFlash(w http.ResponseWriter, r *http.Request) *flash {
 
 // failed redirects with the reason a change was refused: a failure's
 // detail (what SCIM clients see too), or a generic message for internal
-// errors (logged with the request id).
+// errors (logged with the request id). A change that needs a fresh
+// sign-in first gets the page that asks for it.
 func (c *Console) failed(w http.ResponseWriter, r *http.Request, to string, err error) {
+	if need, ok := asStepUpNeeded(err); ok {
+		c.confirmFirst(w, r, need, to)
+		return
+	}
 	if f, ok := failure.As(err); ok && f.Kind == failure.Unavailable {
 		c.unavailable(w, r, f, err) // the page to go back to could not be shown either
 		return

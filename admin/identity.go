@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/timecamp/timecamp-scim/directory"
 	"github.com/timecamp/timecamp-scim/failure"
 	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/scimfilter"
@@ -390,10 +391,9 @@ func (c *Console) adminsByEmail(ctx context.Context, email string) ([]adminOf, e
 }
 
 // activeAdmin reports whether a user is active and has the effective role
-// of administrator.
-func activeAdmin(u *store.Resource) bool {
-	return store.Active(u.Attributes) && tcAttr(u, "effectiveRole") == schemas.RoleAdministrator
-}
+// of administrator (the directory's rule, which also decides what making
+// one needs).
+func activeAdmin(u *store.Resource) bool { return directory.IsAdministrator(u.Attributes) }
 
 // hasEmail reports whether the user has the email, as userName or one of
 // their emails.

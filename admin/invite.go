@@ -151,6 +151,17 @@ func (c *Console) invite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// The people are created, then added to the group: whether that makes
+	// administrators is asked before either.
+	plan := make([]directory.PlannedUser, len(addrs))
+	for i, a := range addrs {
+		plan[i] = directory.PlannedUser{UserName: a, Role: d.Role, Groups: oneGroup(d.Group)}
+	}
+	if err := c.dir.AdmitPlan(ctx, s.account.ID, plan); err != nil {
+		c.failed(w, r, "/admin/invite", err)
+		return
+	}
+
 	bodies := make([]map[string]any, len(addrs))
 	for i, a := range addrs {
 		ext := map[string]any{"role": d.Role, "allProjects": d.Access == "all"}
@@ -328,6 +339,17 @@ func (c *Console) runCSV(w http.ResponseWriter, r *http.Request, name, data stri
 		c.renderView(w, r, status, "csv", &view{Title: "Import " + name, Nav: "invite", Data: d})
 		return
 	}
+	// The import writes in many requests: whether its people become
+	// administrators (their role, or what their groups grant) is asked
+	// before the first.
+	plan, err := c.csvPlan(ctx, rep.Rows)
+	if err == nil {
+		err = c.dir.AdmitPlan(ctx, s.account.ID, plan)
+	}
+	if err != nil {
+		c.failed(w, r, "/admin/invite", err)
+		return
+	}
 	opts.DryRun = false
 	rep, err = csvimport.Import(ctx, name, strings.NewReader(data), opts)
 	if err != nil {
@@ -352,4 +374,31 @@ func problemText(p csvimport.Problem) string {
 		return p.Message
 	}
 	return fmt.Sprintf("Line %d: %s", p.Line, p.Message)
+}
+
+// csvPlan is what a checked file's rows will be: new users with their
+// role, in their group. Group names are unique in an account, and the
+// groups the import creates grant nothing, so a row's grants are those of
+// the deepest group of its path that exists (the importer has checked
+// that it is at that place).
+func (c *Console) csvPlan(ctx context.Context, rows []*csvimport.Row) ([]directory.PlannedUser, error) {
+	tree, err := c.groupTree(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]string{}
+	for _, g := range tree {
+		byName[strings.ToLower(g.Name)] = g.ID
+	}
+	plan := make([]directory.PlannedUser, len(rows))
+	for i, row := range rows {
+		plan[i] = directory.PlannedUser{UserName: row.Email, Role: row.Role}
+		for j := len(row.Group) - 1; j >= 0; j-- {
+			if id, ok := byName[strings.ToLower(row.Group[j])]; ok {
+				plan[i].Groups = []string{id}
+				break
+			}
+		}
+	}
+	return plan, nil
 }

@@ -23,8 +23,9 @@ type tokensData struct {
 	Secret string
 	// StepUp: creating a token needs a fresh sign-in.
 	StepUp stepUp
-	// MinExpiry is the earliest expiry date the form offers (tomorrow).
-	MinExpiry string
+	// MinExpiry and MaxExpiry are the expiry dates the form offers
+	// (tomorrow to store.MaxTokenYears away).
+	MinExpiry, MaxExpiry string
 }
 
 // tokenRow is a token as the page lists it.
@@ -51,6 +52,7 @@ func (c *Console) showTokens(w http.ResponseWriter, r *http.Request, d tokensDat
 		d.Tokens = append(d.Tokens, tokenRow{Token: t, Expired: !t.Expires.IsZero() && !now.Before(t.Expires)})
 	}
 	d.TenantURL, d.MinExpiry = c.tenantURL(), now.UTC().AddDate(0, 0, 1).Format(time.DateOnly)
+	d.MaxExpiry = now.UTC().AddDate(store.MaxTokenYears, 0, 0).Format(time.DateOnly)
 	d.StepUp = c.stepUpFor(s, "/admin/tokens", "create a token")
 	c.renderView(w, r, http.StatusOK, "tokens", &view{Title: "SCIM tokens", Nav: "tokens", Data: d})
 }

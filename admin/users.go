@@ -402,11 +402,21 @@ func (c *Console) saveProfile(w http.ResponseWriter, r *http.Request) {
 		ops = append(ops, replaceOp(tcPath(n), f.Get(n) == "on"))
 	}
 	ops = append(ops, projectsOp(tcPath("projects"), formProjects(f)))
+	// The role and the group are written in separate steps: whether
+	// together they make an administrator is asked before the first.
+	groups, g := groupIDs(u), f.Get("group")
+	if g != currentGroup(u) {
+		groups = oneGroup(g)
+	}
+	if err := c.dir.AdmitPlan(ctx, sessionOf(ctx).account.ID, []directory.PlannedUser{{User: u, Role: role, Groups: groups}}); err != nil {
+		c.userFailed(w, r, to, err)
+		return
+	}
 	if _, err := c.patchFrom(ctx, schemas.User, u, id, "edit profile", ops); err != nil {
 		c.userFailed(w, r, to, err)
 		return
 	}
-	if g := f.Get("group"); g != currentGroup(u) {
+	if g != currentGroup(u) {
 		if err := c.moveToGroup(ctx, u, g); err != nil {
 			c.failed(w, r, to, err)
 			return

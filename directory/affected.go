@@ -30,30 +30,33 @@ func (p membershipPlan) groupsAfter(user string, groups []string) []string {
 }
 
 // planUsers computes how a group change would change the users it
-// affects, under the tree as it will be: the net seats it takes, and a
-// refusal if it would take administrator away from the account owner.
-func (s *Service) planUsers(ctx context.Context, acct *store.Account, t *tree, ids []string, plan membershipPlan) (int, error) {
+// affects, under the tree as it will be: the net seats it takes, the
+// users it makes administrators (see newAdministrator), and a refusal if
+// it would take administrator away from the account owner.
+func (s *Service) planUsers(ctx context.Context, acct *store.Account, t *tree, ids []string, plan membershipPlan) (seats int, administrators []string, err error) {
 	if len(ids) == 0 {
-		return 0, nil
+		return 0, nil, nil
 	}
 	users, err := s.store.GetMany(ctx, schemas.User, acct.ID, ids)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	groupsOf, err := s.store.MembershipsOf(ctx, acct.ID, store.MemberSide, ids)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	seats := 0
 	for _, u := range users {
 		attrs := schemas.CopyAttributes(u.Attributes)
 		st := deriveUser(attrs, plan.groupsAfter(u.ID, groupsOf[u.ID]), t, acct.Owner == u.ID)
 		if acct.Owner == u.ID && st.effectiveRole != schemas.RoleAdministrator {
-			return 0, failure.Forbiddenf("this change would take the administrator role away from %s, the account owner; transfer the ownership first (timecamp-scim accounts transfer-owner)", str(u.Attributes["userName"]))
+			return 0, nil, failure.Forbiddenf("this change would take the administrator role away from %s, the account owner; transfer the ownership first (timecamp-scim accounts transfer-owner)", str(u.Attributes["userName"]))
 		}
 		seats += boolInt(st.counts) - boolInt(countsTowardSeats(u))
+		if newAdministrator(u.Attributes, attrs) {
+			administrators = append(administrators, str(u.Attributes["userName"]))
+		}
 	}
-	return seats, nil
+	return seats, administrators, nil
 }
 
 // syncUsers recomputes the derived attributes of users from the current

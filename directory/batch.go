@@ -103,10 +103,26 @@ func (s *Service) createUsers(ctx context.Context, account string, bodies []map[
 	var kept []int
 	var outbox []*store.OutboxEntry
 	need := 0
+	planned := make([]*change, len(bodies))
+	var administrators []string
 	for _, i := range pending {
-		c, err := s.newUserChange(acct, t, users[i], invReqs[i])
-		if err != nil {
-			errs[i] = err
+		if planned[i], errs[i] = s.newUserChange(acct, t, users[i], invReqs[i]); errs[i] == nil {
+			administrators = append(administrators, planned[i].administrators...)
+		}
+	}
+	// The gate is asked once for the batch; when it refuses, the users it
+	// would make administrators are refused, and the others created.
+	refused := admitAdministrators(ctx, account, administrators)
+	if _, ok := failure.As(refused); refused != nil && !ok {
+		return nil, nil, refused
+	}
+	for _, i := range pending {
+		c := planned[i]
+		if c == nil {
+			continue
+		}
+		if refused != nil && len(c.administrators) > 0 {
+			errs[i] = refused
 			continue
 		}
 		batch, changes, kept = append(batch, users[i]), append(changes, c), append(kept, i)

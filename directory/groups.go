@@ -39,11 +39,11 @@ func (s *Service) createGroup(ctx context.Context, acct *store.Account, r *store
 	}
 	delta := newMemberDelta()
 	delta.addIDs(members)
-	planned, err := s.planUsers(ctx, acct, t, affected, membershipPlan{group: r.ID, delta: delta})
+	planned, administrators, err := s.planUsers(ctx, acct, t, affected, membershipPlan{group: r.ID, delta: delta})
 	if err != nil {
 		return nil, err
 	}
-	c := &change{seats: planned}
+	c := &change{seats: planned, administrators: administrators}
 	if err := s.commit(ctx, acct, r.ID, c, func() error { return s.store.Insert(ctx, r) }); err != nil {
 		return nil, err
 	}
@@ -126,12 +126,12 @@ func (s *Service) groupChange(ctx context.Context, acct *store.Account, cur, nex
 		}
 	}
 	affected = dedupe(affected)
-	planned, err := s.planUsers(ctx, acct, t, affected, membershipPlan{group: cur.ID, delta: members})
+	planned, administrators, err := s.planUsers(ctx, acct, t, affected, membershipPlan{group: cur.ID, delta: members})
 	if err != nil {
 		return nil, err
 	}
 
-	c := &change{members: members, seats: planned}
+	c := &change{members: members, seats: planned, administrators: administrators}
 	if !reflect.DeepEqual(cur.Attributes, next.Attributes) {
 		c.next = next
 	}
@@ -179,11 +179,11 @@ func (s *Service) deleteGroup(ctx context.Context, acct *store.Account, cur *sto
 		}
 	}
 	after := t.without(cur.ID)
-	planned, err := s.planUsers(ctx, acct, after, affected, membershipPlan{group: cur.ID, deleted: true})
+	planned, administrators, err := s.planUsers(ctx, acct, after, affected, membershipPlan{group: cur.ID, deleted: true})
 	if err != nil {
 		return err
 	}
-	if err := s.commit(ctx, acct, cur.ID, &change{seats: planned}, func() error { return s.deleteDocument(ctx, cur) }); err != nil {
+	if err := s.commit(ctx, acct, cur.ID, &change{seats: planned, administrators: administrators}, func() error { return s.deleteDocument(ctx, cur) }); err != nil {
 		return err
 	}
 	// Its members' groups no longer show it.

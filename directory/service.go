@@ -305,6 +305,10 @@ type change struct {
 	// voided are invitations the write replaces or revokes; their
 	// emails, if not sent yet, are dropped once the write succeeded.
 	voided []string
+	// administrators are the userNames of the users the write makes
+	// administrators (see newAdministrator): the context's gate is asked
+	// before anything is written.
+	administrators []string
 }
 
 func (c *change) empty() bool {
@@ -320,6 +324,9 @@ var errOwnerTaken = errors.New("directory: account owner taken concurrently")
 // and takes no seat.
 func (s *Service) commit(ctx context.Context, acct *store.Account, id string, c *change, write func() error) error {
 	account := acct.ID
+	if err := admitAdministrators(ctx, account, c.administrators); err != nil {
+		return err
+	}
 	if err := s.store.ReserveSeats(ctx, acct, c.seats); err != nil {
 		return err
 	}

@@ -67,6 +67,9 @@ func ownProjectIDs(r *store.Resource) []string {
 func (s *Service) newUserChange(acct *store.Account, t *tree, r *store.Resource, invReq invitationRequests) (*change, error) {
 	st := deriveUser(r.Attributes, nil, t, false)
 	c := &change{next: r, seats: boolInt(st.counts)}
+	if newAdministrator(nil, r.Attributes) {
+		c.administrators = []string{str(r.Attributes["userName"])}
+	}
 	var err error
 	if c.outbox, err = s.createInvitation(acct, r, invReq, s.now()); err != nil {
 		return nil, err
@@ -157,6 +160,9 @@ func (s *Service) userChange(ctx context.Context, acct *store.Account, cur, next
 		}
 	}
 	c := &change{seats: boolInt(st.counts) - boolInt(countsTowardSeats(cur))}
+	if newAdministrator(cur.Attributes, next.Attributes) {
+		c.administrators = []string{str(next.Attributes["userName"])}
+	}
 	if c.outbox, c.voided, err = s.invitationChange(acct, cur, next, invReq, s.now()); err != nil {
 		return nil, err
 	}

@@ -381,6 +381,49 @@ func TestAdminConsole(t *testing.T) {
 		}
 	})
 
+	step(t, "making an administrator needs a fresh sign-in", func(t *testing.T) {
+		ap.t = t
+		// The finding: the session alone made administrators, who then
+		// sign in and reach every credential after a fresh sign-in of
+		// their own. The fresh sign-in above was used up by the token.
+		sel := `tr[data-user="carol@acme.test"] select[name=role]`
+		ap.run("make Carol an administrator",
+			chromedp.Navigate(base+"/admin/users"),
+			chromedp.WaitVisible(chromedp.ID("#users")),
+			navigation(chromedp.SetValue(chromedp.CSS(sel), "administrator")),
+			chromedp.WaitVisible(chromedp.ID("#confirm-first")),
+		)
+		ap.expectText("#message", "would let carol@acme.test sign in to the admin console as an administrator")
+		ap.screenshot("confirm-first")
+		if got := c.Get(t, "/Users/"+carol).At(tcUser + ".role"); got != "supervisor" {
+			t.Fatalf("the refused change was made: role %v", got)
+		}
+		// Confirm in another tab, as the page offers; then send the kept
+		// form again from this one.
+		href := get(ap, "confirm link", chromedp.Evaluate[string](`document.getElementById("reauth-tab").href`))
+		tab := ap.tab(t)
+		tab.run("confirm it's you in another tab",
+			chromedp.Navigate(href),
+			chromedp.WaitVisible(chromedp.ID("login")),
+			chromedp.SendKeys(chromedp.ID("login"), "ada@acme.test"),
+			chromedp.SendKeys(chromedp.ID("password"), pw),
+			chromedp.Click(chromedp.ID("submit-login")),
+			chromedp.WaitReady(chromedp.CSS("body.console")),
+		)
+		tab.expectText("#message", "Go back to the tab that asked you")
+		ap.run("make the change", navigation(chromedp.Submit(chromedp.ID("#replay"))), chromedp.WaitVisible(chromedp.ID("#flash")))
+		ap.expectText("#flash", "carol@acme.test is now administrator")
+		if got := c.Get(t, "/Users/"+carol).At(tcUser + ".role"); got != "administrator" {
+			t.Fatalf("after a fresh sign-in: role %v", got)
+		}
+		// Lowering a role needs none.
+		ap.run("Carol back to supervisor",
+			navigation(chromedp.SetValue(chromedp.CSS(sel), "supervisor")),
+			chromedp.WaitVisible(chromedp.ID("#flash")),
+		)
+		ap.expectText("#flash", "carol@acme.test is now supervisor")
+	})
+
 	step(t, "a non-administrator gets 403", func(t *testing.T) {
 		p := b.person(t)
 		p.signIn(base+"/admin/", "bob@acme.test", pw)

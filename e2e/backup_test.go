@@ -36,15 +36,14 @@ func TestBackupDuringBulkImport(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- imp.run(ctx, 100) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	var importErr error
+	stopImport := sync.OnceFunc(func() { stop(); importErr = <-done })
+	defer stopImport() // also when the test fails before stopping it
+
 	for imp.count() < 3000 {
 		select {
 		case err := <-done:
+			done <- err // for stopImport
 			t.Fatalf("the import stopped: %v", err)
 		case <-time.After(20 * time.Millisecond):
 		}
@@ -62,11 +61,10 @@ func TestBackupDuringBulkImport(t *testing.T) {
 	if during == 0 {
 		t.Log("no Bulk request was acknowledged while the backup ran (a fast backup); the import went on around it")
 	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	stopImport()
+	if importErr != nil {
+		t.Fatalf("the import failed: %v", importErr)
 	}
-	done <- nil // for the deferred receive
 
 	// A second backup into the same (now full) folder is refused.
 	if _, err := s.run("store", "backup", "--to", backup); err == nil || !strings.Contains(err.Error(), "not empty") {
@@ -166,6 +164,9 @@ func (b *bulkImporter) run(ctx context.Context, perRequest int) error {
 		}
 		err = json.NewDecoder(resp.Body).Decode(&out)
 		resp.Body.Close()
+		if ctx.Err() != nil {
+			return nil // stopped while the answer was read: not acknowledged either
+		}
 		if err != nil || resp.StatusCode != http.StatusOK || len(out.Operations) != perRequest {
 			return fmt.Errorf("Bulk: %d, %d operations, %v", resp.StatusCode, len(out.Operations), err)
 		}

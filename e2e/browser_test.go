@@ -81,6 +81,17 @@ func (b *browser) person(t *testing.T) *page {
 	return &page{t: t, ctx: ctx}
 }
 
+// tab opens another tab of the same person (the same browser context:
+// the same cookies).
+func (p *page) tab(t *testing.T) *page {
+	ctx, cancel := chromedp.NewContext(p.ctx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	return &page{t: t, ctx: ctx, logs: p.logs}
+}
+
 // run runs steps, failing the test if they fail or take over 30 s.
 func (p *page) run(what string, steps ...chromedp.Action[chromedp.Void]) {
 	p.t.Helper()

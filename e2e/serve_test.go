@@ -39,8 +39,13 @@ func TestManagementCommandsNextToRunningServer(t *testing.T) {
 	if n := s.Client.Get(t, "/Users").Expect(t, http.StatusOK).At("totalResults"); n.(interface{ String() string }).String() != "0" {
 		t.Fatalf("default account sees %v users of another account", n)
 	}
+	// An absurd expiry is refused, saying why (213504d used to overflow
+	// to an expiry of today).
+	if out, err := s.run("tokens", "create", "--account", accountID, "--name", "forever", "--expires", "213504d"); err == nil || !strings.Contains(err.Error(), "more than 10 years away") {
+		t.Fatalf("tokens create --expires 213504d: %q %v", out, err)
+	}
 	list, err := s.run("tokens", "list", "--account", "Globex")
-	if err != nil || !strings.Contains(list, "okta") {
+	if err != nil || !strings.Contains(list, "okta") || strings.Contains(list, "forever") {
 		t.Fatalf("tokens list: %q %v", list, err)
 	}
 	if strings.Contains(list, token) {

@@ -83,17 +83,24 @@ func exited(t *testing.T, s *server, within time.Duration) error {
 
 // SIGTERM during a request: the server stops accepting connections, the
 // request completes with its result, and the process exits 0 with its
-// data stored. The request is under way when SIGTERM comes (its headers
-// and half its body sent) and can only end after it (the rest of its body
-// is sent then), however fast the machine runs it.
+// data stored. The request is under way when SIGTERM comes and can only
+// end after it, however fast the machine runs it: its headers and half its
+// body are sent before, the rest after. With one request slot, another
+// request answering 503 shows that the server is serving it (a connection
+// it has not yet accepted would be dropped by the shutdown).
 func TestShutdownFinishesRequestsInProgress(t *testing.T) {
-	s := startServer(t)
+	s := startServer(t, "SCIM_MAX_CONCURRENT_REQUESTS=1")
 	const n = 120
 	raw := slowBulk("drain", n)
 	pr, pw := io.Pipe()
 	reply := sendBulk(s, pr)
 	if _, err := pw.Write(raw[:len(raw)/2]); err != nil {
 		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); s.Client.Get(t, "/Users?count=0").Status != http.StatusServiceUnavailable; {
+		if time.Now().After(deadline) {
+			t.Fatal("the Bulk request did not take the server's one request slot in 30s")
+		}
 	}
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -171,14 +172,25 @@ func (t *Token) Active() bool { return t.Revoked.IsZero() }
 
 // ParseTokenExpiry reads when a new token expires, as an administrator
 // writes it: a date (2027-01-31, the token works through that day, UTC)
-// or a number of days from now (90d); empty is never.
+// or a number of days from now (90d); empty is never. An expiry more than
+// MaxTokenYears away is refused: it is a typo, or meant as never (which
+// is empty), and a number of days that large would overflow a duration
+// (213504d came out as today).
 func ParseTokenExpiry(s string, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return time.Time{}, nil
 	}
+	limit := now.AddDate(MaxTokenYears, 0, 0)
+	tooFar := func() error {
+		return failure.InvalidValue("the expiry %q is more than %d years away (at most %dd, or a date until %s); leave it out for a token that does not expire",
+			s, MaxTokenYears, maxTokenDays, limit.UTC().Format(time.DateOnly))
+	}
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		days, err := strconv.Atoi(n)
+		if errors.Is(err, strconv.ErrRange) || err == nil && days > maxTokenDays {
+			return time.Time{}, tooFar()
+		}
 		if err != nil || days <= 0 {
 			return time.Time{}, failure.InvalidValue("the expiry %q must be a positive number of days such as 90d, or a date such as 2027-01-31", s)
 		}
@@ -192,8 +204,17 @@ func ParseTokenExpiry(s string, now time.Time) (time.Time, error) {
 	if !end.After(now) {
 		return time.Time{}, failure.InvalidValue("the expiry %s is in the past", s)
 	}
+	if end.After(limit.AddDate(0, 0, 1)) {
+		return time.Time{}, tooFar()
+	}
 	return end, nil
 }
+
+// MaxTokenYears bounds how far away a token's expiry may be.
+const MaxTokenYears = 10
+
+// maxTokenDays is MaxTokenYears in days, as "--expires Nd" counts them.
+const maxTokenDays = MaxTokenYears * 365
 
 // HashSecret hashes a high-entropy secret (a token). SHA-256 suffices for
 // random 256-bit secrets (no dictionary to guess from) and keeps lookups

@@ -253,7 +253,7 @@ func tokens(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var name, expires *string
 	if args[0] == "create" {
 		name = c.fs.String("name", "", "what the token is for, e.g. okta or entra (required)")
-		expires = c.fs.String("expires", "", "when the token stops working: a date (2027-01-31, through that day UTC) or a number of days (90d); default never")
+		expires = c.fs.String("expires", "", "when the token stops working: a date (2027-01-31, through that day UTC) or a number of days (90d), at most 10 years away; default never")
 	}
 	st, a, err := c.openAccount(ctx, args[1:], account)
 	if err != nil {
