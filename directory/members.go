@@ -296,6 +296,14 @@ func (s *Service) Expand(ctx context.Context, rs []*store.Resource, want func(at
 	return nil
 }
 
+// EachMember calls fn with each member of a group and the member's display
+// name, in the order of their ids, as the store reads them: a GET of one
+// group writes its members out as they come rather than expanding them
+// (Expand does, for lists of groups).
+func (s *Service) EachMember(ctx context.Context, account, group string, fn func(id, display string) error) error {
+	return s.store.EachMember(ctx, account, group, fn)
+}
+
 // ExpandNew is Expand for resources the request has just created. A new
 // user is in no group: every membership change gives the user a new
 // version, so at version 1, as created, it has none, and its groups are

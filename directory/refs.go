@@ -235,11 +235,23 @@ func RefValue(v any) string {
 // location is the URI of a resource of this server, "" without a base URL
 // in the context.
 func location(ctx context.Context, rt *schemas.ResourceType, id string) string {
+	prefix := RefPrefix(ctx, rt)
+	if prefix == "" {
+		return ""
+	}
+	return prefix + url.PathEscape(id)
+}
+
+// RefPrefix is what the URI of a resource of type rt starts with, before
+// its id (escaped as a path segment): the "$ref" of a reference to it;
+// "" without a base URL in the context (no $ref). A GET of a group writes
+// its members' references with it (see EachMember).
+func RefPrefix(ctx context.Context, rt *schemas.ResourceType) string {
 	base, _ := ctx.Value(baseURLKey{}).(string)
 	if base == "" {
 		return ""
 	}
-	return base + rt.Endpoint + "/" + url.PathEscape(id)
+	return base + rt.Endpoint + "/"
 }
 
 // expandRefs sets the "$ref" of the resources' references from their

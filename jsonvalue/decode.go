@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Decode reads one JSON value, the whole of data, into the shapes Append
@@ -22,7 +23,18 @@ import (
 // lone surrogate escapes) are left to encoding/json, so the result is
 // always what encoding/json would give.
 func Decode(data []byte) (any, error) {
-	d := decoder{data: data}
+	return decode(data, false)
+}
+
+// DecodeOwned is Decode for data the caller hands over and never changes
+// again: the result's strings share data's memory instead of being copied
+// (a stored user decodes with about half the allocations).
+func DecodeOwned(data []byte) (any, error) {
+	return decode(data, true)
+}
+
+func decode(data []byte, owned bool) (any, error) {
+	d := decoder{data: data, owned: owned}
 	v, err := d.value(0)
 	if err == nil {
 		d.space()
@@ -46,6 +58,8 @@ var errRepair = errors.New("string needs repair")
 type decoder struct {
 	data []byte
 	pos  int
+	// owned: strings without escapes are views of data (DecodeOwned).
+	owned bool
 }
 
 func (d *decoder) syntax(what string) error {
@@ -187,6 +201,9 @@ func (d *decoder) string() (string, error) {
 			d.pos++
 			if !ascii && !utf8.Valid(s) {
 				return "", errRepair
+			}
+			if d.owned && len(s) > 0 {
+				return unsafe.String(&s[0], len(s)), nil
 			}
 			return string(s), nil
 		case c == '\\':

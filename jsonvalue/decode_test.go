@@ -27,6 +27,9 @@ func TestDecode(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: %#v, %v; want %#v", text, got, err, want)
 		}
+		if owned, err := DecodeOwned([]byte(text)); err != nil || !reflect.DeepEqual(owned, want) {
+			t.Errorf("%s owned: %#v, %v; want %#v", text, owned, err, want)
+		}
 		if slow, err := decodeSlow([]byte(text)); err != nil || !reflect.DeepEqual(slow, want) {
 			t.Errorf("%s through encoding/json: %#v, %v; want %#v", text, slow, err, want)
 		}
@@ -72,6 +75,9 @@ func FuzzDecode(f *testing.F) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%q: Decode read %#v, encoding/json %#v", text, got, want)
 		}
+		if owned, err := DecodeOwned([]byte(text)); err != nil || !reflect.DeepEqual(owned, want) {
+			t.Fatalf("%q: DecodeOwned read %#v, %v; encoding/json %#v", text, owned, err, want)
+		}
 	})
 }
 
@@ -83,6 +89,11 @@ func BenchmarkDecode(b *testing.B) {
 	b.Run("jsonvalue", func(b *testing.B) {
 		for b.Loop() {
 			_, _ = Decode(text)
+		}
+	})
+	b.Run("jsonvalue-owned", func(b *testing.B) {
+		for b.Loop() {
+			_, _ = DecodeOwned(append([]byte(nil), text...))
 		}
 	})
 	b.Run("encoding/json", func(b *testing.B) {

@@ -96,7 +96,8 @@ func (e *encoder) append(b []byte, v any, o Options) ([]byte, error) {
 	case time.Time:
 		return AppendString(b, x.Format(time.RFC3339Nano)), nil
 	case map[string]any:
-		keys := make([]string, 0, len(x))
+		var small [16]string // most objects: their keys sorted without an allocation
+		keys := small[:0]
 		for k := range x {
 			keys = append(keys, k)
 		}

@@ -1,12 +1,12 @@
 package schemas
 
 import (
-	"encoding/json"
 	"unicode/utf8"
 
 	"github.com/elimity-com/scim/schema"
 
 	"github.com/timecamp/timecamp-scim/failure"
+	"github.com/timecamp/timecamp-scim/jsonvalue"
 )
 
 // Limits on what a resource may hold. Identity providers send short values
@@ -71,7 +71,8 @@ func (rt *ResourceType) CheckLimits(attrs map[string]any) error {
 			}
 		}
 	}
-	raw, err := json.Marshal(sized)
+	// As stored (jsonvalue, 4× encoding/json on these values).
+	raw, err := jsonvalue.Append(nil, sized, jsonvalue.Options{KeepFloats: true})
 	if err != nil {
 		return failure.InvalidValue("the %s's attributes cannot be stored: %v", rt.Name, err)
 	}

@@ -48,10 +48,10 @@ func (s *Server) recordActivity(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &capture{ResponseWriter: w, status: http.StatusOK, keep: r.Method != http.MethodGet && r.Method != http.MethodHead}
+		info, _ := r.Context().Value(requestInfoKey{}).(*requestInfo)
+		rec := &capture{ResponseWriter: w, status: http.StatusOK, keep: r.Method != http.MethodGet && r.Method != http.MethodHead, info: info}
 		next.ServeHTTP(rec, r)
 		account := accountID(r.Context())
-		info, _ := r.Context().Value(requestInfoKey{}).(*requestInfo)
 		if account == "" || info == nil {
 			return
 		}
@@ -81,11 +81,13 @@ func (s *Server) noteTokenUse(ctx context.Context, t *store.Token) {
 }
 
 // capture passes a response on and keeps a copy of its body (up to
-// maxCapturedResponse) when it is an error or answers a write.
+// maxCapturedResponse) when it is an error, or answers a write whose
+// handler did not name the resource it wrote (requestInfo.written).
 type capture struct {
 	http.ResponseWriter
 	status    int
 	keep      bool
+	info      *requestInfo
 	body      bytes.Buffer
 	truncated bool
 }
@@ -96,7 +98,7 @@ func (c *capture) WriteHeader(code int) {
 }
 
 func (c *capture) Write(b []byte) (int, error) {
-	if c.keep || c.status >= 400 {
+	if c.status >= 400 || c.keep && (c.info == nil || c.info.written == "") {
 		if c.body.Len()+len(b) <= maxCapturedResponse {
 			c.body.Write(b)
 		} else {
@@ -125,7 +127,7 @@ func (c *capture) responseObject() map[string]any {
 func activityOf(r *http.Request, info *requestInfo, c *capture) []*store.ActivityEntry {
 	path := strings.TrimPrefix(r.URL.Path, Prefix)
 	refused := c.status >= 400
-	resp := c.responseObject()
+	resp := c.responseObject() // nil when nothing was kept
 	if path == "/Bulk" && r.Method == http.MethodPost && !refused {
 		return bulkActivity(info.body, resp)
 	}
@@ -152,6 +154,9 @@ func activityOf(r *http.Request, info *requestInfo, c *capture) []*store.Activit
 	} else {
 		if e.ResourceID == "" {
 			e.ResourceID = idFromLocation(c.Header().Get("Location"))
+		}
+		if e.Resource == "" {
+			e.Resource = info.written
 		}
 		if e.Resource == "" {
 			e.Resource = displayOf(resp)

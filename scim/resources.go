@@ -160,18 +160,33 @@ func (h *resourceHandler) projection(r *http.Request) projection {
 	return newProjection(h.rt, splitList(q.Get("attributes")), splitList(q.Get("excludedAttributes")))
 }
 
-// respond writes one resource, with the request's attribute selection.
+// respond writes one resource, with the request's attribute selection. A
+// group's members are streamed from the store as they are read (see
+// writeWithMembers), not expanded first.
 func (h *resourceHandler) respond(w http.ResponseWriter, r *http.Request, res *store.Resource, status int) error {
 	proj := h.projection(r)
 	expand := h.s.dir.Expand
 	if status == http.StatusCreated {
 		expand = h.s.dir.ExpandNew
 	}
-	if err := expand(r.Context(), []*store.Resource{res}, proj.wants); err != nil {
+	streamMembers := res.Type == schemas.Group && proj.wants("members")
+	want := proj.wants
+	if streamMembers {
+		want = func(attr string) bool { return attr != "members" && proj.wants(attr) }
+	}
+	if err := expand(r.Context(), []*store.Resource{res}, want); err != nil {
 		return err
 	}
 	w.Header().Set("ETag", directory.ETag(res.Version))
-	writeJSON(w, status, proj.apply(h.s.representation(r, res)))
+	if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok && r.Method != http.MethodGet {
+		info.written = displayOf(res.Attributes)
+	}
+	body := proj.apply(h.s.representation(r, res))
+	if streamMembers {
+		h.s.writeWithMembers(w, r, status, body, res, proj)
+		return nil
+	}
+	writeJSON(w, status, body)
 	return nil
 }
 

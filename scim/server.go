@@ -229,7 +229,8 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
-			if p := recover(); p != nil {
+			p := recover()
+			if p != nil && p != http.ErrAbortHandler {
 				s.log.ErrorContext(ctx, "panic", "request_id", id, "panic", fmt.Sprint(p))
 				if !rec.wrote {
 					s.writeError(rec, r, fmt.Errorf("panic: %v", p))
@@ -238,6 +239,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			took := time.Since(start)
 			observe(span, r.Method, info, rec.status, took)
 			s.log.InfoContext(ctx, "request", accessLog(r, info, rec.status, took)...)
+			if p == http.ErrAbortHandler {
+				panic(p) // a response cut half-way: net/http closes the connection
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -281,6 +285,10 @@ type requestInfo struct {
 	// (for the activity log).
 	token *store.Token
 	body  map[string]any
+	// written names the resource a write answered with (its userName or
+	// displayName), for the activity log, which otherwise reads it back
+	// from the response.
+	written string
 }
 
 type requestInfoKey struct{}

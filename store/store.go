@@ -182,6 +182,17 @@ type Memberships interface {
 	LeaveAllGroups(ctx context.Context, account, member string) ([]string, error)
 	// Members returns the ids of a group's members, sorted.
 	Members(ctx context.Context, account, group string) ([]string, error)
+	// EachMember calls fn with each member of a group, in the order of
+	// their ids, and the member's display name (see DisplayName; empty
+	// for a membership whose user is gone), for a GET of the group:
+	// members are read in batches, as fn consumes them, so that a group
+	// of 100,000 members is never held whole. An error from fn stops it
+	// and is returned. A store may answer from memory while the group's
+	// version stays the same: whoever changes a group's memberships, or
+	// the name of one of its members, advances the group's version (as
+	// the directory does, in the same transaction: what a GET returns
+	// changed).
+	EachMember(ctx context.Context, account, group string, fn func(id, display string) error) error
 	// GroupsOf returns the ids of the groups a user is a member of, sorted.
 	GroupsOf(ctx context.Context, account, member string) ([]string, error)
 	// MembershipsOf returns, for each of the ids on one side, the ids on

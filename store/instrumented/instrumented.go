@@ -446,6 +446,14 @@ func (s *Store) Members(ctx context.Context, account, group string) ([]string, e
 	return r0, err
 }
 
+// EachMember's time includes fn's (writing the members to the client).
+func (s *Store) EachMember(ctx context.Context, account, group string, fn func(id, display string) error) error {
+	ctx, done := observe(ctx, "EachMember")
+	err := s.next.EachMember(ctx, account, group, fn)
+	done(err)
+	return err
+}
+
 func (s *Store) GroupsOf(ctx context.Context, account, member string) ([]string, error) {
 	ctx, done := observe(ctx, "GroupsOf")
 	r0, err := s.next.GroupsOf(ctx, account, member)

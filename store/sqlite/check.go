@@ -17,12 +17,16 @@ func (s *Store) Snapshot(ctx context.Context, fn func(ctx context.Context) error
 	}
 	// A read-only transaction begins DEFERRED (not IMMEDIATE, as the
 	// writing ones do), so it takes no write lock.
+	s.trace("BEGIN")
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err
 	}
-	defer func() { _ = tx.Rollback() }()
-	return fn(context.WithValue(ctx, txKey{s}, &conn{tx: tx, stmts: s.rstmts}))
+	defer func() {
+		s.trace("ROLLBACK")
+		_ = tx.Rollback()
+	}()
+	return fn(context.WithValue(ctx, txKey{s}, &conn{tx: tx, stmts: s.rstmts, trace: s.trace}))
 }
 
 // AllMemberships returns every membership of the account, by group and

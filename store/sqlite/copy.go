@@ -107,7 +107,7 @@ func (s *Store) Import(ctx context.Context, recs []store.Record) error {
 				err = s.insert(ctx, c, rec.Resource)
 			case rec.Membership != nil:
 				m := rec.Membership
-				_, err = c.ExecContext(ctx, "INSERT INTO memberships (account, group_id, member) VALUES (?, ?, ?)", m.Account, m.Group, m.Member)
+				_, err = c.ExecContext(ctx, "INSERT INTO memberships (account, group_id, member, display) VALUES (?1, ?2, ?3, "+memberDisplay("?1", "?3")+")", m.Account, m.Group, m.Member)
 			case rec.Outbox != nil:
 				e := rec.Outbox
 				_, err = c.ExecContext(ctx, "INSERT INTO outbox ("+outboxColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -1,9 +1,9 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -130,7 +130,7 @@ func toRow(r *store.Resource) (*row, error) {
 		w.seat = store.UsesSeat(r)
 	}
 	if inv := r.Invitation; inv != nil {
-		if w.invitation, err = json.Marshal(inv); err != nil {
+		if w.invitation, err = encodeInvitation(inv); err != nil {
 			return nil, err
 		}
 		w.invHash = sql.NullString{String: inv.Hash, Valid: inv.Hash != ""}
@@ -172,8 +172,7 @@ func (raw *rawResource) resource(rt *schemas.ResourceType, account string) (*sto
 		return nil, fmt.Errorf("%s %s: %w", rt.Name, r.ID, err)
 	}
 	if raw.inv != nil {
-		r.Invitation = &store.Invitation{}
-		if err := json.Unmarshal(raw.inv, r.Invitation); err != nil {
+		if r.Invitation, err = decodeInvitation(raw.inv); err != nil {
 			return nil, fmt.Errorf("%s %s: invitation: %w", rt.Name, r.ID, err)
 		}
 	}
@@ -206,17 +205,33 @@ func (s *Store) insert(ctx context.Context, c *conn, r *store.Resource) error {
 }
 
 func (s *Store) insertLookups(ctx context.Context, c *conn, r *store.Resource) error {
-	var args []any
+	return s.addLookups(ctx, c, r, lookupsOf(r))
+}
+
+// lookup is one row of the lookups table of a resource.
+type lookup struct{ key, value string }
+
+// lookupsOf returns the lookup rows of a resource's attributes.
+func lookupsOf(r *store.Resource) []lookup {
+	var out []lookup
 	for _, k := range lookupKeys[r.Type.Name] {
 		for _, v := range k.values(r.Attributes) {
-			args = append(args, r.Account, r.Type.Name, k.key, v, r.ID)
+			out = append(out, lookup{k.key, v})
 		}
 	}
-	if len(args) == 0 {
+	return out
+}
+
+func (s *Store) addLookups(ctx context.Context, c *conn, r *store.Resource, ls []lookup) error {
+	if len(ls) == 0 {
 		return nil
 	}
+	args := make([]any, 0, 5*len(ls))
+	for _, l := range ls {
+		args = append(args, r.Account, r.Type.Name, l.key, l.value, r.ID)
+	}
 	q := "INSERT INTO lookups (account, type, key, value, id) VALUES " +
-		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", len(args)/5), ", ") + " ON CONFLICT DO NOTHING"
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", len(ls)), ", ") + " ON CONFLICT DO NOTHING"
 	_, err := c.ExecContext(ctx, q, args...)
 	return err
 }
@@ -250,14 +265,53 @@ func (s *Store) InsertMany(ctx context.Context, rs []*store.Resource) ([]error, 
 	return errs, err
 }
 
-// Get returns a resource of the account.
+// Get returns a resource of the account. In a transaction of writes it
+// also notes the row's stored columns for a Replace of the resource (see
+// replace).
 func (s *Store) Get(ctx context.Context, rt *schemas.ResourceType, account, id string) (*store.Resource, error) {
-	r, err := scanResource(rt, account, s.read(ctx).QueryRowContext(ctx,
-		"SELECT "+resourceColumns+" FROM resources r WHERE r.account = ? AND r.type = ? AND r.id = ?", account, rt.Name, id))
+	c := s.read(ctx)
+	var r *store.Resource
+	var err error
+	if c.batch {
+		var raw rawResource
+		old := &storedRow{}
+		err = c.QueryRowContext(ctx, "SELECT "+resourceColumns+", "+storedColumns+" FROM resources r WHERE r.account = ? AND r.type = ? AND r.id = ?",
+			account, rt.Name, id).Scan(append(raw.dest(), old.dest()...)...)
+		if err == nil {
+			if r, err = raw.resource(rt, account); err == nil {
+				c.noteStored(storedKey{rt.Name, id, r.Version}, old)
+			}
+		}
+	} else {
+		r, err = scanResource(rt, account, c.QueryRowContext(ctx,
+			"SELECT "+resourceColumns+" FROM resources r WHERE r.account = ? AND r.type = ? AND r.id = ?", account, rt.Name, id))
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.NotFound(rt, id)
 	}
 	return r, err
+}
+
+// storedColumns are a resource's columns besides its attributes, and its
+// lookups (a JSON list of [key, value]), as replace compares them.
+const storedColumns = `r.display, r.unique_key, r.external_id, r.seat, r.password, r.invitation, r.inv_hash, r.inv_status, r.inv_expires,
+	(SELECT json_group_array(json_array(l.key, l.value)) FROM lookups l WHERE l.account = r.account AND l.type = r.type AND l.id = r.id)`
+
+// storedRow holds storedColumns as read.
+type storedRow struct {
+	row
+	password string
+	lookups  []byte
+}
+
+func (o *storedRow) dest() []any {
+	return []any{&o.display, &o.uniqueKey, &o.externalID, &o.seat, &o.password, &o.invitation, &o.invHash, &o.invStatus, &o.invExpires, &o.lookups}
+}
+
+// storedKey names a resource at a version.
+type storedKey struct {
+	typ, id string
+	version int64
 }
 
 // eachByID calls visit for each row of the account's resources with the
@@ -341,12 +395,44 @@ func (s *Store) replace(ctx context.Context, c *conn, r *store.Resource, expect 
 	if err != nil {
 		return err
 	}
-	res, err := c.ExecContext(ctx, `UPDATE resources SET version = ?, modified = ?, display = ?, unique_key = ?, external_id = ?, seat = ?, attrs = ?, password = ?,
-		invitation = ?, inv_hash = ?, inv_status = ?, inv_expires = ?
-		WHERE account = ? AND type = ? AND id = ? AND version = ?`,
-		r.Version, millis(r.Modified), w.display, w.uniqueKey, w.externalID, w.seat, w.attrs, r.PasswordHash,
-		w.invitation, w.invHash, w.invStatus, w.invExpires,
-		r.Account, r.Type.Name, r.ID, expect)
+	// The row as stored, to write only what changed: SQLite rewrites the
+	// entry of every index on a column an UPDATE sets, even to the value
+	// it had (a user's PATCH wrote 9 pages of its row and indexes, 2 with
+	// only the columns that changed), and the lookups rarely change. A
+	// Get of the resource in this transaction noted it (conn.stored);
+	// otherwise it is read here.
+	old, ok := c.stored[storedKey{r.Type.Name, r.ID, expect}]
+	if !ok {
+		old = &storedRow{}
+		err = c.QueryRowContext(ctx, "SELECT "+storedColumns+" FROM resources r WHERE r.account = ? AND r.type = ? AND r.id = ? AND r.version = ?",
+			r.Account, r.Type.Name, r.ID, expect).Scan(old.dest()...)
+		if errors.Is(err, sql.ErrNoRows) {
+			return s.whyNotMatched(ctx, c, r.Type, r.Account, r.ID)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	delete(c.stored, storedKey{r.Type.Name, r.ID, expect})
+	set := "version = ?, modified = ?, attrs = ?"
+	args := []any{r.Version, millis(r.Modified), w.attrs}
+	column := func(changed bool, name string, v any) {
+		if changed {
+			set += ", " + name + " = ?"
+			args = append(args, v)
+		}
+	}
+	column(old.display != w.display, "display", w.display)
+	column(old.uniqueKey != w.uniqueKey, "unique_key", w.uniqueKey)
+	column(old.externalID != w.externalID, "external_id", w.externalID)
+	column(old.seat != w.seat, "seat", w.seat)
+	column(old.password != r.PasswordHash, "password", r.PasswordHash)
+	column(!bytes.Equal(old.invitation, w.invitation), "invitation", w.invitation)
+	column(old.invHash != w.invHash, "inv_hash", w.invHash)
+	column(old.invStatus != w.invStatus, "inv_status", w.invStatus)
+	column(old.invExpires != w.invExpires, "inv_expires", w.invExpires)
+	res, err := c.ExecContext(ctx, "UPDATE resources SET "+set+" WHERE account = ? AND type = ? AND id = ? AND version = ?",
+		append(args, r.Account, r.Type.Name, r.ID, expect)...)
 	if isUniqueViolation(err) {
 		return store.UniquenessFailure(r)
 	}
@@ -356,10 +442,39 @@ func (s *Store) replace(ctx context.Context, c *conn, r *store.Resource, expect 
 	if n, _ := res.RowsAffected(); n == 0 {
 		return s.whyNotMatched(ctx, c, r.Type, r.Account, r.ID)
 	}
-	if err := s.deleteLookups(ctx, c, r.Type, r.Account, r.ID); err != nil {
-		return err
+	return s.updateLookups(ctx, c, r, old.lookups)
+}
+
+// updateLookups makes the lookup rows of a resource those of its new
+// attributes, given the stored ones (a JSON list of [key, value]).
+func (s *Store) updateLookups(ctx context.Context, c *conn, r *store.Resource, stored []byte) error {
+	v, err := decodeJSON(stored)
+	if err != nil {
+		return fmt.Errorf("%s %s: lookups: %w", r.Type.Name, r.ID, err)
 	}
-	return s.insertLookups(ctx, c, r)
+	had := map[lookup]bool{}
+	for _, el := range v.([]any) {
+		pair, _ := el.([]any)
+		if len(pair) == 2 {
+			k, _ := pair[0].(string)
+			v, _ := pair[1].(string)
+			had[lookup{k, v}] = true
+		}
+	}
+	var add []lookup
+	for _, l := range lookupsOf(r) {
+		if had[l] {
+			delete(had, l)
+		} else {
+			add = append(add, l)
+		}
+	}
+	for l := range had {
+		if _, err := c.ExecContext(ctx, "DELETE FROM lookups WHERE account = ? AND type = ? AND key = ? AND value = ? AND id = ?", r.Account, r.Type.Name, l.key, l.value, r.ID); err != nil {
+			return err
+		}
+	}
+	return s.addLookups(ctx, c, r, add)
 }
 
 // whyNotMatched tells a conditional write that matched nothing apart: the

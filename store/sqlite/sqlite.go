@@ -56,6 +56,9 @@ type Config struct {
 	// default) or SyncCommit; see durable.go.
 	Sync   string
 	Logger *slog.Logger
+	// Trace, when set, is called with each statement the store runs
+	// ("BEGIN" and "COMMIT" for its transactions): tests count them.
+	Trace func(query string)
 }
 
 // Store is the embedded store. It is safe for concurrent use, and several
@@ -79,6 +82,13 @@ type Store struct {
 	checkpoints, logRestarts checkpoints
 	restartAfter             atomic.Int64 // see restartAfterFrames
 	log                      *slog.Logger
+	trace                    func(query string) // Config.Trace, or nothing
+	// queue holds the writes waiting for the writing connection (see
+	// write).
+	queueMu   sync.Mutex
+	queue     []*writeOp
+	members   memberCache // see EachMember
+	bookmarks bookmarks   // see bookmarkedPage
 }
 
 var _ store.Store = (*Store)(nil)
@@ -128,7 +138,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("sync mode %q: want %s or %s", cfg.Sync, SyncInterval, SyncCommit)
 	}
-	s := &Store{path: path, log: log, writer: make(chan struct{}, 1), flush: newFlusher(path + "-wal"), syncEachCommit: cfg.Sync == SyncCommit}
+	s := &Store{path: path, log: log, writer: make(chan struct{}, 1), flush: newFlusher(path + "-wal"), syncEachCommit: cfg.Sync == SyncCommit, trace: cfg.Trace}
+	if s.trace == nil {
+		s.trace = func(string) {}
+	}
 	// The writer keeps 8 MB of pages. A reader keeps 2 MB: SQLite empties
 	// a connection's page cache whenever another one wrote, so a large
 	// one is refilled (and freed, page by page) on nearly every read of a
@@ -270,6 +283,33 @@ var upgrades = [][]string{
 			SELECT account, type, 'parent', json_extract(attrs, '$.parent.value'), id FROM resources
 			WHERE type = 'Project' AND json_type(attrs, '$.parent.value') = 'text'`,
 	},
+	// 5: each membership keeps its member's display name, so that a GET
+	// of a group reads its members, names included, from one range of
+	// the memberships' primary key (one row per member) rather than
+	// looking each member up among the resources. A trigger keeps the
+	// name current when a user's changes; AddMembers and Import copy it.
+	{
+		`ALTER TABLE memberships ADD COLUMN display TEXT NOT NULL DEFAULT ''`,
+		`UPDATE memberships SET display = COALESCE((SELECT r.display FROM resources r
+			WHERE r.account = memberships.account AND r.type = 'User' AND r.id = memberships.member), '')`,
+		// gen counts the inserts and deletes of an account's resources of a
+		// type: while it stays, every resource keeps its place in the list
+		// (see bookmarks).
+		`ALTER TABLE resource_counts ADD COLUMN gen INTEGER NOT NULL DEFAULT 0`,
+		`DROP TRIGGER resources_counted`,
+		`DROP TRIGGER resources_uncounted`,
+		`CREATE TRIGGER resources_counted AFTER INSERT ON resources BEGIN
+			INSERT INTO resource_counts (account, type, n, gen) VALUES (new.account, new.type, 1, 1)
+				ON CONFLICT (account, type) DO UPDATE SET n = n + 1, gen = gen + 1;
+		END`,
+		`CREATE TRIGGER resources_uncounted AFTER DELETE ON resources BEGIN
+			UPDATE resource_counts SET n = n - 1, gen = gen + 1 WHERE account = old.account AND type = old.type;
+		END`,
+		`CREATE TRIGGER memberships_renamed AFTER UPDATE OF display ON resources
+			WHEN new.type = 'User' AND new.display <> old.display BEGIN
+			UPDATE memberships SET display = new.display WHERE account = new.account AND member = new.id;
+		END`,
+	},
 }
 
 // schema creates the tables and indexes of layout 1. Times are Unix
@@ -408,57 +448,185 @@ func (s *Store) read(ctx context.Context) *conn {
 	if c, ok := ctx.Value(txKey{s}).(*conn); ok {
 		return c
 	}
-	return &conn{plain: s.r, stmts: s.rstmts}
+	return &conn{plain: s.r, stmts: s.rstmts, trace: s.trace}
 }
 
-// write runs fn in the transaction of ctx, or in a transaction of its own
-// on the writing connection, which it waits for (FIFO) while ctx lasts.
-func (s *Store) write(ctx context.Context, fn func(c *conn) error) (err error) {
+// write runs fn in the transaction of ctx, or else in a transaction on
+// the writing connection, and returns once that transaction is committed
+// (and, with SyncCommit, flushed to disk).
+//
+// Writes that wait for the connection at the same time are committed
+// together (group commit): the first of them to get the connection runs
+// every write waiting then, each inside a savepoint of one transaction —
+// a write that fails is rolled back to its savepoint, the others stay —
+// and commits once. Each write is still all-or-nothing and is answered
+// only after the commit, but the cost of a commit (the pages it writes to
+// the log: a page shared by the writes, such as the tail of the index by
+// modification time or the account's row, is written once) is shared.
+func (s *Store) write(ctx context.Context, fn func(c *conn) error) error {
 	if c, ok := ctx.Value(txKey{s}).(*conn); ok {
 		return fn(c)
 	}
+	op := &writeOp{ctx: ctx, fn: fn, done: make(chan writeResult, 1)}
+	s.queueMu.Lock()
+	s.queue = append(s.queue, op)
+	s.queueMu.Unlock()
+	var res writeResult
 	select {
+	case res = <-op.done: // a write that had the connection ran it
 	case s.writer <- struct{}{}:
+		s.runQueued()
+		res = <-op.done // ran by this or an earlier batch
 	case <-ctx.Done():
-		return ctx.Err()
-	}
-	released := false
-	defer func() {
-		if !released {
-			<-s.writer
+		if op.state.CompareAndSwap(opQueued, opAbandoned) {
+			return ctx.Err()
 		}
-	}()
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
+		res = <-op.done // already running: its outcome counts
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			_ = tx.Rollback()
-			panic(p)
-		}
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	if err = fn(&conn{tx: tx, stmts: s.wstmts}); err != nil {
-		return err
+	if res.panicked != nil {
+		panic(res.panicked)
 	}
-	if err = tx.Commit(); err != nil {
-		return err
+	if res.err != nil || !s.syncEachCommit {
+		return res.err
 	}
-	s.wstmts.prepareWanted(ctx)
-	n := s.flush.committedOne()
-	// The next transaction may start while this one's commit is flushed.
-	<-s.writer
-	released = true
-	if !s.syncEachCommit {
-		return nil
-	}
-	if err := s.flush.wait(n); err != nil {
+	if err := s.flush.wait(res.commit); err != nil {
 		return &flushError{err}
 	}
 	return nil
+}
+
+// writeOp is a write waiting for the writing connection.
+type writeOp struct {
+	ctx   context.Context
+	fn    func(c *conn) error
+	state atomic.Int32 // opQueued, then opTaken (by a batch) or opAbandoned (by its caller)
+	done  chan writeResult
+}
+
+const (
+	opQueued int32 = iota
+	opTaken
+	opAbandoned
+)
+
+// writeResult is how a write ended: its error, or the panic of its fn,
+// and the commit that holds it (for the flusher).
+type writeResult struct {
+	err      error
+	panicked any
+	commit   uint64
+}
+
+// maxBatch bounds the writes committed together.
+const maxBatch = 64
+
+// runQueued runs the queued writes in one transaction, by the caller
+// holding the writing connection, and then releases the connection.
+// Writes queued while it runs wait for the next batch (run by one of
+// them), so that a write never waits for more than the batch it is in.
+func (s *Store) runQueued() {
+	defer func() { <-s.writer }()
+	s.queueMu.Lock()
+	var batch []*writeOp
+	for len(s.queue) > 0 && len(batch) < maxBatch {
+		op := s.queue[0]
+		s.queue[0] = nil
+		s.queue = s.queue[1:]
+		if op.state.CompareAndSwap(opQueued, opTaken) {
+			batch = append(batch, op)
+		}
+	}
+	s.queueMu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	results := s.runBatch(batch)
+	for i, op := range batch {
+		op.done <- results[i]
+	}
+}
+
+// runBatch runs writes in one transaction, each in a savepoint when there
+// are several, and commits it.
+func (s *Store) runBatch(batch []*writeOp) []writeResult {
+	results := make([]writeResult, len(batch))
+	failAll := func(err error) []writeResult {
+		for i := range results {
+			if results[i].err == nil && results[i].panicked == nil {
+				results[i].err = err
+			}
+		}
+		return results
+	}
+	// Not the context of one write: a write whose caller gives up must not
+	// roll back the others (its own statements see its context).
+	ctx := context.WithoutCancel(batch[0].ctx)
+	s.trace("BEGIN")
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return failAll(err)
+	}
+	c := &conn{tx: tx, stmts: s.wstmts, trace: s.trace, batch: true}
+	savepoints := len(batch) > 1
+	exec := func(q string) error {
+		s.trace(q)
+		_, err := tx.ExecContext(ctx, q)
+		return err
+	}
+	ok := 0
+	for i, op := range batch {
+		if savepoints {
+			if err := exec("SAVEPOINT write"); err != nil {
+				_ = tx.Rollback()
+				return failAll(err)
+			}
+		}
+		results[i] = runOne(op, c)
+		if !savepoints {
+			break
+		}
+		failed := results[i].err != nil || results[i].panicked != nil
+		if failed {
+			if err := exec("ROLLBACK TO write"); err != nil {
+				_ = tx.Rollback()
+				return failAll(err)
+			}
+		} else {
+			ok++
+		}
+		if err := exec("RELEASE write"); err != nil {
+			_ = tx.Rollback()
+			return failAll(err)
+		}
+	}
+	if !savepoints && (results[0].err != nil || results[0].panicked != nil) {
+		_ = tx.Rollback()
+		return results
+	}
+	if savepoints && ok == 0 {
+		_ = tx.Rollback()
+		return results
+	}
+	s.trace("COMMIT")
+	if err := tx.Commit(); err != nil {
+		return failAll(err)
+	}
+	s.wstmts.prepareWanted(ctx)
+	n := s.flush.committedOne()
+	for i := range results {
+		results[i].commit = n
+	}
+	return results
+}
+
+// runOne runs one write's fn, catching its panic for its caller.
+func runOne(op *writeOp, c *conn) (res writeResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			res = writeResult{panicked: p}
+		}
+	}()
+	return writeResult{err: op.fn(c)}
 }
 
 // exec runs one writing statement (in the transaction of ctx, if any).
@@ -477,6 +645,32 @@ type conn struct {
 	tx    *sql.Tx
 	plain *sql.DB
 	stmts *stmtCache
+	trace func(query string)
+	// batch: the transaction of a batch of writes (see write). Its
+	// statements do not end with their request's context: SQLite rolls a
+	// whole transaction back when a write statement in it is interrupted,
+	// which would undo the other writes of the batch; a write that has
+	// begun is finished, and its caller waits for it.
+	batch bool
+	// stored are rows a Get of the batch read, for replace: a resource at
+	// a version is the same row until it is written, which advances the
+	// version.
+	stored map[storedKey]*storedRow
+}
+
+func (c *conn) noteStored(k storedKey, o *storedRow) {
+	if c.stored == nil {
+		c.stored = map[storedKey]*storedRow{}
+	}
+	c.stored[k] = o
+}
+
+// stmtContext is the context a statement runs with (see conn.batch).
+func (c *conn) stmtContext(ctx context.Context) context.Context {
+	if c.batch {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // stmt returns the prepared statement of a query, bound to the
@@ -493,6 +687,8 @@ func (c *conn) stmt(ctx context.Context, query string) *sql.Stmt {
 }
 
 func (c *conn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	c.trace(query)
+	ctx = c.stmtContext(ctx)
 	if st := c.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -503,6 +699,8 @@ func (c *conn) ExecContext(ctx context.Context, query string, args ...any) (sql.
 }
 
 func (c *conn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	c.trace(query)
+	ctx = c.stmtContext(ctx)
 	if st := c.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -534,6 +732,8 @@ func queryAll[T any](ctx context.Context, c *conn, scan func(rowScanner) (T, err
 type rowScanner interface{ Scan(...any) error }
 
 func (c *conn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	c.trace(query)
+	ctx = c.stmtContext(ctx)
 	if st := c.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}

@@ -40,6 +40,7 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Totals", testTotals},
 		{"Memberships", testMemberships},
 		{"MembershipsMany", testMembershipsMany},
+		{"EachMember", testEachMember},
 		{"BumpMany", testBumpMany},
 		{"Seats", testSeats},
 		{"FindPagingSorting", testFindPagingSorting},
@@ -983,6 +984,80 @@ func testMembershipsMany(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	wantIDs(t, "Members(small)", must(s.Members(bg, acc.ID, small)), sorted(users[:3]...))
+}
+
+// testEachMember: a group's members come in the order of their ids, each
+// with its user's display name, across the store's batches; a membership
+// whose user is gone comes with no name; fn's error stops the reading.
+// Changes show once the group's version advanced, as the contract asks of
+// whoever makes them (a store may answer from memory until then).
+func testEachMember(t *testing.T, s store.Store) {
+	a, b := mustAccount(t, s, "A"), mustAccount(t, s, "B")
+	const n = 1234
+	var users []*store.Resource
+	for i := range n {
+		users = append(users, newUser(a.ID, fmt.Sprintf("member%d@example.com", i)))
+	}
+	if errs, err := s.InsertMany(bg, users); err != nil || slices.ContainsFunc(errs, func(e error) bool { return e != nil }) {
+		t.Fatalf("InsertMany: %v %v", err, errs)
+	}
+	group := mustInsert(t, s, newGroup(a.ID, "Everyone")).ID
+	other := mustInsert(t, s, newGroup(a.ID, "Two")).ID
+	empty := mustInsert(t, s, newGroup(a.ID, "Nobody")).ID
+	gone := store.NewID() // a membership whose user does not exist
+	ids := []string{gone}
+	for _, u := range users[:n-1] {
+		ids = append(ids, u.ID)
+	}
+	if _, err := s.AddMembers(bg, a.ID, group, ids); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddMembers(bg, a.ID, other, ids[:2]); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]string{gone: ""}
+	for _, u := range users {
+		names[u.ID] = store.DisplayName(u.Attributes)
+	}
+	each := func(account, group string) (got []string, err error) {
+		t.Helper()
+		err = s.EachMember(bg, account, group, func(id, display string) error {
+			if display != names[id] {
+				t.Errorf("EachMember: member %s named %q, want %q", id, display, names[id])
+			}
+			got = append(got, id)
+			return nil
+		})
+		return got, err
+	}
+	wantIDs(t, "EachMember(group)", must(each(a.ID, group)), sorted(ids...))
+	wantIDs(t, "EachMember(other group)", must(each(a.ID, other)), sorted(ids[:2]...))
+	wantIDs(t, "EachMember(empty group)", must(each(a.ID, empty)), nil)
+	wantIDs(t, "EachMember(group, from another account)", must(each(b.ID, group)), nil)
+	wantIDs(t, "EachMember(no such group)", must(each(a.ID, store.NewID())), nil)
+
+	// One more member, and a user's new name, with the group's version
+	// advanced as they are.
+	ids = append(ids, users[n-1].ID)
+	if _, err := s.AddMembers(bg, a.ID, group, ids[len(ids)-1:]); err != nil {
+		t.Fatal(err)
+	}
+	renamed := users[n/2]
+	renamed.Attributes["displayName"] = "Renamed Member"
+	names[renamed.ID] = "Renamed Member"
+	if err := s.Replace(bg, renamed, renamed.Version); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.BumpMany(bg, schemas.Group, a.ID, []string{group, other}); err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, "EachMember(group) after a member joined", must(each(a.ID, group)), sorted(ids...))
+
+	stop := errors.New("stop")
+	calls := 0
+	if err := s.EachMember(bg, a.ID, group, func(string, string) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {
+		t.Fatalf("EachMember with fn failing: %v after %d calls; want fn's error after 1", err, calls)
+	}
 }
 
 // testBumpMany: BumpMany advances the version and modification time of

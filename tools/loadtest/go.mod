@@ -1,0 +1,3 @@
+module github.com/timecamp/timecamp-scim/tools/loadtest
+
+go 1.26.8
