@@ -17,9 +17,10 @@ import (
 func (s *Store) BeginOperation(ctx context.Context, acct *store.Account, op *store.Operation) (*store.Account, error) {
 	n := store.Reserved(op.Seats) - store.Reserved(op.Recorded)
 	var err error
-	if n > 0 {
+	switch {
+	case n > 0:
 		err = s.ReserveSeats(ctx, acct, n)
-	} else {
+	case n < 0:
 		err = s.AdjustSeats(ctx, acct.ID, n)
 	}
 	if err != nil {
@@ -28,6 +29,9 @@ func (s *Store) BeginOperation(ctx context.Context, acct *store.Account, op *sto
 	op.Recorded = make(map[string]store.SeatChange, len(op.Seats))
 	for u, c := range op.Seats {
 		op.Recorded[u] = c
+	}
+	if n == 0 {
+		return acct, nil // the counter did not move: the account is as read
 	}
 	return s.Account(ctx, acct.ID)
 }
