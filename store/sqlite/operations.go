@@ -17,10 +17,9 @@ import (
 func (s *Store) BeginOperation(ctx context.Context, acct *store.Account, op *store.Operation) (*store.Account, error) {
 	n := store.Reserved(op.Seats) - store.Reserved(op.Recorded)
 	var err error
-	switch {
-	case n > 0:
+	if n > 0 {
 		err = s.ReserveSeats(ctx, acct, n)
-	case n < 0:
+	} else {
 		err = s.AdjustSeats(ctx, acct.ID, n)
 	}
 	if err != nil {
@@ -29,9 +28,6 @@ func (s *Store) BeginOperation(ctx context.Context, acct *store.Account, op *sto
 	op.Recorded = make(map[string]store.SeatChange, len(op.Seats))
 	for u, c := range op.Seats {
 		op.Recorded[u] = c
-	}
-	if n == 0 {
-		return acct, nil // the counter did not move: the account is as read
 	}
 	return s.Account(ctx, acct.ID)
 }
