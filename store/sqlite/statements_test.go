@@ -61,7 +61,10 @@ func TestStatements(t *testing.T) {
 		{name: "GET a group with its members", most: 5},
 		{name: "PATCH a user", most: 10},
 		{name: "PATCH a group: add one member", most: 10},
-		{name: "DELETE the group", most: 10},
+		// 11 since operations are recorded (issue 16): the members are read
+		// before the delete, for the record MongoDB keeps, and the record's
+		// seat step reads the account again; the group's own read went.
+		{name: "DELETE the group", most: 11},
 	}
 	plansDB := ""
 	for _, size := range sizes {
