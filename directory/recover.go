@@ -140,7 +140,9 @@ func (s *Service) recoverAccount(ctx context.Context, account string, ops []*sto
 // recoverLanded finds out which of the operation's writes on users with a
 // seat change landed: a user written by it carries it in its SeatOps
 // (nobody drops it from there while it is recorded), and a user it deleted
-// is gone (a deleter settles the entries of other operations first).
+// is gone (a deleter settles the entries of other operations first, and
+// the settlement that frees a deleted user's seat takes the entries of the
+// other operations deleting it out: see store.Operation.Rivals).
 func (s *Service) recoverLanded(ctx context.Context, op *store.Operation) error {
 	ids := make([]string, 0, len(op.Seats))
 	for u := range op.Seats {

@@ -96,6 +96,12 @@ type Operation struct {
 	// EndNow asks EndOperation to take the record out at once, even when
 	// the counter does not move.
 	EndNow bool `bson:"-"`
+	// Rivals lists, by user the operation deletes, the other recorded
+	// operations that delete it too, as the store last read them (MongoDB):
+	// only one delete lands, so the settlement that frees the user's seat
+	// takes their entries out with it, and their recovery, finding the
+	// user gone, does not free it again.
+	Rivals map[string][]string `bson:"-"`
 }
 
 // SeatChange is what an operation does to one user's seat: Delta is +1
