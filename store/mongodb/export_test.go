@@ -7,3 +7,7 @@ import "context"
 func (s *Store) ProbeAtomicUpdates(ctx context.Context) (bool, error) {
 	return s.probeAtomicUpdates(ctx)
 }
+
+// SetAfterTokenLookup runs f between a token's lookup and its caching
+// (nil: nothing), to revoke it in between.
+func SetAfterTokenLookup(f func()) { afterTokenLookup = f }
