@@ -20,6 +20,11 @@ import (
 // operation ends, and a server finds the records of processes that died
 // (their lease ran out) and recovers them (directory.Service.Recover).
 type Operations interface {
+	// RecordsOperations reports whether the store records operations
+	// (MongoDB). Where it does not (the embedded store), the directory
+	// calls BeginOperation only to move the seat counter, and reads
+	// nothing for a record.
+	RecordsOperations() bool
 	// BeginOperation records op in its account, or records what changed
 	// since it was last recorded, and takes the seats op.Seats add
 	// (users that start using a seat), refusing with a forbidden failure

@@ -35,6 +35,9 @@ func opField(op string, sub ...string) string {
 	return f
 }
 
+// RecordsOperations is true: operations are recorded in their account.
+func (s *Store) RecordsOperations() bool { return true }
+
 // BeginOperation records op (or what changed of it) and takes the seats it
 // adds, in one conditional update of the account document; see
 // store.Operations.
