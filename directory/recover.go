@@ -8,6 +8,7 @@ package directory
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -124,7 +125,9 @@ func (s *Service) recoverAccount(ctx context.Context, account string, ops []*sto
 		}
 	}
 	if keepsSeats(acct) {
-		if err := s.recountSeats(ctx, account, 0); err != nil {
+		if err := s.recountSeats(ctx, account); errors.Is(err, store.ErrSeatsBusy) {
+			return nil // an operation began meanwhile: next turn
+		} else if err != nil {
 			return err
 		}
 	}

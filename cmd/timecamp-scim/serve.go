@@ -225,10 +225,14 @@ func recountSeats(ctx context.Context, st store.Store, shared bool) error {
 			continue // an unlimited account keeps no seat counter (see directory)
 		}
 		if !shared && len(a.Operations) == 0 {
-			if _, err := st.RecountSeats(ctx, a.ID); err != nil {
+			_, err := st.RecountSeats(ctx, a.ID)
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, store.ErrSeatsBusy) {
 				return err
 			}
-			continue
+			// An operation began meanwhile: only raised, as below.
 		}
 		// Counted first, then the counter read, so that a seat reserved
 		// in between (its user not stored yet) is not added twice; a seat

@@ -56,7 +56,7 @@ func (s *Store) BeginOperation(ctx context.Context, acct *store.Account, op *sto
 			rec := *op
 			rec.Until, rec.Machine, rec.PID = until, machineID(), os.Getpid()
 			set[opField(op.ID)] = &rec
-			inc["opsOpen"] = 1
+			inc["opsOpen"], inc["opsBegun"] = 1, 1
 		} else {
 			q = append(q, bson.E{Key: opField(op.ID, "holder"), Value: op.Holder})
 			set[opField(op.ID, "until")] = until
