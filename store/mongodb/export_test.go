@@ -1,6 +1,10 @@
 package mongodb
 
-import "context"
+import (
+	"context"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
 
 // ProbeAtomicUpdates runs the atomicity probe again (tests check that it
 // tells the same every time).
@@ -15,3 +19,10 @@ func SetAfterTokenLookup(f func()) { afterTokenLookup = f }
 // SetAfterSeatCount runs f between RecountSeats's count and its update
 // (nil: nothing), to take a seat in between.
 func SetAfterSeatCount(f func()) { afterSeatCount = f }
+
+// SetOperationPID sets the PID a recorded operation names (as a process
+// that died left it).
+func (s *Store) SetOperationPID(ctx context.Context, account, op string, pid int) error {
+	_, err := s.db.Collection(collAccounts).UpdateOne(ctx, bson.M{"_id": account}, bson.M{"$set": bson.M{opField(op, "pid"): pid}})
+	return err
+}

@@ -302,17 +302,22 @@ func (s *Store) goneLongEnough(id string, op *store.Operation) bool {
 
 // ClaimOperation takes over an expired operation as read by
 // ExpiredOperations, unless it was renewed, claimed or ended meanwhile.
+// The record then names this process's machine and PID: another server
+// on the machine of the process that died must not find that one gone and
+// claim the operation again.
 func (s *Store) ClaimOperation(ctx context.Context, op *store.Operation, holder string) (bool, error) {
 	until := store.Now().Add(store.OperationLease)
+	machine, pid := machineID(), os.Getpid()
 	unlock := s.lockWrites()
 	res, err := s.db.Collection(collAccounts).UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: op.Account}, {Key: opField(op.ID, "holder"), Value: op.Holder}, {Key: opField(op.ID, "until"), Value: op.Until}},
-		bson.M{"$set": bson.M{opField(op.ID, "holder"): holder, opField(op.ID, "until"): until}})
+		bson.M{"$set": bson.M{opField(op.ID, "holder"): holder, opField(op.ID, "until"): until,
+			opField(op.ID, "machine"): machine, opField(op.ID, "pid"): pid}})
 	unlock()
 	if err != nil || res.MatchedCount == 0 {
 		return false, err
 	}
-	op.Holder, op.Until = holder, until
+	op.Holder, op.Until, op.Machine, op.PID = holder, until, machine, pid
 	return true, nil
 }
 
