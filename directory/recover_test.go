@@ -5,6 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
 	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/store"
 	"github.com/timecamp/timecamp-scim/store/mongodb"
@@ -235,5 +239,53 @@ func TestTwoDeadDeletesFreeTheSeatOnce(t *testing.T) {
 	inUse, _ := f.st.SeatsInUse(ctx, f.acct)
 	if after.SeatsUsed != inUse || inUse != 1 || len(after.Operations) != 0 {
 		t.Fatalf("counter %d, %d users use a seat, %d operations recorded; want 1, 1, 0", after.SeatsUsed, inUse, len(after.Operations))
+	}
+}
+
+// An account whose recovery fails (here a user document it must read is
+// corrupt) does not keep the operations of other accounts from being
+// recovered: the failure is reported, the others are recovered.
+func TestRecoverGoesOnPastAFailingAccount(t *testing.T) {
+	f := newFixture(t)
+	st, ok := f.st.(*mongodb.Store)
+	if !ok {
+		t.Skip("only MongoDB records operations (SCIM_TEST_STORE=mongodb)")
+	}
+	// The failing account before the healthy one: its operations are
+	// found first.
+	bad, err := f.st.CreateAccount(ctx, "Broken", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(st.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(ctx)
+	corrupt := store.NewID()
+	if _, err := client.Database(st.DatabaseName()).Collection("users").InsertOne(ctx, bson.M{"_id": corrupt, "account": bad.ID, "version": 1, "a": "not a document"}); err != nil {
+		t.Fatal(err)
+	}
+	badOp := deadOperation(bad.ID)
+	badOp.SetSeat(corrupt, store.SeatChange{Delta: 1})
+	if _, err := f.st.BeginOperation(ctx, bad, badOp); err != nil {
+		t.Fatal(err)
+	}
+	good, err := f.st.CreateAccount(ctx, "Healthy", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := deadOperation(good.ID)
+	lost.SetSeat(store.NewID(), store.SeatChange{Delta: 1}) // an insert that never came
+	if _, err := f.st.BeginOperation(ctx, good, lost); err != nil {
+		t.Fatal(err)
+	}
+	n, err := f.dir.Recover(ctx, time.Now().Add(time.Minute))
+	if err == nil || n != 1 {
+		t.Fatalf("recovered %d operations, %v; want 1 and the other account's failure", n, err)
+	}
+	after, _ := f.st.Account(ctx, good.ID)
+	if after.Operations[lost.ID] != nil || after.SeatsUsed != 0 {
+		t.Fatalf("the healthy account's operation: still recorded %v, counter %d (want gone, 0)", after.Operations[lost.ID] != nil, after.SeatsUsed)
 	}
 }
