@@ -13,6 +13,7 @@ package directory
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -470,29 +471,41 @@ func (s *Service) repair(ctx context.Context, found *CheckResult, recount bool) 
 			return fmt.Errorf("invitation of user %s: %w", id, err)
 		}
 	}
-	// Last: the steps above may have moved seats. The counter is set to
-	// the recount plus what the operations still recorded hold (checked
-	// again: the steps above recorded and ended operations of their own).
+	// Last: the steps above may have moved seats (checked again: they
+	// recorded and ended operations of their own). The counter is set to
+	// the recount at a moment no operation is in flight (see
+	// store.ErrSeatsBusy), tried for a few seconds.
 	if !recount {
 		return nil
 	}
-	again, err := s.Check(ctx, account)
-	if err != nil {
-		return err
+	for attempt := 1; ; attempt++ {
+		again, err := s.Check(ctx, account)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(again.Problems, func(p Problem) bool { return p.Kind == ProblemSeats }) {
+			return nil
+		}
+		err = s.recountSeats(ctx, account)
+		if !errors.Is(err, store.ErrSeatsBusy) || attempt == recountAttempts {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(recountWait):
+		}
 	}
-	if slices.ContainsFunc(again.Problems, func(p Problem) bool { return p.Kind == ProblemSeats }) {
-		return s.recountSeats(ctx, account, again.SeatsHeld)
-	}
-	return nil
 }
 
-// recountSeats sets the account's seat counter to its users' seats plus
-// those operations in flight hold.
-func (s *Service) recountSeats(ctx context.Context, account string, held int) error {
+// A repair's recount waits this long between attempts, while operations
+// are in flight in the account.
+const recountAttempts, recountWait = 20, 250 * time.Millisecond
+
+// recountSeats sets the account's seat counter to its users' seats, unless
+// operations are in flight (store.ErrSeatsBusy).
+func (s *Service) recountSeats(ctx context.Context, account string) error {
 	if _, err := s.store.RecountSeats(ctx, account); err != nil {
-		return fmt.Errorf("recount seats: %w", err)
-	}
-	if err := s.store.AdjustSeats(ctx, account, held); err != nil {
 		return fmt.Errorf("recount seats: %w", err)
 	}
 	return nil

@@ -186,12 +186,14 @@ func (s *Service) deleteGroup(ctx context.Context, acct *store.Account, cur *sto
 		return err
 	}
 	// Its members' versions follow (they leave it): recorded with the
-	// delete.
-	members, err := s.store.Members(ctx, acct.ID, cur.ID)
-	if err != nil {
-		return err
+	// delete, where the store records operations.
+	if s.store.RecordsOperations() {
+		members, err := s.store.Members(ctx, acct.ID, cur.ID)
+		if err != nil {
+			return err
+		}
+		operation(ctx, acct.ID).AddUsers(members...)
 	}
-	operation(ctx, acct.ID).AddUsers(members...)
 	if err := s.commit(ctx, acct, cur.ID, &change{seats: planned, after: noFollowUp, administrators: administrators}, func() error { return s.deleteDocument(ctx, cur) }); err != nil {
 		return err
 	}

@@ -93,6 +93,16 @@ func (s *Service) record(ctx context.Context, acct *store.Account) (*store.Accou
 	if fp == h.recorded {
 		return acct, nil
 	}
+	if !s.store.RecordsOperations() && store.Reserved(op.Seats) == store.Reserved(op.Recorded) {
+		// Nothing to record, and no seat to take or give back now: the
+		// seats freed are settled when the operation ends.
+		op.Recorded = maps.Clone(op.Seats)
+		if op.Recorded == nil {
+			op.Recorded = map[string]store.SeatChange{}
+		}
+		h.recorded = fp
+		return acct, nil
+	}
 	a, err := s.store.BeginOperation(ctx, acct, op)
 	if err != nil {
 		// What was not recorded is not the operation's (a refused seat).

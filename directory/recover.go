@@ -8,6 +8,8 @@ package directory
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -39,7 +41,8 @@ func (s *Service) RunRecovery(ctx context.Context) {
 // Recover finishes or undoes the recorded operations whose lease ran out
 // before cutoff (on a database that only one server may use, every
 // operation of an earlier process: cutoff in the future), and returns how
-// many it recovered. For each it settles the seats (a user's seat taken
+// many it recovered, and the failures of the accounts it could not
+// recover (it goes on with the others). For each it settles the seats (a user's seat taken
 // for a write that did not land is given back, one freed by a write that
 // landed is taken off: the users' SeatOps tell which landed) and advances
 // the versions of the resources it named; then it checks and repairs each
@@ -53,13 +56,15 @@ func (s *Service) Recover(ctx context.Context, cutoff time.Time) (int, error) {
 	}
 	byAccount := map[string][]*store.Operation{}
 	var accounts []string
+	var errs []error
 	for _, op := range ops {
 		if op.Holder == store.Holder() && cutoff.After(time.Now()) {
 			continue // this process's own, in flight
 		}
 		ok, err := s.store.ClaimOperation(ctx, op, store.Holder())
 		if err != nil {
-			return 0, err
+			errs = append(errs, fmt.Errorf("account %s: claim operation %s: %w", op.Account, op.ID, err))
+			continue
 		}
 		if !ok {
 			continue // renewed, ended, or claimed by another server
@@ -69,15 +74,19 @@ func (s *Service) Recover(ctx context.Context, cutoff time.Time) (int, error) {
 		}
 		byAccount[op.Account] = append(byAccount[op.Account], op)
 	}
+	// An account whose recovery fails does not hold up the others; its
+	// operations stay claimed, and are taken up again once the claim's
+	// lease runs out (RunRecovery).
 	n := 0
 	for _, account := range accounts {
 		if err := s.recoverAccount(ctx, account, byAccount[account]); err != nil {
-			return n, err
+			errs = append(errs, fmt.Errorf("account %s: %w", account, err))
+			continue
 		}
 		n += len(byAccount[account])
 		s.log.Info("recovered operations of a server that stopped", "account", account, "operations", len(byAccount[account]))
 	}
-	return n, nil
+	return n, errors.Join(errs...)
 }
 
 func (s *Service) recoverAccount(ctx context.Context, account string, ops []*store.Operation) error {
@@ -124,7 +133,9 @@ func (s *Service) recoverAccount(ctx context.Context, account string, ops []*sto
 		}
 	}
 	if keepsSeats(acct) {
-		if err := s.recountSeats(ctx, account, 0); err != nil {
+		if err := s.recountSeats(ctx, account); errors.Is(err, store.ErrSeatsBusy) {
+			return nil // an operation began meanwhile: next turn
+		} else if err != nil {
 			return err
 		}
 	}
@@ -140,7 +151,9 @@ func (s *Service) recoverAccount(ctx context.Context, account string, ops []*sto
 // recoverLanded finds out which of the operation's writes on users with a
 // seat change landed: a user written by it carries it in its SeatOps
 // (nobody drops it from there while it is recorded), and a user it deleted
-// is gone (a deleter settles the entries of other operations first).
+// is gone (a deleter settles the entries of other operations first, and
+// the settlement that frees a deleted user's seat takes the entries of the
+// other operations deleting it out: see store.Operation.Rivals).
 func (s *Service) recoverLanded(ctx context.Context, op *store.Operation) error {
 	ids := make([]string, 0, len(op.Seats))
 	for u := range op.Seats {

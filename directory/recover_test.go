@@ -5,6 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
 	"github.com/timecamp/timecamp-scim/schemas"
 	"github.com/timecamp/timecamp-scim/store"
 	"github.com/timecamp/timecamp-scim/store/mongodb"
@@ -167,4 +171,121 @@ func newUser(f *fixture, name string) *store.Resource {
 	}
 	deriveUser(attrs, nil, &tree{root: "Acme"}, false)
 	return &store.Resource{Type: schemas.User, ID: store.NewID(), Account: f.acct, Attributes: attrs}
+}
+
+// A user DELETE retried after the first attempt's process died before its
+// delete landed: the retry deletes the user and frees its seat; the
+// recovery of the first attempt finds the user gone, but must not free the
+// seat again (the counter would fall below the users that use one, and a
+// limited account could exceed its limit).
+func TestRetriedDeleteFreesTheSeatOnce(t *testing.T) {
+	f := newFixture(t)
+	if _, ok := f.st.(*mongodb.Store); !ok {
+		t.Skip("only MongoDB records operations (SCIM_TEST_STORE=mongodb)")
+	}
+	f.user("owner@acme.test", schemas.RoleAdministrator)
+	u := f.user("leaving@acme.test", schemas.RoleUser)
+	acct, err := f.st.Account(ctx, f.acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := deadOperation(f.acct)
+	first.SetSeat(u.ID, store.SeatChange{Delta: -1, Delete: true})
+	if _, err := f.st.BeginOperation(ctx, acct, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.dir.Delete(ctx, f.acct, schemas.User, u.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.dir.Recover(ctx, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * mongodb.EndDelay)
+	after, _ := f.st.Account(ctx, f.acct)
+	inUse, _ := f.st.SeatsInUse(ctx, f.acct)
+	if after.SeatsUsed != inUse || inUse != 1 || len(after.Operations) != 0 {
+		t.Fatalf("counter %d, %d users use a seat, %d operations recorded; want 1, 1, 0", after.SeatsUsed, inUse, len(after.Operations))
+	}
+}
+
+// Two attempts at deleting a user both died, one after its delete landed:
+// recovering both frees the user's seat once.
+func TestTwoDeadDeletesFreeTheSeatOnce(t *testing.T) {
+	f := newFixture(t)
+	if _, ok := f.st.(*mongodb.Store); !ok {
+		t.Skip("only MongoDB records operations (SCIM_TEST_STORE=mongodb)")
+	}
+	f.user("owner@acme.test", schemas.RoleAdministrator)
+	u := f.user("leaving@acme.test", schemas.RoleUser)
+	for range 2 {
+		acct, err := f.st.Account(ctx, f.acct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		op := deadOperation(f.acct)
+		op.SetSeat(u.ID, store.SeatChange{Delta: -1, Delete: true})
+		if _, err := f.st.BeginOperation(ctx, acct, op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.st.Delete(ctx, schemas.User, f.acct, u.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.dir.Recover(ctx, time.Now().Add(time.Minute)); err != nil || n != 2 {
+		t.Fatalf("recovered %d, %v; want 2", n, err)
+	}
+	time.Sleep(3 * mongodb.EndDelay)
+	after, _ := f.st.Account(ctx, f.acct)
+	inUse, _ := f.st.SeatsInUse(ctx, f.acct)
+	if after.SeatsUsed != inUse || inUse != 1 || len(after.Operations) != 0 {
+		t.Fatalf("counter %d, %d users use a seat, %d operations recorded; want 1, 1, 0", after.SeatsUsed, inUse, len(after.Operations))
+	}
+}
+
+// An account whose recovery fails (here a user document it must read is
+// corrupt) does not keep the operations of other accounts from being
+// recovered: the failure is reported, the others are recovered.
+func TestRecoverGoesOnPastAFailingAccount(t *testing.T) {
+	f := newFixture(t)
+	st, ok := f.st.(*mongodb.Store)
+	if !ok {
+		t.Skip("only MongoDB records operations (SCIM_TEST_STORE=mongodb)")
+	}
+	// The failing account before the healthy one: its operations are
+	// found first.
+	bad, err := f.st.CreateAccount(ctx, "Broken", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(st.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(ctx)
+	corrupt := store.NewID()
+	if _, err := client.Database(st.DatabaseName()).Collection("users").InsertOne(ctx, bson.M{"_id": corrupt, "account": bad.ID, "version": 1, "a": "not a document"}); err != nil {
+		t.Fatal(err)
+	}
+	badOp := deadOperation(bad.ID)
+	badOp.SetSeat(corrupt, store.SeatChange{Delta: 1})
+	if _, err := f.st.BeginOperation(ctx, bad, badOp); err != nil {
+		t.Fatal(err)
+	}
+	good, err := f.st.CreateAccount(ctx, "Healthy", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := deadOperation(good.ID)
+	lost.SetSeat(store.NewID(), store.SeatChange{Delta: 1}) // an insert that never came
+	if _, err := f.st.BeginOperation(ctx, good, lost); err != nil {
+		t.Fatal(err)
+	}
+	n, err := f.dir.Recover(ctx, time.Now().Add(time.Minute))
+	if err == nil || n != 1 {
+		t.Fatalf("recovered %d operations, %v; want 1 and the other account's failure", n, err)
+	}
+	after, _ := f.st.Account(ctx, good.ID)
+	if after.Operations[lost.ID] != nil || after.SeatsUsed != 0 {
+		t.Fatalf("the healthy account's operation: still recorded %v, counter %d (want gone, 0)", after.Operations[lost.ID] != nil, after.SeatsUsed)
+	}
 }

@@ -618,7 +618,7 @@ func (s *Service) foreseeMembers(ctx context.Context, account, group string, ops
 // its operation, in one round trip, when the operation has what to record
 // before its change is computed (foreseeMembers).
 func (s *Service) readAccount(ctx context.Context, account string) (*store.Account, error) {
-	if h := holderOf(ctx); h != nil && h.recorded == "" && !h.op.Empty() {
+	if h := holderOf(ctx); h != nil && h.recorded == "" && !h.op.Empty() && s.store.RecordsOperations() {
 		return s.record(ctx, &store.Account{ID: account})
 	}
 	return s.store.Account(ctx, account)

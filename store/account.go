@@ -37,6 +37,9 @@ type Account struct {
 	// them, so that the recovery finds the accounts that have some.
 	Operations     map[string]*Operation `bson:"ops,omitempty"`
 	OpenOperations int                   `bson:"opsOpen,omitempty"`
+	// BegunOperations counts the operations ever recorded (MongoDB): a
+	// recount applies only if none began since it read the account.
+	BegunOperations int `bson:"opsBegun,omitempty"`
 }
 
 // NewAccount checks a new account's name and seats and returns the
@@ -228,6 +231,11 @@ func HashSecret(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:])
 }
+
+// ErrSeatsBusy: RecountSeats did not set the counter because operations
+// were in flight in the account (they hold seats a count does not see, or
+// moved seats while it counted); try again later.
+var ErrSeatsBusy = errors.New("operations are in flight in the account, so its seats were not recounted; try again when it is quieter")
 
 // Token failures.
 var (

@@ -20,6 +20,11 @@ import (
 // operation ends, and a server finds the records of processes that died
 // (their lease ran out) and recovers them (directory.Service.Recover).
 type Operations interface {
+	// RecordsOperations reports whether the store records operations
+	// (MongoDB). Where it does not (the embedded store), the directory
+	// calls BeginOperation only to move the seat counter, and reads
+	// nothing for a record.
+	RecordsOperations() bool
 	// BeginOperation records op in its account, or records what changed
 	// since it was last recorded, and takes the seats op.Seats add
 	// (users that start using a seat), refusing with a forbidden failure
@@ -96,6 +101,12 @@ type Operation struct {
 	// EndNow asks EndOperation to take the record out at once, even when
 	// the counter does not move.
 	EndNow bool `bson:"-"`
+	// Rivals lists, by user the operation deletes, the other recorded
+	// operations that delete it too, as the store last read them (MongoDB):
+	// only one delete lands, so the settlement that frees the user's seat
+	// takes their entries out with it, and their recovery, finding the
+	// user gone, does not free it again.
+	Rivals map[string][]string `bson:"-"`
 }
 
 // SeatChange is what an operation does to one user's seat: Delta is +1

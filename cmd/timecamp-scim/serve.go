@@ -96,10 +96,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if _, ok := opened.(*mongodb.Store); ok {
 		// What servers that stopped left half-done and whose lease ran
 		// out is finished or undone before the recount; the rest once it
-		// has (see directory.RunRecovery).
-		if n, err := dir.Recover(store.Background(ctx), time.Now().Add(-store.ClockSkew)); err != nil {
-			return fmt.Errorf("recover the operations of servers that stopped: %w", err)
-		} else if n > 0 {
+		// has (see directory.RunRecovery). An account whose recovery
+		// fails is logged, not fatal: the server starts, and its
+		// recovery loop tries that account again.
+		n, err := dir.Recover(store.Background(ctx), time.Now().Add(-store.ClockSkew))
+		if err != nil {
+			log.Warn("could not recover the operations of servers that stopped; tried again in the background", "error", err)
+		}
+		if n > 0 {
 			log.Info("finished or undid the operations of servers that stopped", "operations", n)
 		}
 	}
@@ -225,10 +229,14 @@ func recountSeats(ctx context.Context, st store.Store, shared bool) error {
 			continue // an unlimited account keeps no seat counter (see directory)
 		}
 		if !shared && len(a.Operations) == 0 {
-			if _, err := st.RecountSeats(ctx, a.ID); err != nil {
+			_, err := st.RecountSeats(ctx, a.ID)
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, store.ErrSeatsBusy) {
 				return err
 			}
-			continue
+			// An operation began meanwhile: only raised, as below.
 		}
 		// Counted first, then the counter read, so that a seat reserved
 		// in between (its user not stored yet) is not added twice; a seat

@@ -643,6 +643,8 @@ func (s *Store) OutboxDepth(ctx context.Context) (int, error) {
 	return r0, err
 }
 
+func (s *Store) RecordsOperations() bool { return s.next.RecordsOperations() }
+
 func (s *Store) BeginOperation(ctx context.Context, acct *store.Account, op *store.Operation) (*store.Account, error) {
 	ctx, done := observe(ctx, "BeginOperation")
 	r0, err := s.next.BeginOperation(ctx, acct, op)

@@ -180,13 +180,17 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*store.Token, 
 	h := store.HashSecret(secret)
 	t, ok := s.tokens.get(h)
 	if !ok {
+		lookup := s.tokens.begin()
 		if err := s.db.Collection(collTokens).FindOne(ctx, bson.M{"hash": h}).Decode(&t); err != nil {
 			if isNotFound(err) {
 				return nil, store.ErrTokenInvalid
 			}
 			return nil, err
 		}
-		s.tokens.put(h, t)
+		if afterTokenLookup != nil {
+			afterTokenLookup()
+		}
+		s.tokens.put(h, t, lookup)
 	}
 	// The lookup is by hash; compare again in constant time for good measure.
 	if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(h)) != 1 {
@@ -211,6 +215,29 @@ const TokenCacheTTL = 2 * time.Second
 type tokenCache struct {
 	mu     sync.Mutex
 	byHash map[string]cachedToken
+	// forgets counts forget calls: a lookup that a revocation in this
+	// process overtook (it read the token before the revocation's write,
+	// and would cache it after its forget) is not remembered.
+	forgets uint64
+}
+
+// tokenLookup is when a lookup began, and the forgets up to then.
+type tokenLookup struct {
+	at      time.Time
+	forgets uint64
+}
+
+// afterTokenLookup, when set (tests), runs between a token's lookup and
+// its caching.
+var afterTokenLookup func()
+
+// begin notes a lookup about to be sent. A copy is remembered from when
+// the lookup began, not when it answered: another process's revocation is
+// seen within TokenCacheTTL of it whatever the lookup took.
+func (c *tokenCache) begin() tokenLookup {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return tokenLookup{at: time.Now(), forgets: c.forgets}
 }
 
 type cachedToken struct {
@@ -228,13 +255,16 @@ func (c *tokenCache) get(hash string) (store.Token, bool) {
 	return e.t, true
 }
 
-func (c *tokenCache) put(hash string, t store.Token) {
+func (c *tokenCache) put(hash string, t store.Token, l tokenLookup) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.forgets != l.forgets {
+		return // a token was forgotten meanwhile: this copy may predate it
+	}
 	if c.byHash == nil || len(c.byHash) > 10_000 {
 		c.byHash = map[string]cachedToken{} // forget all rather than grow
 	}
-	c.byHash[hash] = cachedToken{t: t, at: time.Now()}
+	c.byHash[hash] = cachedToken{t: t, at: l.at}
 }
 
 // touched records a token's use in the remembered copy (TouchToken).
@@ -253,6 +283,7 @@ func (c *tokenCache) touched(id string, t time.Time) {
 func (c *tokenCache) forget(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.forgets++
 	for h, e := range c.byHash {
 		if e.t.ID == id {
 			delete(c.byHash, h)

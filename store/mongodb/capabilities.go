@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -93,8 +94,34 @@ func (s *Store) probeCapabilities(ctx context.Context) (Capabilities, error) {
 	if c.AtomicUpdates, err = s.probeAtomicUpdates(ctx); err != nil {
 		return c, fmt.Errorf("conditional updates: %w", err)
 	}
+	if c.AtomicUpdates {
+		// A probe can only fail to see a lost update; FerretDB 1.x is
+		// known to lose them (read-modify-write), whatever a probe saw.
+		if c.AtomicUpdates, err = s.notFerretDB1(ctx); err != nil {
+			return c, fmt.Errorf("buildInfo: %w", err)
+		}
+	}
 	c.Transactions = s.probeTransactions(ctx)
 	return c, nil
+}
+
+// notFerretDB1 reports that the server is not FerretDB 1.x. Its buildInfo
+// has a field ferretdbVersion ("v1.24.0", or "unknown" when built from
+// source without a version); FerretDB 2 names its version under
+// ferretdb.version instead, and MongoDB has neither.
+func (s *Store) notFerretDB1(ctx context.Context) (bool, error) {
+	var info struct {
+		FerretDB *string `bson:"ferretdbVersion"`
+	}
+	if err := s.client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return false, err
+	}
+	if info.FerretDB == nil {
+		return true, nil
+	}
+	major, _, _ := strings.Cut(strings.TrimPrefix(*info.FerretDB, "v"), ".")
+	n, err := strconv.Atoi(major)
+	return err == nil && n >= 2, nil
 }
 
 func (s *Store) probeReplicaSet(ctx context.Context) (bool, error) {
@@ -227,9 +254,17 @@ const atomicProbeRounds, atomicProbeWriters = 8, 16
 
 // probeAtomicUpdates sends concurrent updates of one document on one
 // condition ({v: 0} → v+1), round after round: on an engine that applies
-// a conditional update atomically exactly one of them matches.
+// a conditional update atomically exactly one of them matches. The
+// writers have a client of their own with a connection each: through the
+// store's pool (maxPoolSize=1 in the URI) they could take turns, and
+// updates one at a time look atomic on any engine.
 func (s *Store) probeAtomicUpdates(ctx context.Context) (bool, error) {
-	coll := s.db.Collection(collCapabilities)
+	client, err := mongo.Connect(clientOptions(s.uri).SetMaxPoolSize(atomicProbeWriters).SetMonitor(nil))
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = client.Disconnect(context.WithoutCancel(ctx)) }()
+	coll := client.Database(s.db.Name()).Collection(collCapabilities)
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	id := "atomic-probe:" + hex.EncodeToString(b)

@@ -2,6 +2,7 @@ package mongodb_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -67,4 +68,34 @@ func TestCapabilities(t *testing.T) {
 		t.Errorf("%d indexes on users besides _id; declared %d, %d of them unique (indexed queries: %v)", n, declared, unique, want)
 	}
 	t.Logf("capabilities: %v", c.Decisions())
+}
+
+// A small connection pool in the URI must not make the atomicity probe's
+// writers take turns (on FerretDB 1.x, writers one at a time all look
+// atomic, and the store would then drop its write lock and allow a second
+// server): the probe has a pool of its own.
+func TestCapabilitiesWithASmallPool(t *testing.T) {
+	ctx := context.Background()
+	uri, err := storetest.URI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sep := "?"
+	if strings.Contains(uri, "?") {
+		sep = "&"
+	}
+	st := storetest.NewMongoAt(t, uri+sep+"maxPoolSize=1")
+	want := !storetest.OnFerretDB()
+	if c := st.Capabilities(); c.AtomicUpdates != want {
+		t.Fatalf("with maxPoolSize=1: capabilities %+v; want atomic updates %v", c, want)
+	}
+	for i := range 3 {
+		atomic, err := st.ProbeAtomicUpdates(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if atomic != want {
+			t.Fatalf("with maxPoolSize=1, probe %d: atomic updates %v; want %v", i+1, atomic, want)
+		}
+	}
 }

@@ -35,6 +35,9 @@ func opField(op string, sub ...string) string {
 	return f
 }
 
+// RecordsOperations is true: operations are recorded in their account.
+func (s *Store) RecordsOperations() bool { return true }
+
 // BeginOperation records op (or what changed of it) and takes the seats it
 // adds, in one conditional update of the account document; see
 // store.Operations.
@@ -53,7 +56,7 @@ func (s *Store) BeginOperation(ctx context.Context, acct *store.Account, op *sto
 			rec := *op
 			rec.Until, rec.Machine, rec.PID = until, machineID(), os.Getpid()
 			set[opField(op.ID)] = &rec
-			inc["opsOpen"] = 1
+			inc["opsOpen"], inc["opsBegun"] = 1, 1
 		} else {
 			q = append(q, bson.E{Key: opField(op.ID, "holder"), Value: op.Holder})
 			set[opField(op.ID, "until")] = until
@@ -100,6 +103,7 @@ func (s *Store) BeginOperation(ctx context.Context, acct *store.Account, op *sto
 			for u, c := range op.Seats {
 				op.Recorded[u] = c
 			}
+			op.Rivals = rivals(op.ID, op.Recorded, after.Operations)
 			return &after, nil
 		}
 		if !isNotFound(err) {
@@ -143,15 +147,32 @@ func (s *Store) EndOperation(ctx context.Context, op *store.Operation) error {
 // that op is still this holder's and that the entries whose seats it
 // takes off are still there (a deleter may have settled one: see
 // SettleSeatChange); when they are not, it reads the record again.
+//
+// The seat of a user op deleted is freed once: the entries of other
+// operations that delete the same user (op.Rivals) go in the same update,
+// on condition that they are there; only one of the deletes landed, and
+// the recovery of another would find the user gone and free the seat
+// again. Whichever settles first — the deleter, or the recovery of one of
+// them — frees it; the others find their entry gone. (An operation that
+// records its entry for the user only after that settlement, and dies
+// before its delete answers, still frees it again: it read the user
+// before the delete landed and recorded after; a recount corrects it.)
 func (s *Store) settle(ctx context.Context, op *store.Operation) error {
 	for attempt := 0; attempt < 10; attempt++ {
 		q := bson.D{{Key: "_id", Value: op.Account}, {Key: opField(op.ID, "holder"), Value: op.Holder}}
+		unset := bson.M{opField(op.ID): ""}
 		for u, c := range op.Recorded {
 			if op.Landed[u] && c.Delta < 0 {
 				q = append(q, bson.E{Key: opField(op.ID, "seats", u, "d"), Value: c.Delta})
+				if c.Delete {
+					for _, other := range op.Rivals[u] {
+						q = append(q, bson.E{Key: opField(other, "seats", u, "del"), Value: true})
+						unset[opField(other, "seats", u)] = ""
+					}
+				}
 			}
 		}
-		upd := bson.M{"$unset": bson.M{opField(op.ID): ""}, "$inc": bson.M{"opsOpen": -1, "seatsUsed": op.Settlement()}}
+		upd := bson.M{"$unset": unset, "$inc": bson.M{"opsOpen": -1, "seatsUsed": op.Settlement()}}
 		unlock := s.lockWrites()
 		res, err := s.db.Collection(collAccounts).UpdateOne(context.WithoutCancel(ctx), q, upd)
 		unlock()
@@ -170,8 +191,32 @@ func (s *Store) settle(ctx context.Context, op *store.Operation) error {
 			return nil // ended or taken over by another process
 		}
 		op.Recorded = rec.Seats
+		op.Rivals = rivals(op.ID, op.Recorded, acct.Operations)
 	}
 	return fmt.Errorf("mongodb: operation %s of account %s could not be settled", op.ID, op.Account)
+}
+
+// rivals returns, for each user that the entries of operation id delete,
+// the other operations in ops that delete it too (see settle).
+func rivals(id string, seats map[string]store.SeatChange, ops map[string]*store.Operation) map[string][]string {
+	var out map[string][]string
+	for u, c := range seats {
+		if !c.Delete {
+			continue
+		}
+		for other, rec := range ops {
+			if other == id || rec == nil {
+				continue
+			}
+			if oc, ok := rec.Seats[u]; ok && oc.Delete {
+				if out == nil {
+					out = map[string][]string{}
+				}
+				out[u] = append(out[u], other)
+			}
+		}
+	}
+	return out
 }
 
 // SettleSeatChange settles one user's entry of a recorded operation whose
@@ -224,6 +269,7 @@ func (s *Store) ExpiredOperations(ctx context.Context, t time.Time, limit int) (
 			for u, c := range op.Seats {
 				op.Recorded[u] = c
 			}
+			op.Rivals = rivals(id, op.Recorded, a.Operations)
 			out = append(out, op)
 			if len(out) >= limit {
 				return out, nil
@@ -256,17 +302,22 @@ func (s *Store) goneLongEnough(id string, op *store.Operation) bool {
 
 // ClaimOperation takes over an expired operation as read by
 // ExpiredOperations, unless it was renewed, claimed or ended meanwhile.
+// The record then names this process's machine and PID: another server
+// on the machine of the process that died must not find that one gone and
+// claim the operation again.
 func (s *Store) ClaimOperation(ctx context.Context, op *store.Operation, holder string) (bool, error) {
 	until := store.Now().Add(store.OperationLease)
+	machine, pid := machineID(), os.Getpid()
 	unlock := s.lockWrites()
 	res, err := s.db.Collection(collAccounts).UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: op.Account}, {Key: opField(op.ID, "holder"), Value: op.Holder}, {Key: opField(op.ID, "until"), Value: op.Until}},
-		bson.M{"$set": bson.M{opField(op.ID, "holder"): holder, opField(op.ID, "until"): until}})
+		bson.M{"$set": bson.M{opField(op.ID, "holder"): holder, opField(op.ID, "until"): until,
+			opField(op.ID, "machine"): machine, opField(op.ID, "pid"): pid}})
 	unlock()
 	if err != nil || res.MatchedCount == 0 {
 		return false, err
 	}
-	op.Holder, op.Until = holder, until
+	op.Holder, op.Until, op.Machine, op.PID = holder, until, machine, pid
 	return true, nil
 }
 

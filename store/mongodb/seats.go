@@ -64,19 +64,57 @@ func (s *Store) SeatsInUse(ctx context.Context, accountID string) (int, error) {
 	return s.count(ctx, s.coll(schemas.User), bson.D{{Key: "account", Value: accountID}, {Key: usesSeatField, Value: true}})
 }
 
-// RecountSeats sets the account's seats in use from its users. A crash
-// between a reservation and its write can leave the counter off; the
-// server recounts at start-up.
+// RecountSeats sets the account's seats in use from its users, when no
+// operation is in flight: the count and the update are two steps, and a
+// seat taken or freed between them would be lost. So the account is read
+// first, and the update is conditional on the counter, the operations
+// recorded and the operations ever begun being what they were then (all
+// seats move in recorded operations); otherwise it returns
+// store.ErrSeatsBusy. Recount records (see store.Operation.Recount) are
+// not operations in flight.
 func (s *Store) RecountSeats(ctx context.Context, accountID string) (int, error) {
+	before, err := s.Account(ctx, accountID)
+	if err != nil {
+		return 0, err
+	}
+	for _, op := range before.Operations {
+		if op != nil && !op.Recount {
+			return 0, store.ErrSeatsBusy
+		}
+	}
 	n, err := s.SeatsInUse(ctx, accountID)
 	if err != nil {
 		return 0, err
 	}
+	if afterSeatCount != nil {
+		afterSeatCount()
+	}
+	q := bson.D{{Key: "_id", Value: accountID}, {Key: "seatsUsed", Value: before.SeatsUsed},
+		unchanged("opsOpen", before.OpenOperations), unchanged("opsBegun", before.BegunOperations)}
 	unlock := s.lockWrites()
 	defer unlock()
-	_, err = s.db.Collection(collAccounts).UpdateOne(ctx, bson.M{"_id": accountID}, bson.M{"$set": bson.M{"seatsUsed": n}})
-	return int(n), err
+	res, err := s.db.Collection(collAccounts).UpdateOne(ctx, q, bson.M{"$set": bson.M{"seatsUsed": n}})
+	if err != nil {
+		return 0, err
+	}
+	if res.MatchedCount == 0 {
+		return 0, store.ErrSeatsBusy
+	}
+	return int(n), nil
 }
+
+// unchanged is the condition that a counter field still has the value
+// read (0 where it is missing too).
+func unchanged(field string, v int) bson.E {
+	if v == 0 {
+		return bson.E{Key: field, Value: bson.M{"$in": bson.A{0, nil}}}
+	}
+	return bson.E{Key: field, Value: v}
+}
+
+// afterSeatCount, when set (tests), runs between RecountSeats's count and
+// its update.
+var afterSeatCount func()
 
 // SetSeats changes the number of seats of an account (0: unlimited).
 func (s *Store) SetSeats(ctx context.Context, accountID string, seats int) error {

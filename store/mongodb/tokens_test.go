@@ -54,3 +54,32 @@ func TestRevokedTokenStopsWorking(t *testing.T) {
 	}
 	t.Logf("revoked by another process, refused after %s", time.Since(revoked).Round(time.Millisecond))
 }
+
+// A token revoked through this store while a request's lookup of it is in
+// flight (read before the revocation, answered after) stops working at
+// once all the same: the copy that lookup read is not remembered.
+func TestTokenRevokedDuringItsLookupStopsWorking(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.NewMongo(t)
+	a, err := st.CreateAccount(ctx, "Acme", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, tok, err := st.CreateToken(ctx, a.ID, store.TokenSpec{Name: "idp", CreatedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mongodb.SetAfterTokenLookup(func() {
+		mongodb.SetAfterTokenLookup(nil)
+		if err := st.RevokeToken(ctx, a.ID, tok.ID, "test"); err != nil {
+			t.Error(err)
+		}
+	})
+	defer mongodb.SetAfterTokenLookup(nil)
+	if _, err := st.Authenticate(ctx, secret); err != nil {
+		t.Fatal(err) // read before the revocation: this request passes
+	}
+	if _, err := st.Authenticate(ctx, secret); err == nil {
+		t.Fatal("a token revoked through this store still works (the copy read before the revocation was remembered)")
+	}
+}

@@ -11,6 +11,9 @@ import (
 // (Atomic), so a crash leaves none of it: operations only move the seat
 // counter, and nothing is recorded or recovered.
 
+// RecordsOperations is false: nothing is recorded.
+func (s *Store) RecordsOperations() bool { return false }
+
 // BeginOperation takes the seats the operation adds since last time (the
 // check and the increment in one statement) and gives back those it no
 // longer needs.
