@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -299,4 +300,64 @@ func (c *Client) CreateUsers(t testing.TB, n int, prefix string) []string {
 		}
 	}
 	return ids
+}
+
+// HotRequest is one of the requests an identity provider repeats most.
+type HotRequest struct {
+	Name string
+	Do   func()
+}
+
+// HotRequests makes a group of size members in the client's account (and
+// users around it), and returns the requests an identity provider repeats
+// most, in this order: Entra ID's create (a lookup by userName that finds
+// nobody, then the POST), a page of 100 users, a GET of the group with its
+// members, a PATCH of a user, adding one member to the group and deleting
+// the group. The stores' tests count what each sends to the database
+// (store/sqlite's TestStatements, store/mongodb's TestRoundTrips).
+func HotRequests(t testing.TB, c *Client, size int) []HotRequest {
+	t.Helper()
+	users := c.CreateUsers(t, size+150, fmt.Sprintf("n%d-", size))
+	group := c.Post(t, "/Groups", GroupBody("Big", users[:size]...)).Expect(t, http.StatusCreated).Str("id")
+	outsider := users[size+100]
+	newName := fmt.Sprintf("new%d@example.com", size)
+	return []HotRequest{
+		{"GET a user by userName, not found", func() {
+			r := c.Get(t, "/Users?filter="+url.QueryEscape(`userName eq "`+newName+`"`)).Expect(t, http.StatusOK)
+			if fmt.Sprint(r.At("totalResults")) != "0" {
+				t.Fatalf("lookup of a new user: %s", r.Raw)
+			}
+		}},
+		{"POST a user", func() {
+			c.Post(t, "/Users", UserBody(newName, map[string]any{
+				"externalId": "ext-" + newName, "active": true,
+				"name":   map[string]any{"givenName": "Given", "familyName": "Family"},
+				"emails": []any{map[string]any{"value": newName, "type": "work", "primary": true}},
+			})).Expect(t, http.StatusCreated)
+		}},
+		{"GET a page of 100 users", func() {
+			r := c.Get(t, "/Users?startIndex=1&count=100").Expect(t, http.StatusOK)
+			if n := len(r.At("Resources").([]any)); n != 100 {
+				t.Fatalf("page of %d users, want 100", n)
+			}
+		}},
+		{"GET a group with its members", func() {
+			r := c.Get(t, "/Groups/"+group).Expect(t, http.StatusOK)
+			if n := len(r.At("members").([]any)); n != size {
+				t.Fatalf("group of %d members, want %d", n, size)
+			}
+		}},
+		{"PATCH a user", func() {
+			c.Patch(t, "/Users/"+outsider,
+				Op("replace", "name.givenName", "Babs"),
+				Op("replace", "active", false),
+			).Expect(t, http.StatusOK)
+		}},
+		{"PATCH a group: add one member", func() {
+			c.Patch(t, "/Groups/"+group, Op("add", "members", []any{map[string]any{"value": users[size]}})).Expect(t, http.StatusNoContent)
+		}},
+		{"DELETE the group", func() {
+			c.Delete(t, "/Groups/"+group).Expect(t, http.StatusNoContent)
+		}},
+	}
 }
