@@ -361,3 +361,43 @@ func HotRequests(t testing.TB, c *Client, size int) []HotRequest {
 		}},
 	}
 }
+
+// CountHotRequests runs the requests start makes (HotRequests, perhaps
+// with more) on a fresh server for each group size, and counts what each
+// sends to the database: sent returns what the store was sent since it
+// was last called. It fails when a request sends more than most[its
+// name], the count when the test was written (more is a regression), or
+// when its count changes with the group's size (nothing may be read or
+// written per member or per row). It returns what each request sent at
+// the last size, in order; unit names what is counted.
+func CountHotRequests(t *testing.T, unit string, most map[string]int, sizes []int, start func(size int) (requests []HotRequest, sent func() []string)) [][]string {
+	t.Helper()
+	counts := map[string][]int{}
+	var names []string
+	var last [][]string
+	for _, size := range sizes {
+		requests, sent := start(size)
+		sent()
+		last = last[:0]
+		names = names[:0]
+		for _, r := range requests {
+			r.Do()
+			s := sent()
+			counts[r.Name] = append(counts[r.Name], len(s))
+			names, last = append(names, r.Name), append(last, s)
+		}
+	}
+	for i, name := range names {
+		c := counts[name]
+		t.Logf("%s: %v %s at %v members:\n\t%s", name, c, unit, sizes, strings.Join(last[i], "\n\t"))
+		if c[len(c)-1] > most[name] {
+			t.Errorf("%s: %d %s, more than the %d it took when this test was written", name, c[len(c)-1], unit, most[name])
+		}
+		for k := range c {
+			if c[k] != c[0] {
+				t.Errorf("%s: %d %s with %d members, %d with %d: the count must not grow with the group", name, c[0], unit, sizes[0], c[k], sizes[k])
+			}
+		}
+	}
+	return last
+}

@@ -1,7 +1,6 @@
 package mongodb_test
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/timecamp/timecamp-scim/scim/scimtest"
@@ -17,13 +16,6 @@ import (
 // written per member or per row): they are measured with groups of two
 // sizes and must be equal.
 func TestRoundTrips(t *testing.T) {
-	sizes := []int{10, 400}
-	type step struct {
-		name   string
-		most   int
-		counts []int
-		sent   []string
-	}
 	// The most each request takes now: more is a regression.
 	most := map[string]int{
 		"GET a user by userName, not found": 1,
@@ -34,17 +26,14 @@ func TestRoundTrips(t *testing.T) {
 		"PATCH a group: add one member":     6,
 		"DELETE the group":                  8,
 	}
-	var steps []*step
-	for k, size := range sizes {
+	scimtest.CountHotRequests(t, "round trips", most, []int{10, 400}, func(size int) ([]scimtest.HotRequest, func() []string) {
 		st, log := storetest.NewMongoLogged(t)
-		for i, r := range scimtest.HotRequests(t, scimtest.NewOn(t, st).Client, size) {
-			if k == 0 {
-				steps = append(steps, &step{name: r.Name, most: most[r.Name]})
-			}
-			before := len(log.Commands())
-			r.Do()
+		requests := scimtest.HotRequests(t, scimtest.NewOn(t, st).Client, size)
+		seen := 0
+		return requests, func() []string {
 			var sent []string
-			for _, c := range log.Commands()[before:] {
+			cmds := log.Commands()
+			for _, c := range cmds[seen:] {
 				// The record of an operation that ended is taken out a
 				// moment later, with others (one update for many
 				// operations), and a token is looked up once per
@@ -54,17 +43,8 @@ func TestRoundTrips(t *testing.T) {
 					sent = append(sent, c.Name+" "+c.Collection)
 				}
 			}
-			steps[i].counts = append(steps[i].counts, len(sent))
-			steps[i].sent = sent
+			seen = len(cmds)
+			return sent
 		}
-	}
-	for _, s := range steps {
-		t.Logf("%s: %v round trips at %v members (%s)", s.name, s.counts, sizes, strings.Join(s.sent, ", "))
-		if s.counts[1] > s.most {
-			t.Errorf("%s: %d round trips, more than the %d it took when this test was written", s.name, s.counts[1], s.most)
-		}
-		if s.counts[0] != s.counts[1] {
-			t.Errorf("%s: %d round trips with %d members, %d with %d: the count must not grow with the group", s.name, s.counts[0], sizes[0], s.counts[1], sizes[1])
-		}
-	}
+	})
 }
