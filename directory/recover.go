@@ -189,18 +189,20 @@ func (s *Service) recoverVersions(ctx context.Context, op *store.Operation) erro
 	account := op.Account
 	users := slices.Clone(op.Users)
 	groups := slices.Clone(op.Groups)
-	for _, u := range op.GroupsOf {
-		ids, err := s.store.GroupsOf(ctx, account, u)
-		if err != nil {
-			return err
-		}
+	// One query for all the users' groups, one for all the groups' members
+	// (none for an empty list).
+	userGroups, err := s.store.MembershipsOf(ctx, account, store.MemberSide, op.GroupsOf)
+	if err != nil {
+		return err
+	}
+	for _, ids := range userGroups {
 		groups = append(groups, ids...)
 	}
-	for _, g := range op.MembersOf {
-		ids, err := s.store.Members(ctx, account, g)
-		if err != nil {
-			return err
-		}
+	groupMembers, err := s.store.MembershipsOf(ctx, account, store.GroupSide, op.MembersOf)
+	if err != nil {
+		return err
+	}
+	for _, ids := range groupMembers {
 		users = append(users, ids...)
 	}
 	if op.AllUsers {

@@ -119,6 +119,40 @@ func TestRecoverFinishesOrUndoesWhatADeadProcessLeft(t *testing.T) {
 	}
 }
 
+// An operation that changed a user's groups, or a group's members, names
+// them by whose side changed (GroupsOf, MembersOf): its recovery advances
+// the versions of the user's groups and of the group's members.
+func TestRecoverAdvancesVersionsOfGroupsAndMembers(t *testing.T) {
+	f := newFixture(t)
+	if _, ok := f.st.(*mongodb.Store); !ok {
+		t.Skip("only MongoDB records operations (SCIM_TEST_STORE=mongodb)")
+	}
+	moved := f.user("moved@acme.test", schemas.RoleUser)
+	member := f.user("member@acme.test", schemas.RoleUser)
+	ofMoved := f.group("Moved's", nil, moved.ID)
+	renamed := f.group("Renamed", nil, member.ID)
+	acct, err := f.st.Account(ctx, f.acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := deadOperation(f.acct)
+	op.GroupsOf = []string{moved.ID}
+	op.MembersOf = []string{renamed.ID}
+	if _, err := f.st.BeginOperation(ctx, acct, op); err != nil {
+		t.Fatal(err)
+	}
+	groupBefore, memberBefore := f.get(schemas.Group, ofMoved.ID).Version, f.get(schemas.User, member.ID).Version
+	if n, err := f.dir.Recover(ctx, time.Now().Add(time.Minute)); err != nil || n != 1 {
+		t.Fatalf("recovered %d operations, %v; want 1", n, err)
+	}
+	if v := f.get(schemas.Group, ofMoved.ID).Version; v <= groupBefore {
+		t.Errorf("the moved user's group: version %d, was %d", v, groupBefore)
+	}
+	if v := f.get(schemas.User, member.ID).Version; v <= memberBefore {
+		t.Errorf("the renamed group's member: version %d, was %d", v, memberBefore)
+	}
+}
+
 // A user deleted while an operation that changed its seat is still
 // recorded settles that operation's entry first: the recovery could no
 // longer tell that its write landed.
